@@ -1,0 +1,1 @@
+"""Numba kernels for tinynet's hot paths, installed as ``tinynet.kernels``."""

@@ -1,0 +1,40 @@
+"""tinynet: a small, readable neural-network framework on NumPy/CuPy.
+
+PyTorch's names and semantics on NumPy (CPU) and CuPy (GPU) arrays; see the
+README for a tour.
+"""
+from tinynet import backend as _backend
+from tinynet.autograd import (  # noqa: F401
+    Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled)
+from tinynet.tensor import (  # noqa: F401
+    Tensor, arange, as_tensor, bool_, empty, eye, float16, float32, float64, from_dlpack,
+    from_numpy, full, full_like, int8, int16, int32, int64, linspace, ones, ones_like,
+    rand, rand_like, randint, randn, randn_like, tensor, uint8, zeros, zeros_like)
+from tinynet.ops import *  # noqa: F401,F403
+from tinynet.ops import abs, all, any, max, min, pow, sum  # noqa: F401  (shadow builtins)
+from tinynet.random import get_rng_state, manual_seed, set_rng_state  # noqa: F401
+from tinynet.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
+
+float = float32      # noqa: A001  PyTorch's aliases
+double = float64
+half = float16
+long = int64
+bool = bool_         # noqa: A001
+
+__version__ = "0.1.0"
+
+
+class cuda:
+    """``tn.cuda.is_available()`` and friends (CuPy is optional)."""
+    is_available = staticmethod(_backend.cuda_is_available)
+
+    @staticmethod
+    def device_count():
+        if not _backend.cuda_is_available():
+            return 0
+        return _backend._import_cupy().cuda.runtime.getDeviceCount()
+
+    @staticmethod
+    def synchronize():
+        if _backend.cuda_is_available():
+            _backend._import_cupy().cuda.Device().synchronize()

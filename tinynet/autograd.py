@@ -1,0 +1,499 @@
+"""The autograd engine: grad mode, ``Function`` and the backward pass.
+
+A ``Function`` is one op. ``forward`` works on raw arrays; ``backward`` gets
+the output gradients as Tensors and returns one input gradient (a Tensor or
+None) per input, written with tinynet ops so that the backward pass can itself
+be differentiated (``create_graph=True``).
+
+The graph is the chain output Tensor -> ``grad_fn`` (a Function) -> its input
+Tensors -> their ``grad_fn`` ... Functions hold their outputs only through weak
+references, so the graph has no reference cycles and is freed as soon as the
+last output Tensor goes away.
+"""
+import threading
+import weakref
+
+import numpy as np
+
+from tinynet.backend import get_array_module
+
+
+# ---------------------------------------------------------------- grad mode
+class _GradMode(threading.local):
+    # threading.local: no_grad in one thread does not affect another
+    enabled = True
+
+
+_mode = _GradMode()
+
+
+def is_grad_enabled():
+    return _mode.enabled
+
+
+class set_grad_enabled:
+    """Context manager (and decorator) that sets grad mode on or off."""
+
+    def __init__(self, mode):
+        self.mode = bool(mode)
+        self.prev = []
+
+    def __enter__(self):
+        self.prev.append(_mode.enabled)
+        _mode.enabled = self.mode
+
+    def __exit__(self, *exc):
+        _mode.enabled = self.prev.pop()
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__(self.mode):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """Ops run inside ``with tn.no_grad():`` record no graph."""
+
+    def __init__(self):
+        super().__init__(False)
+
+    def __call__(self, fn):
+        return set_grad_enabled(False)(fn)
+
+
+class enable_grad(set_grad_enabled):
+    """Turns graph recording back on inside a ``no_grad`` block."""
+
+    def __init__(self):
+        super().__init__(True)
+
+    def __call__(self, fn):
+        return set_grad_enabled(True)(fn)
+
+
+# ---------------------------------------------------------------- Function
+Tensor = _make = _as_tensor = None      # bound by tinynet.tensor once it is imported
+
+
+def _bind_tensor(tensor_cls, as_tensor):
+    global Tensor, _make, _as_tensor
+    Tensor, _make, _as_tensor = tensor_cls, tensor_cls._make, as_tensor
+
+
+class Function:
+    """Base class of every differentiable op (and of users' own ops).
+
+    Subclasses define ``forward(self, *arrays)`` returning an array or a tuple
+    of arrays, and ``backward(self, *grad_outputs)`` returning a Tensor or
+    None per input. Inside backward, ``self.inputs`` are the input Tensors and
+    ``self.needs_input_grad[i]`` says whether input i wants a gradient.
+    Set ``keep_outputs = True`` to read outputs in backward via ``self.output(i)``.
+    """
+    keep_outputs = False
+
+    def __call__(self, *inputs):
+        for x in inputs:
+            if type(x) is not Tensor:
+                inputs = tuple(_as_tensor(x) for x in inputs)
+                break
+        try:
+            ys = self.forward(*[x.data for x in inputs])
+        except (ValueError, TypeError, IndexError) as e:
+            raise self._forward_error(inputs, e) from e
+        record = False
+        if _mode.enabled:
+            for x in inputs:
+                if x.requires_grad:
+                    record = True
+                    break
+        if type(ys) is not tuple:                   # the common single-output case
+            out = _make(ys, record)
+            if record:
+                self.inputs = inputs
+                self.outputs = (weakref.ref(out),)
+                self._versions = [x._version for x in inputs]
+                if self.keep_outputs:
+                    self._saved_outputs = (out.data,)
+                out.grad_fn = self
+            return out
+        outs = tuple(_make(y, record) for y in ys)
+        if record:
+            self.inputs = inputs
+            self.outputs = tuple(weakref.ref(o) for o in outs)
+            self._versions = [x._version for x in inputs]
+            self._out_meta = tuple((o.shape, o.dtype) for o in outs)
+            if self.keep_outputs:
+                self._saved_outputs = tuple(o.data for o in outs)
+            for i, o in enumerate(outs):
+                o.grad_fn = self
+                o._out_index = i
+        return outs
+
+    @property
+    def needs_input_grad(self):
+        """One bool per input: does it want a gradient?"""
+        return tuple(x.requires_grad for x in self.inputs)
+
+    def forward(self, *xs):
+        raise NotImplementedError(f"{type(self).__name__}.forward is not defined")
+
+    def backward(self, *gys):
+        raise NotImplementedError(
+            f"{type(self).__name__}.backward is not defined: this op is not differentiable")
+
+    def output(self, i=0):
+        """Output i as a Tensor inside backward (needs ``keep_outputs = True``).
+
+        The live output Tensor is returned when it still exists, so that a
+        ``create_graph`` backward differentiates through it; otherwise a
+        constant Tensor around the saved array.
+        """
+        from tinynet.tensor import Tensor
+        o = self.outputs[i]()
+        if o is not None:
+            return o
+        return Tensor(self._saved_outputs[i])
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    def _forward_error(self, inputs, e):
+        """Turn a NumPy error from inside forward into one that names the op."""
+        from tinynet.tensor import describe
+        devices = {x.device for x in inputs}
+        what = ", ".join(describe(x) for x in inputs)
+        if len(devices) > 1:
+            return RuntimeError(f"{self.name}: inputs are on different devices "
+                                f"({' and '.join(sorted(devices))}); inputs: {what}")
+        return type(e)(f"{self.name}: {e}; inputs: {what}")
+
+    def _free(self):
+        # Drop everything saved for backward: the inputs, saved outputs and any
+        # arrays the op stored on itself. Only the marker and outputs remain.
+        outputs = self.__dict__.get("outputs")
+        self.__dict__.clear()
+        self.outputs = outputs
+        self._freed = True
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+
+# ---------------------------------------------------------------- backward
+class _Node:
+    """Book-keeping for one Function during one backward pass."""
+    __slots__ = ("deps", "grads", "needed")
+
+    def __init__(self, n_out):
+        self.deps = 0
+        self.grads = [None] * n_out
+        self.needed = True
+
+
+def _freed_error(fn):
+    return RuntimeError(
+        f"Trying to backward through the graph a second time: the saved values of "
+        f"{fn.name} were already freed by an earlier backward. Pass "
+        "retain_graph=True to the first backward() (or tn.grad) if you need to "
+        "backward through the same graph again.")
+
+
+def _collect(roots):
+    """All Functions reachable from ``roots`` with their dependency counts.
+
+    Iterative (no recursion), so a 100 000-op chain is fine. The count of a
+    Function is the number of graph edges pointing at it; it becomes ready
+    when all of those have delivered their gradients.
+    """
+    nodes = {}
+    stack = []
+    for f in roots:
+        if f not in nodes:
+            nodes[f] = _Node(len(f.outputs))
+            stack.append(f)
+    while stack:
+        f = stack.pop()
+        if getattr(f, "_freed", False):
+            raise _freed_error(f)
+        for x in f.inputs:
+            g = x.grad_fn
+            if g is None:
+                continue
+            node = nodes.get(g)
+            if node is None:
+                node = nodes[g] = _Node(len(g.outputs))
+                stack.append(g)
+            node.deps += 1
+    return nodes
+
+
+def _topological(nodes, roots):
+    """Consumers before producers (Kahn's algorithm on the dependency counts)."""
+    deps = {f: n.deps for f, n in nodes.items()}
+    ready = [f for f in roots if deps[f] == 0]
+    order = []
+    while ready:
+        f = ready.pop()
+        order.append(f)
+        for x in f.inputs:
+            g = x.grad_fn
+            if g is not None:
+                deps[g] -= 1
+                if deps[g] == 0:
+                    ready.append(g)
+    return order
+
+
+def _accumulate(a, b):
+    return b if a is None else a + b
+
+
+def _root_base_id(arr):
+    while getattr(arr, "base", None) is not None:
+        arr = arr.base
+    return id(arr)
+
+
+def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
+                 inputs=None, allow_unused=False):
+    """The backward pass shared by ``Tensor.backward`` and ``tn.grad``.
+
+    With ``inputs=None`` gradients are accumulated into the ``.grad`` of the
+    leaf tensors; otherwise the gradients of ``inputs`` are returned and no
+    ``.grad`` is touched.
+    """
+    from tinynet.tensor import Tensor
+
+    roots = {}
+    leaf_grads = {}                    # id(leaf) -> [leaf, grad]
+    wanted = None
+    if inputs is not None:
+        wanted = {id(t): i for i, t in enumerate(inputs)}
+    captured = [None] * (len(inputs) if inputs is not None else 0)
+
+    def deliver_leaf(t, g):
+        if wanted is not None:
+            if id(t) in wanted:
+                k = wanted[id(t)]
+                captured[k] = _accumulate(captured[k], g)
+            return
+        entry = leaf_grads.get(id(t))
+        if entry is None:
+            leaf_grads[id(t)] = [t, g]
+        else:
+            entry[1] = entry[1] + g
+
+    with set_grad_enabled(create_graph):
+        for y, gy in zip(outputs, grad_outputs):
+            if y.grad_fn is None:
+                if y.requires_grad:
+                    deliver_leaf(y, gy)
+                continue
+            roots.setdefault(y.grad_fn, []).append((y._out_index, gy))
+        nodes = _collect(list(roots))
+
+        if wanted is not None:
+            # Prune: only Functions with a path to a wanted input do work.
+            for f in reversed(_topological(nodes, roots)):
+                nodes[f].needed = any(
+                    id(x) in wanted or (x.grad_fn is not None and nodes[x.grad_fn].needed)
+                    for x in f.inputs)
+
+        for f, pairs in roots.items():
+            node = nodes[f]
+            for idx, gy in pairs:
+                node.grads[idx] = _accumulate(node.grads[idx], gy)
+        ready = [f for f in roots if nodes[f].deps == 0]
+
+        while ready:
+            f = ready.pop()
+            node = nodes[f]
+            gys = node.grads
+            node.grads = None
+            _output_hooks(f, gys, wanted, captured)
+            if node.needed:
+                gxs = _call_backward(f, gys)
+            else:
+                gxs = (None,) * len(f.inputs)
+            inputs_f = f.inputs
+            if not retain_graph:
+                f._free()
+            for x, gx in zip(inputs_f, gxs):
+                g = x.grad_fn
+                if g is not None:
+                    producer = nodes[g]
+                    if gx is not None:
+                        producer.grads[x._out_index] = _accumulate(
+                            producer.grads[x._out_index], gx)
+                    producer.deps -= 1
+                    if producer.deps == 0:
+                        ready.append(g)
+                elif gx is not None and x.requires_grad:
+                    deliver_leaf(x, gx)
+
+        if wanted is not None:
+            for k, t in enumerate(inputs):
+                if captured[k] is not None and t._hooks and t.grad_fn is None:
+                    captured[k] = _run_hooks(t, captured[k])
+            if not allow_unused:
+                for k, t in enumerate(inputs):
+                    if captured[k] is None:
+                        raise RuntimeError(
+                            f"tn.grad: input {k} {describe_short(t)} was not used to "
+                            "compute the outputs (or does not require grad); pass "
+                            "allow_unused=True to get None for it")
+            return tuple(captured)
+
+        # Accumulate into .grad. A gradient array may be shared between leaves
+        # (Add passes gy to both inputs) or be the caller's grad_output; give
+        # each leaf its own array so in-place updates of one .grad (an
+        # optimizer, clip_grad_norm_) never change another.
+        seen = {_root_base_id(g.data) for g in grad_outputs}
+        for t, g in leaf_grads.values():
+            if t._hooks:
+                g = _run_hooks(t, g)
+            if not create_graph:
+                base = _root_base_id(g.data)
+                if base in seen:
+                    g = Tensor(g.data.copy())
+                seen.add(base)
+            t.grad = g if t.grad is None else t.grad + g
+    return None
+
+
+def describe_short(t):
+    return f"(shape {tuple(t.shape)}, {t.dtype})"
+
+
+def _run_hooks(t, g):
+    for hook in list(t._hooks.values()):
+        out = hook(g)
+        if out is not None:
+            g = out
+    return g
+
+
+def _output_hooks(f, gys, wanted, captured):
+    """Hooks, retain_grad and tn.grad capture for the outputs of ``f``."""
+    for i, ref in enumerate(f.outputs):
+        t = ref()
+        if t is None or gys[i] is None:
+            continue
+        if t._hooks:
+            gys[i] = _run_hooks(t, gys[i])
+        if t._retains_grad and wanted is None:
+            t.grad = gys[i] if t.grad is None else t.grad + gys[i]
+        if wanted is not None and id(t) in wanted:
+            k = wanted[id(t)]
+            captured[k] = _accumulate(captured[k], gys[i])
+
+
+def _call_backward(f, gys):
+    # Materialise missing output gradients (unused outputs of a multi-output op).
+    for g in gys:
+        if g is None:
+            xp = get_array_module(f.inputs[0].data)
+            gys = [Tensor(xp.zeros(shape, dtype)) if g is None else g
+                   for g, (shape, dtype) in zip(gys, f._out_meta)]
+            break
+    for x, v in zip(f.inputs, f._versions):
+        if x._version != v:
+            raise RuntimeError(
+                f"{f.name}: an input {describe_short(x)} was modified in place after "
+                f"it was used (version {v} -> {x._version}); its backward would be "
+                "wrong. Use an out-of-place op (x = x + 1, not x += 1) or clone() first.")
+    gxs = f.backward(*gys)
+    if not isinstance(gxs, (tuple, list)):
+        gxs = (gxs,)
+    if len(gxs) != len(f.inputs):
+        raise RuntimeError(f"{f.name}.backward returned {len(gxs)} gradients for "
+                           f"{len(f.inputs)} inputs")
+    out = []
+    for j, (x, gx) in enumerate(zip(f.inputs, gxs)):
+        if gx is not None:
+            if type(gx) is not Tensor:
+                gx = Tensor(gx)
+            gd, xd = gx.data, x.data
+            if gd.shape != xd.shape:
+                raise RuntimeError(
+                    f"{f.name}.backward returned a gradient of shape {gx.shape} for "
+                    f"input {j} of shape {x.shape}; a broadcast input needs sum_to")
+            if gd.dtype != xd.dtype and xd.dtype.kind in "fc":
+                gx = gx.astype(xd.dtype)
+        out.append(gx)
+    return out
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs`` (PyTorch's autograd.grad).
+
+    Returns a tuple with one Tensor (or None, with ``allow_unused``) per input;
+    no ``.grad`` attribute is changed.
+    """
+    from tinynet.tensor import Tensor
+    outputs = _as_tuple(outputs)
+    inputs = _as_tuple(inputs)
+    for k, t in enumerate(inputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"tn.grad: input {k} is a {type(t).__name__}, expected a Tensor")
+        if not t.requires_grad:
+            raise RuntimeError(f"tn.grad: input {k} {describe_short(t)} does not require grad")
+    grad_outputs = _make_grad_outputs(outputs, grad_outputs, "tn.grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    return run_backward(outputs, grad_outputs, retain_graph, create_graph,
+                        inputs=inputs, allow_unused=allow_unused)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    """Accumulate gradients of ``tensors`` into the leaves' ``.grad``."""
+    tensors = _as_tuple(tensors)
+    grad_tensors = _make_grad_outputs(tensors, grad_tensors, "backward")
+    if retain_graph is None:
+        retain_graph = create_graph
+    run_backward(tensors, grad_tensors, retain_graph, create_graph)
+
+
+def _as_tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def _make_grad_outputs(outputs, grad_outputs, op):
+    from tinynet.tensor import Tensor
+    if grad_outputs is None:
+        grad_outputs = (None,) * len(outputs)
+    grad_outputs = _as_tuple(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"{op}: got {len(grad_outputs)} gradients for {len(outputs)} outputs")
+    result = []
+    for k, (y, g) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(y, Tensor):
+            raise TypeError(f"{op}: output {k} is a {type(y).__name__}, expected a Tensor")
+        if not y.requires_grad:
+            raise RuntimeError(
+                f"{op}: output {k} {describe_short(y)} does not require grad and has no "
+                "grad_fn; did you build it under no_grad, or forget requires_grad=True "
+                "on the inputs?")
+        if g is None:
+            if y.numel() != 1:
+                raise RuntimeError(
+                    f"{op}: grad can be implicitly created only for scalar outputs, but "
+                    f"output {k} has shape {y.shape}; pass a gradient of that shape "
+                    "(e.g. y.backward(tn.ones_like(y))) or reduce it first (y.sum())")
+            xp = get_array_module(y.data)
+            g = Tensor(xp.ones(y.shape, dtype=y.dtype))
+        else:
+            if not isinstance(g, Tensor):
+                g = Tensor(np.asarray(g, dtype=y.dtype) if not hasattr(g, "shape") else g)
+            if g.shape != y.shape:
+                raise RuntimeError(f"{op}: gradient for output {k} has shape {g.shape} "
+                                   f"but the output has shape {y.shape}")
+        result.append(g)
+    return tuple(result)

@@ -1,0 +1,93 @@
+"""Array modules and devices.
+
+tinynet computes on NumPy arrays (device ``'cpu'``) or CuPy arrays (device
+``'cuda:N'``). CuPy is optional and never imported by ``import tinynet``: it is
+looked up only when a CuPy array shows up or a GPU is asked for.
+
+Every op picks its array module from its inputs with ``get_array_module``
+(``xp`` in the ops), never by importing numpy for compute.
+"""
+import numpy as np
+
+_cupy = None          # the cupy module once imported, False when unavailable
+
+
+def _import_cupy():
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy
+            _cupy = cupy
+        except Exception:           # ImportError, or a broken CUDA install
+            _cupy = False
+    return _cupy or None
+
+
+def is_cupy_array(a):
+    # Checking the type's module avoids importing cupy for NumPy arrays.
+    return type(a).__module__.startswith("cupy")
+
+
+def get_array_module(*arrays):
+    """numpy, or cupy if any of ``arrays`` is a CuPy array."""
+    for a in arrays:
+        if is_cupy_array(a):
+            return _import_cupy()
+    return np
+
+
+def device_of(a):
+    """'cpu' for NumPy arrays, 'cuda:N' for CuPy arrays on device N."""
+    if is_cupy_array(a):
+        return f"cuda:{a.device.id}"
+    return "cpu"
+
+
+def normalize_device(device):
+    """Turn 'cpu' / 'cuda' / 'cuda:1' / None into 'cpu' or 'cuda:N'."""
+    if device is None:
+        return "cpu"
+    device = str(device)
+    if device == "cpu":
+        return "cpu"
+    if device == "cuda":
+        cp = _import_cupy()
+        index = cp.cuda.runtime.getDevice() if cp else 0
+        return f"cuda:{index}"
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return device
+    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+
+
+def to_device(a, device):
+    """Copy (only if needed) array ``a`` to ``device``."""
+    device = normalize_device(device)
+    if device == "cpu":
+        return a.get() if is_cupy_array(a) else a
+    if not cuda_is_available():
+        raise RuntimeError(
+            f"cannot move an array to {device}: no usable CUDA GPU "
+            "(install the 'cuda' extra and check tn.cuda.is_available())")
+    cp = _import_cupy()
+    with cp.cuda.Device(int(device[5:])):
+        return cp.asarray(a)
+
+
+_cuda_ok = None
+
+
+def cuda_is_available():
+    """True only if CuPy imports *and* a GPU can really allocate memory.
+
+    A CuPy wheel imports fine on a machine without a driver and fails at the
+    first allocation; that must read as "no GPU", not crash.
+    """
+    global _cuda_ok
+    if _cuda_ok is None:
+        cp = _import_cupy()
+        try:
+            _cuda_ok = bool(cp) and cp.cuda.runtime.getDeviceCount() > 0 \
+                and int(cp.zeros(1).sum()) == 0
+        except Exception:
+            _cuda_ok = False
+    return _cuda_ok

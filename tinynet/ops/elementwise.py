@@ -1,0 +1,586 @@
+"""Elementwise ops: arithmetic with broadcasting, unary math, activations,
+clamp, maximum/minimum, where, and comparisons (no gradient).
+
+Dtype rules (PyTorch's): a Python or NumPy scalar takes the tensor's dtype
+(``float32 * np.float64(2)`` stays float32); between tensors, a float beats
+an int beats a bool, and within a kind NumPy's promotion applies.
+"""
+import math
+
+import numpy as np
+
+from tinynet.autograd import Function
+from tinynet.backend import get_array_module
+from tinynet.ops.shape import sum_to
+from tinynet.tensor import Tensor, as_tensor, describe
+
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _scalar(value, like):
+    """A constant Tensor for a Python/NumPy scalar operand of tensor ``like``."""
+    dt = like.data.dtype
+    if dt.kind in "fc":
+        return Tensor._const(dt.type(value))
+    if isinstance(value, (bool, np.bool_)):
+        return Tensor._const(dt.type(value))
+    if isinstance(value, (int, np.integer)):
+        return Tensor._const(np.int64(value) if dt.kind == "b" else dt.type(value))
+    if isinstance(value, (float, np.floating)):
+        return Tensor._const(np.float32(value))       # int tensor * 2.5 -> float32
+    raise TypeError(f"unsupported operand of type {type(value).__name__}")
+
+
+def _promote(a, b):
+    da, db = a.data.dtype, b.data.dtype
+    ra, rb = _KIND_RANK[da.kind], _KIND_RANK[db.kind]
+    if ra == rb:
+        dt = np.promote_types(da, db)
+    else:
+        dt = da if ra > rb else db
+    return (a if da == dt else a.astype(dt)), (b if db == dt else b.astype(dt))
+
+
+def operands(a, b):
+    """Both operands of a binary op as Tensors of one dtype."""
+    if type(a) is Tensor:
+        if type(b) is Tensor:
+            pass
+        elif isinstance(b, (int, float, bool, np.number, np.bool_)):
+            b = _scalar(b, a)
+            return (a, b) if a.data.dtype == b.data.dtype else _promote(a, b)
+        else:
+            b = as_tensor(b)
+    elif isinstance(a, (int, float, bool, np.number, np.bool_)):
+        a = _scalar(a, b)
+        return (a, b) if a.data.dtype == b.data.dtype else _promote(a, b)
+    else:
+        a = as_tensor(a)
+    if a.data.dtype != b.data.dtype:
+        a, b = _promote(a, b)
+    return a, b
+
+
+class BinaryFunction(Function):
+    """Base of broadcasting binary ops: turns NumPy's broadcast error into ours."""
+
+    def _forward_error(self, inputs, e):
+        a, b = inputs
+        if a.device != b.device:
+            return RuntimeError(f"{self.name.lower()}: operands are on different devices: "
+                                f"{describe(a)} and {describe(b)}")
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            return ValueError(f"{self.name.lower()}: cannot broadcast {a.shape} with {b.shape}"
+                              f" ({describe(a)} and {describe(b)})")
+        return super()._forward_error(inputs, e)
+
+
+# ---------------------------------------------------------------- arithmetic
+class Add(BinaryFunction):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return (sum_to(gy, a.shape) if a.requires_grad else None,
+                sum_to(gy, b.shape) if b.requires_grad else None)
+
+
+class Sub(BinaryFunction):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return (sum_to(gy, a.shape) if a.requires_grad else None,
+                sum_to(-gy, b.shape) if b.requires_grad else None)
+
+
+class Mul(BinaryFunction):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return (sum_to(gy * b, a.shape) if a.requires_grad else None,
+                sum_to(gy * a, b.shape) if b.requires_grad else None)
+
+
+class Div(BinaryFunction):
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return (sum_to(gy / b, a.shape) if a.requires_grad else None,
+                sum_to(-gy * a / (b * b), b.shape) if b.requires_grad else None)
+
+
+class Pow(BinaryFunction):
+    def forward(self, a, b):
+        return a ** b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga, gb = self.needs_input_grad
+        gx_a = gx_b = None
+        if ga:
+            gx_a = sum_to(gy * b * a ** (b - 1), a.shape)
+        if gb:
+            # d(a^b)/db = a^b log a, taken as 0 where a == 0 (PyTorch's choice)
+            safe = where(a.detach() == 0, 1.0, a) if (a.data == 0).any() else a
+            gx_b = sum_to(gy * a ** b * log(safe), b.shape)
+        return gx_a, gx_b
+
+
+class PowScalar(Function):
+    """x ** c for a constant Python number c (the common case: x**2, x**0.5)."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x ** x.dtype.type(self.c) if x.dtype.kind == "f" else x ** self.c
+
+    def backward(self, gy):
+        x, = self.inputs
+        c = self.c
+        if c == 0:
+            return gy * 0
+        if c == 1:
+            return gy
+        if c == 2:
+            return gy * 2 * x
+        return gy * c * x ** (c - 1)
+
+
+def _true_div_float(a, b):
+    # int / int is true division with a float32 result in PyTorch
+    if a.data.dtype.kind in "biu" and b.data.dtype.kind in "biu":
+        return a.astype(np.float32), b.astype(np.float32)
+    return a, b
+
+
+def add(a, b, alpha=1):
+    if alpha != 1:
+        b = mul(b, alpha)
+    return Add()(*operands(a, b))
+
+
+def sub(a, b, alpha=1):
+    if alpha != 1:
+        b = mul(b, alpha)
+    return Sub()(*operands(a, b))
+
+
+def mul(a, b):
+    return Mul()(*operands(a, b))
+
+
+def div(a, b):
+    return Div()(*_true_div_float(*operands(a, b)))
+
+
+def pow(a, b):
+    if type(a) is Tensor and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return PowScalar(b)(a)
+    a, b = operands(a, b)
+    return Pow()(a, b)
+
+
+def rsub(a, b):
+    return sub(b, a)
+
+
+def rdiv(a, b):
+    return div(b, a)
+
+
+def rpow(a, b):
+    return pow(b, a)
+
+
+# ---------------------------------------------------------------- unary
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Exp(Function):
+    keep_outputs = True
+
+    def forward(self, x):
+        return get_array_module(x).exp(x)
+
+    def backward(self, gy):
+        return gy * self.output()
+
+
+class Log(Function):
+    def forward(self, x):
+        return get_array_module(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.inputs[0]
+
+
+class Log1p(Function):
+    def forward(self, x):
+        return get_array_module(x).log1p(x)
+
+    def backward(self, gy):
+        return gy / (self.inputs[0] + 1)
+
+
+class Sqrt(Function):
+    keep_outputs = True
+
+    def forward(self, x):
+        return get_array_module(x).sqrt(x)
+
+    def backward(self, gy):
+        return gy / (2 * self.output())
+
+
+class Rsqrt(Function):
+    keep_outputs = True
+
+    def forward(self, x):
+        return 1 / get_array_module(x).sqrt(x)
+
+    def backward(self, gy):
+        y = self.output()
+        return gy * -0.5 * y * y * y
+
+
+class Abs(Function):
+    def forward(self, x):
+        return get_array_module(x).abs(x)
+
+    def backward(self, gy):
+        return gy * sign(self.inputs[0])
+
+
+class Sin(Function):
+    def forward(self, x):
+        return get_array_module(x).sin(x)
+
+    def backward(self, gy):
+        return gy * cos(self.inputs[0])
+
+
+class Cos(Function):
+    def forward(self, x):
+        return get_array_module(x).cos(x)
+
+    def backward(self, gy):
+        return -gy * sin(self.inputs[0])
+
+
+class Tanh(Function):
+    keep_outputs = True
+
+    def forward(self, x):
+        return get_array_module(x).tanh(x)
+
+    def backward(self, gy):
+        y = self.output()
+        return gy * (1 - y * y)
+
+
+class Sigmoid(Function):
+    keep_outputs = True
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        # tanh form: never overflows, unlike 1 / (1 + exp(-x)) at x = -1000
+        return xp.tanh(x * x.dtype.type(0.5)) * x.dtype.type(0.5) + x.dtype.type(0.5)
+
+    def backward(self, gy):
+        y = self.output()
+        return gy * y * (1 - y)
+
+
+class Relu(Function):
+    def forward(self, x):
+        return get_array_module(x).maximum(x, 0)
+
+    def backward(self, gy):
+        return gy * (self.inputs[0].data > 0).astype(gy.dtype)
+
+
+class LeakyRelu(Function):
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.where(x > 0, x, x * x.dtype.type(self.slope))
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        xp = get_array_module(x)
+        scale = xp.where(x > 0, x.dtype.type(1), x.dtype.type(self.slope))
+        return gy * scale
+
+
+class Elu(Function):
+    def __init__(self, alpha):
+        self.alpha = alpha
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.where(x > 0, x, x.dtype.type(self.alpha) * xp.expm1(xp.minimum(x, 0)))
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return gy * where(x.data > 0, 1.0, self.alpha * exp(minimum(x, 0.0)))
+
+
+class Softplus(Function):
+    def __init__(self, beta, threshold):
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        bx = x * x.dtype.type(self.beta)
+        # log(1 + e^bx) computed without overflow; linear above the threshold
+        soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / x.dtype.type(self.beta)
+        return xp.where(bx > self.threshold, x, soft)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        bx = x * self.beta
+        return gy * where(bx.data > self.threshold, 1.0, sigmoid(bx))
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+class Gelu(Function):
+    """GELU: x * Phi(x) (exact, with erf) or PyTorch's tanh approximation."""
+
+    def __init__(self, approximate):
+        self.approximate = approximate
+
+    def forward(self, x):
+        from tinynet.ops._special import erf
+        xp = get_array_module(x)
+        t = x.dtype.type
+        if self.approximate == "tanh":
+            inner = t(_SQRT_2_OVER_PI) * (x + t(0.044715) * x * x * x)
+            return t(0.5) * x * (t(1) + xp.tanh(inner))
+        return t(0.5) * x * (t(1) + erf(x * t(_INV_SQRT_2)))
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        if self.approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+            th = tanh(inner)
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return gy * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * d_inner)
+        cdf = 0.5 * (1 + Erf()(x * _INV_SQRT_2))
+        pdf = _INV_SQRT_2PI * exp(-0.5 * x * x)
+        return gy * (cdf + x * pdf)
+
+
+class Erf(Function):
+    def forward(self, x):
+        from tinynet.ops._special import erf
+        return erf(x)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return gy * (2 / math.sqrt(math.pi)) * exp(-x * x)
+
+
+def _unary(cls):
+    def op(x):
+        return cls()(x)
+    op.__name__ = cls.__name__.lower()
+    op.__doc__ = f"Elementwise {cls.__name__.lower()} (differentiable)."
+    return op
+
+
+neg = _unary(Neg)
+exp = _unary(Exp)
+log = _unary(Log)
+log1p = _unary(Log1p)
+sqrt = _unary(Sqrt)
+rsqrt = _unary(Rsqrt)
+abs = _unary(Abs)
+sin = _unary(Sin)
+cos = _unary(Cos)
+tanh = _unary(Tanh)
+sigmoid = _unary(Sigmoid)
+relu = _unary(Relu)
+erf = _unary(Erf)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return LeakyRelu(negative_slope)(x)
+
+
+def elu(x, alpha=1.0):
+    return Elu(alpha)(x)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    return Softplus(beta, threshold)(x)
+
+
+def gelu(x, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu(approximate)(x)
+
+
+def sign(x):
+    """-1, 0 or 1 elementwise; not differentiable (a constant Tensor)."""
+    x = as_tensor(x)
+    return Tensor(get_array_module(x.data).sign(x.data))
+
+
+# ---------------------------------------------------------------- clamp, max/min, where
+class Clamp(Function):
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        return get_array_module(x).clip(x, self.lo, self.hi)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        inside = (x >= self.lo) if self.lo is not None else True
+        if self.hi is not None:
+            inside = inside & (x <= self.hi)
+        return gy * inside.astype(gy.dtype)
+
+
+def clamp(x, min=None, max=None):
+    """Limit values to [min, max]; the gradient passes where x is inside."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        y = x
+        if min is not None:
+            y = maximum(y, min)
+        if max is not None:
+            y = minimum(y, max)
+        return y
+    t = x.dtype.type
+    return Clamp(None if min is None else t(min), None if max is None else t(max))(x)
+
+
+clip = clamp
+
+
+class Maximum(BinaryFunction):
+    def forward(self, a, b):
+        return get_array_module(a).maximum(a, b)
+
+    def backward(self, gy):
+        # ties split the gradient in half, as PyTorch does
+        a, b = self.inputs
+        xp = get_array_module(a.data)
+        wa = xp.where(a.data > b.data, 1.0, xp.where(a.data == b.data, 0.5, 0.0)).astype(gy.dtype)
+        return sum_to(gy * wa, a.shape), sum_to(gy * (1 - wa), b.shape)
+
+
+class Minimum(BinaryFunction):
+    def forward(self, a, b):
+        return get_array_module(a).minimum(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        xp = get_array_module(a.data)
+        wa = xp.where(a.data < b.data, 1.0, xp.where(a.data == b.data, 0.5, 0.0)).astype(gy.dtype)
+        return sum_to(gy * wa, a.shape), sum_to(gy * (1 - wa), b.shape)
+
+
+def maximum(a, b):
+    return Maximum()(*operands(a, b))
+
+
+def minimum(a, b):
+    return Minimum()(*operands(a, b))
+
+
+class Where(Function):
+    def __init__(self, cond):
+        self.cond = cond
+
+    def forward(self, a, b):
+        return get_array_module(a).where(self.cond, a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        zero = gy * 0
+        return (sum_to(where(self.cond, gy, zero), a.shape),
+                sum_to(where(self.cond, zero, gy), b.shape))
+
+
+def where(condition, x, y):
+    """``x`` where ``condition`` holds, else ``y`` (both differentiable)."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != bool:
+        raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor):
+        x = as_tensor(x)
+    a, b = operands(x, y)
+    try:
+        shape = np.broadcast_shapes(cond.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"where: cannot broadcast condition {cond.shape} with "
+                         f"{a.shape} and {b.shape}") from None
+    del shape
+    return Where(cond)(a, b)
+
+
+def masked_fill(x, mask, value):
+    return where(mask, value, x)
+
+
+# ---------------------------------------------------------------- comparisons
+def _compare(name, ufunc):
+    def op(a, b):
+        a, b = operands(a, b)
+        try:
+            return Tensor._make(getattr(get_array_module(a.data, b.data), ufunc)(a.data, b.data))
+        except ValueError:
+            raise ValueError(f"{name}: cannot broadcast {a.shape} with {b.shape}") from None
+    op.__name__ = name
+    op.__doc__ = f"Elementwise {name} as a bool tensor (no gradient)."
+    return op
+
+
+eq = _compare("eq", "equal")
+ne = _compare("ne", "not_equal")
+lt = _compare("lt", "less")
+le = _compare("le", "less_equal")
+gt = _compare("gt", "greater")
+ge = _compare("ge", "greater_equal")
+
+
+def logical_not(x):
+    return Tensor._make(get_array_module(x.data).logical_not(x.data))
+
+
+def isnan(x):
+    return Tensor._make(get_array_module(x.data).isnan(x.data))
+
+
+def isfinite(x):
+    return Tensor._make(get_array_module(x.data).isfinite(x.data))
+
+
+def allclose(a, b, rtol=1e-5, atol=1e-8):
+    a, b = as_tensor(a), as_tensor(b)
+    return bool(get_array_module(a.data).allclose(a.data, b.data, rtol=rtol, atol=atol))

@@ -1,0 +1,308 @@
+"""Reductions: sum, mean, var, std, max, min, argmax, argmin, logsumexp,
+prod, and the softmax family.
+
+``axis`` may be None (all), an int (negative counts from the end) or a tuple;
+``dim`` is accepted as PyTorch's name for it and ``keepdim`` for ``keepdims``.
+"""
+import builtins
+
+import numpy as np
+
+from tinynet.autograd import Function
+from tinynet.backend import get_array_module
+from tinynet.ops.elementwise import exp, where
+from tinynet.ops.shape import broadcast_to, normalize_axes, normalize_axis, reshape
+from tinynet.tensor import Tensor
+
+
+def _axes_args(x, axis, dim, keepdims, keepdim, op):
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{op}: pass axis or dim, not both")
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    return normalize_axes(axis, x.ndim, op), bool(keepdims)
+
+
+def _kept_shape(shape, axes):
+    """``shape`` with the reduced ``axes`` set to 1 (the keepdims shape)."""
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _expand_back(gy, x_shape, axes):
+    """Broadcast a reduced gradient back over the reduced axes."""
+    return broadcast_to(reshape(gy, _kept_shape(x_shape, axes)), x_shape)
+
+
+def _count(shape, axes):
+    return int(np.prod([shape[a] for a in axes])) if axes else 1
+
+
+# ---------------------------------------------------------------- sum, mean
+class Sum(Function):
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        return _expand_back(gy, self.inputs[0].shape, self.axes)
+
+
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+    axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "sum")
+    if dtype is not None:
+        x = x.astype(dtype)
+    elif x.dtype.kind in "bi" and x.dtype != np.int64:
+        x = x.astype(np.int64)        # PyTorch sums bool/int into int64
+    return Sum(axes, keepdims)(x)
+
+
+class Mean(Function):
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        return x.mean(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return _expand_back(gy, x.shape, self.axes) / _count(x.shape, self.axes)
+
+
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "mean")
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"mean: needs a floating point tensor, got {x.dtype}; "
+                        "convert first with x.float()")
+    return Mean(axes, keepdims)(x)
+
+
+def var(x, axis=None, keepdims=False, *, correction=None, unbiased=None, dim=None,
+        keepdim=None):
+    """Variance with Bessel's correction by default (``correction=1``, PyTorch)."""
+    axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "var")
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    n = _count(x.shape, axes)
+    centered = x - mean(x, axes, keepdims=True)
+    return sum(centered * centered, axes, keepdims=keepdims) / builtins.max(n - correction, 0)
+
+
+def std(x, axis=None, keepdims=False, *, correction=None, unbiased=None, dim=None,
+        keepdim=None):
+    return var(x, axis, keepdims, correction=correction, unbiased=unbiased, dim=dim,
+               keepdim=keepdim) ** 0.5
+
+
+# ---------------------------------------------------------------- max, min
+class _Extreme(Function):
+    """max/min over axes. One axis: the gradient goes to the element that
+    argmax picks (the first); several axes or all: it is shared evenly among
+    ties. Both are PyTorch's behaviours (max(dim) and amax / max())."""
+    reducer = None
+    arg = None
+
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        y = getattr(xp, self.reducer)(x, axis=self.axes, keepdims=True)
+        if len(self.axes) == 1 and x.ndim > 0:
+            ax = self.axes[0]
+            idx = getattr(xp, self.arg)(x, axis=ax)
+            mask = xp.zeros(x.shape, dtype=x.dtype)
+            xp.put_along_axis(mask, xp.expand_dims(idx, ax), 1, axis=ax)
+        else:
+            mask = (x == y).astype(x.dtype)
+            mask /= mask.sum(axis=self.axes, keepdims=True)
+        self.mask = mask
+        return y if self.keepdims else y.reshape([s for i, s in enumerate(y.shape)
+                                                   if i not in self.axes])
+
+    def backward(self, gy):
+        return _expand_back(gy, self.inputs[0].shape, self.axes) * self.mask
+
+
+class Max(_Extreme):
+    reducer, arg = "max", "argmax"
+
+
+class Min(_Extreme):
+    reducer, arg = "min", "argmin"
+
+
+def _extreme(cls, op, x, axis, keepdims, dim, keepdim):
+    if isinstance(axis, Tensor) or isinstance(dim, Tensor):
+        raise TypeError(f"{op}: for the elementwise {op} of two tensors use tn.{op}imum")
+    axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, op)
+    if x.numel() == 0:
+        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
+    return cls(axes, keepdims)(x)
+
+
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """The maximum values (``argmax`` gives the indices)."""
+    return _extreme(Max, "max", x, axis, keepdims, dim, keepdim)
+
+
+def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    return _extreme(Min, "min", x, axis, keepdims, dim, keepdim)
+
+
+amax, amin = max, min
+
+
+def _arg(name, x, axis, keepdims, dim, keepdim):
+    if dim is not None:
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    xp = get_array_module(x.data)
+    if x.numel() == 0:
+        raise ValueError(f"{name}: cannot reduce an empty tensor of shape {x.shape}")
+    if axis is None:
+        idx = getattr(xp, name)(x.data.reshape(-1))
+        out = idx.reshape((1,) * x.ndim) if keepdims else idx
+    else:
+        ax = normalize_axis(axis, x.ndim, name)
+        out = getattr(xp, name)(x.data, axis=ax, keepdims=keepdims) if x.ndim else \
+            xp.asarray(0)
+    return Tensor._make(xp.asarray(out).astype(np.int64))
+
+
+def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Index of the (first) maximum; flat index when axis is None. No gradient."""
+    return _arg("argmax", x, axis, keepdims, dim, keepdim)
+
+
+def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    return _arg("argmin", x, axis, keepdims, dim, keepdim)
+
+
+def all(x, axis=None, keepdims=False, *, dim=None):
+    axes, _ = _axes_args(x, axis, dim, keepdims, None, "all")
+    return Tensor._make(get_array_module(x.data).all(x.data, axis=axes, keepdims=keepdims))
+
+
+def any(x, axis=None, keepdims=False, *, dim=None):
+    axes, _ = _axes_args(x, axis, dim, keepdims, None, "any")
+    return Tensor._make(get_array_module(x.data).any(x.data, axis=axes, keepdims=keepdims))
+
+
+# ---------------------------------------------------------------- logsumexp, prod
+class LogSumExp(Function):
+    keep_outputs = True
+
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        m = x.max(axis=self.axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)          # all -inf (or inf) rows
+        y = xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
+        return y if self.keepdims else y.reshape(
+            [s for i, s in enumerate(y.shape) if i not in self.axes])
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        y = reshape(self.output(), _kept_shape(x.shape, self.axes))
+        return _expand_back(gy, x.shape, self.axes) * exp(x - y)
+
+
+def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """log(sum(exp(x))) computed without overflow."""
+    axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "logsumexp")
+    return LogSumExp(axes, keepdims)(x)
+
+
+class Prod(Function):
+    keep_outputs = True
+
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        return x.prod(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        g = _expand_back(gy, x.shape, self.axes)
+        if not (x.data == 0).any():
+            y = reshape(self.output(), _kept_shape(x.shape, self.axes))
+            return g * y / x
+        return g * _prod_of_others(x, self.axes)
+
+
+def _prod_of_others(x, axes):
+    """For each element, the product of the other elements in its reduction
+    group, exact when some are zero. Moves the reduced axes last, flattens
+    them to K, and multiplies over a (..., K, K) copy with the diagonal set
+    to one: O(K^2), used only when x holds zeros."""
+    from tinynet.ops.shape import permute
+    keep = [a for a in range(x.ndim) if a not in axes]
+    order = keep + list(axes)
+    xt = permute(x, order) if order != list(range(x.ndim)) else x
+    lead = xt.shape[:len(keep)]
+    k = _count(x.shape, axes)
+    flat = reshape(xt, lead + (1, k))
+    xp = get_array_module(x.data)
+    eye = xp.eye(k, dtype=bool)
+    others = where(eye, 1.0, broadcast_to(flat, lead + (k, k))).prod(axis=-1)
+    others = reshape(others, xt.shape)
+    inverse = list(np.argsort(order))
+    return permute(others, inverse) if order != list(range(x.ndim)) else others
+
+
+def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "prod")
+    return Prod(axes, keepdims)(x)
+
+
+# ---------------------------------------------------------------- softmax family
+class Softmax(Function):
+    keep_outputs = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        return e / e.sum(axis=self.axis, keepdims=True)
+
+    def backward(self, gy):
+        y = self.output()
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    keep_outputs = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+
+    def backward(self, gy):
+        y = self.output()
+        return gy - exp(y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+def softmax(x, axis=-1, *, dim=None):
+    """exp(x) / sum(exp(x)) along one axis, shifted by the max for stability."""
+    ax = normalize_axis(axis if dim is None else dim, x.ndim, "softmax")
+    return Softmax(ax)(x)
+
+
+def log_softmax(x, axis=-1, *, dim=None):
+    ax = normalize_axis(axis if dim is None else dim, x.ndim, "log_softmax")
+    return LogSoftmax(ax)(x)
+

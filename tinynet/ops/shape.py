@@ -1,0 +1,504 @@
+"""Shape ops: reshape, transpose/permute, broadcasting, cat/stack/split,
+repeat, pad, indexing (basic, advanced, boolean), index_select and gather.
+
+Most backward passes are another shape op: reshape's is a reshape, getitem's
+is a scatter-add (``GetItemGrad``) whose own backward is a getitem again.
+"""
+import numpy as np
+
+from tinynet.autograd import Function
+from tinynet.backend import get_array_module
+from tinynet.tensor import Tensor, as_tensor
+
+
+# ---------------------------------------------------------------- helpers
+def normalize_axis(axis, ndim, op):
+    """A non-negative axis, or a clear error naming the op and the range."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be an int, got {type(axis).__name__}")
+    lo = -max(ndim, 1)
+    if not lo <= axis < max(ndim, 1):
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with "
+                         f"{ndim} dims (expected {lo}..{max(ndim, 1) - 1})")
+    return int(axis) % max(ndim, 1)
+
+
+def normalize_axes(axis, ndim, op):
+    """None -> all axes; int or tuple -> a sorted tuple of distinct axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (list, tuple)):
+        axes = tuple(normalize_axis(a, ndim, op) for a in axis)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"{op}: repeated axis in {axis}")
+        return tuple(sorted(axes))
+    if ndim == 0 and axis in (0, -1):
+        return ()
+    return (normalize_axis(axis, ndim, op),)
+
+
+def _shape_of(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+# ---------------------------------------------------------------- reshape
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return reshape(gy, self.inputs[0].shape)
+
+
+def reshape(x, *shape):
+    """``x`` with a new shape (one dim may be -1); a view when possible."""
+    shape = _shape_of(shape)
+    if x.shape == shape:
+        return x
+    if shape.count(-1) > 1 or any(s < -1 for s in shape):
+        raise ValueError(f"reshape: invalid shape {shape}")
+    known = int(np.prod([s for s in shape if s != -1]))
+    n = x.numel()
+    if (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)):
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
+                         f"({n} elements) into shape {shape}")
+    return Reshape(shape)(x)
+
+
+view = reshape
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s = normalize_axis(start_dim, x.ndim, "flatten")
+    e = normalize_axis(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = x.shape
+    return reshape(x, shape[:s] + (-1 if 0 not in shape else int(np.prod(shape[s:e + 1])),)
+                   + shape[e + 1:])
+
+
+def unsqueeze(x, dim):
+    dim = normalize_axis(dim, x.ndim + 1, "unsqueeze")
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def squeeze(x, dim=None):
+    if dim is None:
+        return reshape(x, tuple(s for s in x.shape if s != 1))
+    dims = normalize_axes(dim, x.ndim, "squeeze")
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
+
+
+# ---------------------------------------------------------------- transpose
+class Permute(Function):
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.transpose(x, self.axes)
+
+    def backward(self, gy):
+        return permute(gy, tuple(np.argsort(self.axes)))
+
+
+def permute(x, *dims):
+    dims = _shape_of(dims)
+    if len(dims) != x.ndim:
+        raise ValueError(f"permute: got {len(dims)} dims {dims} for a tensor with "
+                         f"{x.ndim} dims (shape {x.shape})")
+    dims = tuple(normalize_axis(d, x.ndim, "permute") for d in dims)
+    if sorted(dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dims")
+    if dims == tuple(range(x.ndim)):
+        return x
+    return Permute(dims)(x)
+
+
+def transpose(x, dim0=None, dim1=None):
+    """Swap two dims (PyTorch); with no dims, reverse them all (NumPy's ``.T``)."""
+    if dim0 is None and dim1 is None:
+        return permute(x, tuple(reversed(range(x.ndim))))
+    if x.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+        return x
+    d0 = normalize_axis(dim0, x.ndim, "transpose")
+    d1 = normalize_axis(dim1, x.ndim, "transpose")
+    axes = list(range(x.ndim))
+    axes[d0], axes[d1] = axes[d1], axes[d0]
+    return permute(x, tuple(axes))
+
+
+def movedim(x, source, destination):
+    src = normalize_axis(source, x.ndim, "movedim")
+    dst = normalize_axis(destination, x.ndim, "movedim")
+    axes = [a for a in range(x.ndim) if a != src]
+    axes.insert(dst, src)
+    return permute(x, tuple(axes))
+
+
+# ---------------------------------------------------------------- broadcasting
+class BroadcastTo(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.inputs[0].shape)
+
+
+def broadcast_to(x, *shape):
+    shape = _shape_of(shape)
+    x = as_tensor(x)
+    if x.shape == shape:
+        return x
+    try:
+        np.broadcast_shapes(x.shape, shape)
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    if len(shape) < x.ndim or np.broadcast_shapes(x.shape, shape) != shape:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
+    return BroadcastTo(shape)(x)
+
+
+def expand(x, *sizes):
+    """PyTorch's expand: -1 keeps a dim's size."""
+    sizes = _shape_of(sizes)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: {len(sizes)} sizes for a tensor with {x.ndim} dims")
+    shape = tuple(x.shape[i - lead] if s == -1 and i >= lead else s
+                  for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+class SumTo(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        lead = x.ndim - len(self.shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, s in enumerate(self.shape) if s == 1 and x.shape[lead + i] != 1)
+        y = x.sum(axis=axes, keepdims=True)
+        return y.reshape(self.shape) if lead else y
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.inputs[0].shape)
+
+
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape``: the backward of broadcasting."""
+    if x.data.shape == shape:
+        return x
+    return SumTo(tuple(shape))(x)
+
+
+# ---------------------------------------------------------------- joining
+class Cat(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        xp = get_array_module(*xs)
+        return xp.concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        sizes = [x.shape[self.axis] for x in self.inputs]
+        return split(gy, sizes, self.axis)
+
+
+def cat(tensors, dim=0, axis=None):
+    """Join tensors along an existing dim (``axis`` is NumPy's name for ``dim``)."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    axis = dim if axis is None else axis
+    ref = tensors[0]
+    ax = normalize_axis(axis, ref.ndim, "cat")
+    for k, t in enumerate(tensors):
+        if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape))
+                                     if i != ax):
+            raise ValueError(f"cat: tensor {k} has shape {t.shape} but tensor 0 has shape "
+                             f"{ref.shape}; all dims except dim {ax} must match")
+    if len(tensors) == 1:
+        return tensors[0]
+    return Cat(ax)(*_common_dtype(tensors))
+
+
+def _common_dtype(tensors):
+    dtype = np.result_type(*[t.dtype for t in tensors])
+    return [t if t.dtype == dtype else t.astype(dtype) for t in tensors]
+
+
+concatenate = cat
+
+
+def stack(tensors, dim=0, axis=None):
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    for k, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: tensor {k} has shape {t.shape} but tensor 0 has "
+                             f"shape {tensors[0].shape}; all must be equal")
+    axis = dim if axis is None else axis
+    ax = normalize_axis(axis, tensors[0].ndim + 1, "stack")
+    return cat([unsqueeze(t, ax) for t in tensors], ax)
+
+
+class Split(Function):
+    def __init__(self, sizes, axis):
+        self.sizes, self.axis = sizes, axis
+
+    def forward(self, x):
+        bounds = np.cumsum(self.sizes)[:-1]
+        xp = get_array_module(x)
+        return tuple(xp.split(x, bounds, axis=self.axis))
+
+    def backward(self, *gys):
+        return cat(gys, self.axis)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """PyTorch's split: an int gives chunks of that size, a list the sizes."""
+    ax = normalize_axis(dim, x.ndim, "split")
+    n = x.shape[ax]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ValueError(f"split: split size must be positive, got {size}")
+        sizes = [size] * (n // size) + ([n % size] if n % size else [])
+        sizes = sizes or [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} sum to {sum(sizes)} but dim {ax} "
+                             f"of shape {x.shape} has size {n}")
+    if len(sizes) == 1:
+        return (x,)
+    return Split(tuple(sizes), ax)(x)
+
+
+def chunk(x, chunks, dim=0):
+    ax = normalize_axis(dim, x.ndim, "chunk")
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    size = -(-x.shape[ax] // chunks)
+    return split(x, max(size, 1), ax)
+
+
+# ---------------------------------------------------------------- repeat, pad
+class Repeat(Function):
+    def __init__(self, reps):
+        self.reps = reps
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.tile(x, self.reps)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        # view gy as (r0, s0, r1, s1, ...) and sum the repeat axes
+        shape = sum(((r, s) for r, s in zip(self.reps, x.shape)), ())
+        g = reshape(gy, shape).sum(axis=tuple(range(0, 2 * x.ndim, 2)))
+        return g
+
+
+def repeat(x, *sizes):
+    """PyTorch's ``repeat`` (NumPy's ``tile``): copies the tensor along each dim."""
+    sizes = _shape_of(sizes)
+    if len(sizes) < x.ndim:
+        raise ValueError(f"repeat: {len(sizes)} repeat sizes for a tensor with {x.ndim} dims")
+    if len(sizes) > x.ndim:
+        x = reshape(x, (1,) * (len(sizes) - x.ndim) + x.shape)
+    return Repeat(sizes)(x)
+
+
+class Pad(Function):
+    def __init__(self, widths, value):
+        self.widths, self.value = widths, value
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.pad(x, self.widths, constant_values=self.value)
+
+    def backward(self, gy):
+        index = tuple(slice(lo, gy.shape[i] - hi) for i, (lo, hi) in enumerate(self.widths))
+        return gy[index]
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """PyTorch's F.pad: ``pad`` lists (left, right) pairs from the last dim backwards."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported (only 'constant')")
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: expected an even number of pad values for at most "
+                         f"{x.ndim} dims, got {tuple(pad)}")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"pad: negative padding {tuple(pad)} is not supported")
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        widths[x.ndim - 1 - k] = (int(pad[2 * k]), int(pad[2 * k + 1]))
+    return Pad(tuple(widths), value)(x)
+
+
+# ---------------------------------------------------------------- indexing
+def _convert_index(index):
+    """Tensors inside an index become arrays; boolean masks become the integer
+    arrays of their True positions (NumPy's own meaning of a mask), so the
+    backward scatter only ever sees integer indices."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for i in index:
+        if isinstance(i, Tensor):
+            i = i.data
+        elif isinstance(i, list):
+            i = np.asarray(i)
+        if hasattr(i, "dtype") and getattr(i, "ndim", 0) > 0 and i.dtype == bool:
+            out.extend(i.nonzero())
+        else:
+            out.append(i)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _is_basic(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice))
+               for i in items)
+
+
+class GetItem(Function):
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        return x[self.index]
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return GetItemGrad(self.index, x.shape)(gy)
+
+
+class GetItemGrad(Function):
+    """Scatter-add of the gradient into zeros; repeated indices accumulate."""
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, shape
+
+    def forward(self, gy):
+        xp = get_array_module(gy)
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        if _is_basic(self.index):
+            gx[self.index] = gy          # a basic index never repeats an element
+        elif xp is np:
+            np.add.at(gx, self.index, gy)
+        else:
+            xp.add.at(gx, self.index, gy)
+        return gx
+
+    def backward(self, ggx):
+        return ggx[self.index]
+
+
+def getitem(x, index):
+    index = _convert_index(index)
+    try:
+        return GetItem(index)(x)
+    except IndexError as e:
+        raise IndexError(f"getitem: index {_short(index)} is invalid for a tensor of shape "
+                         f"{x.shape}: {e}") from None
+
+
+def _short(index):
+    s = repr(index)
+    return s if len(s) < 80 else s[:77] + "..."
+
+
+def index_select(x, dim, index):
+    """Rows of ``x`` along ``dim`` picked by the 1-D integer tensor ``index``."""
+    index = as_tensor(index)
+    if index.ndim != 1 or index.dtype.kind not in "iu":
+        raise ValueError(f"index_select: index must be a 1-D integer tensor, got shape "
+                         f"{index.shape} dtype {index.dtype}")
+    ax = normalize_axis(dim, x.ndim, "index_select")
+    return getitem(x, (slice(None),) * ax + (index.data,))
+
+
+def gather(x, dim, index):
+    """PyTorch's gather: ``out[i][j] = x[i][index[i][j]]`` for dim=1."""
+    index = as_tensor(index)
+    ax = normalize_axis(dim, x.ndim, "gather")
+    if index.ndim != x.ndim or index.dtype.kind not in "iu":
+        raise ValueError(f"gather: index must be an integer tensor with {x.ndim} dims, "
+                         f"got shape {index.shape} dtype {index.dtype}")
+    for d in range(x.ndim):
+        if d != ax and index.shape[d] > x.shape[d]:
+            raise ValueError(f"gather: index shape {index.shape} exceeds input shape "
+                             f"{x.shape} in dim {d}")
+    xp = get_array_module(index.data)
+    grids = xp.ix_(*[xp.arange(s) for s in index.shape])
+    full_index = tuple(index.data if d == ax else grids[d] for d in range(x.ndim))
+    return getitem(x, full_index)
+
+
+# ---------------------------------------------------------------- dtype, device
+class Cast(Function):
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return gy.astype(self.inputs[0].dtype)
+
+
+def astype(x, dtype):
+    dtype = np.dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return Cast(dtype)(x)
+
+
+class ToDevice(Function):
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        from tinynet.backend import to_device
+        return to_device(x, self.device)
+
+    def backward(self, gy):
+        return to_device(gy, self.inputs[0].device)
+
+
+def to_device(x, device):
+    from tinynet.backend import normalize_device
+    device = normalize_device(device)
+    if x.device == device:
+        return x
+    return ToDevice(device)(x)
+
+
+def clone(x):
+    return Clone()(x)
+
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy

@@ -1,0 +1,613 @@
+"""Tensor: one array (NumPy or CuPy) plus what autograd needs.
+
+Most methods are the functions of ``tinynet.ops`` attached at the bottom of
+this file (``x.exp()`` is ``tn.exp(x)``), so each op is written once.
+"""
+import numpy as np
+
+from tinynet import autograd
+from tinynet.backend import device_of, get_array_module, is_cupy_array, to_device
+
+# dtypes under PyTorch's names (they are NumPy's dtypes)
+# (the aliases float, double, half, long are added in tinynet/__init__.py so
+# that this module keeps Python's own float and int)
+float16 = np.dtype(np.float16)
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int8 = np.dtype(np.int8)
+uint8 = np.dtype(np.uint8)
+int16 = np.dtype(np.int16)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+bool_ = np.dtype(np.bool_)
+_default_float = float32
+
+
+def _to_dtype(dtype):
+    return None if dtype is None else np.dtype(dtype)
+
+
+def describe(t):
+    """'(2, 3) float32 cpu' for error messages."""
+    if isinstance(t, Tensor):
+        return f"{tuple(t.shape)} {t.dtype} {t.device}"
+    return f"{type(t).__name__} {t!r}"
+
+
+def _as_array(data, dtype=None):
+    """Python data / arrays to an array with tinynet's dtype rules.
+
+    Python floats give float32 and Python ints int64 (PyTorch's defaults);
+    NumPy and CuPy arrays keep their dtype unless ``dtype`` is given.
+    """
+    dtype = _to_dtype(dtype)
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray) or is_cupy_array(data):
+        return data if dtype is None or data.dtype == dtype else data.astype(dtype)
+    if isinstance(data, np.generic):
+        return np.asarray(data, dtype=dtype)
+    if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
+        data = _nested_to_arrays(data)
+    arr = np.asarray(data)
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
+    if arr.dtype == np.float64:
+        arr = arr.astype(_default_float)
+    elif arr.dtype.kind in "iu":
+        arr = arr.astype(np.int64)
+    elif arr.dtype == np.complex128:
+        arr = arr.astype(np.complex64)
+    elif arr.dtype.kind not in "bfc":
+        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} "
+                        f"(NumPy dtype {arr.dtype}); expected numbers, lists or arrays")
+    return arr
+
+
+def _flat(data):
+    for d in data:
+        if isinstance(d, (list, tuple)):
+            yield from _flat(d)
+        else:
+            yield d
+
+
+def _nested_to_arrays(data):
+    if isinstance(data, Tensor):
+        return data.numpy()
+    if isinstance(data, (list, tuple)):
+        return [_nested_to_arrays(d) for d in data]
+    return data
+
+
+class Tensor:
+    """A multi-dimensional array that can record the ops applied to it.
+
+    ``data`` is the underlying ``numpy.ndarray`` (or ``cupy.ndarray``),
+    ``grad`` a Tensor or None, ``grad_fn`` the Function that made it.
+    """
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_out_index",
+                 "_version", "_hooks", "_retains_grad", "__weakref__")
+    # NumPy must not treat a Tensor as an array: `np.float64(2) * t` then
+    # falls back to Tensor.__rmul__ instead of building an object array.
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        self.data = _as_array(data, dtype)
+        self.grad = None
+        self.grad_fn = None
+        self._out_index = 0
+        self._version = 0
+        self._hooks = None
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, data, requires_grad=False):
+        # Fast constructor for op outputs: no conversion beyond 0-d results.
+        if type(data) is not np.ndarray and not is_cupy_array(data):
+            data = np.asarray(data)
+        t = object.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.requires_grad = requires_grad
+        t.grad_fn = None
+        t._out_index = 0
+        t._version = 0
+        t._hooks = None
+        t._retains_grad = False
+        return t
+
+    @classmethod
+    def _const(cls, value):
+        # A constant operand (a scalar cast to an op's dtype); never requires grad.
+        t = object.__new__(cls)
+        t.data = value
+        t.grad = None
+        t.requires_grad = False
+        t.grad_fn = None
+        t._out_index = 0
+        t._version = 0
+        t._hooks = None
+        t._retains_grad = False
+        return t
+
+    # ------------------------------------------------------------ basics
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    def dim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self):
+        return device_of(self.data)
+
+    @property
+    def is_cuda(self):
+        return is_cupy_array(self.data)
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    def size(self, dim=None):
+        """The shape (PyTorch's ``size()``), or its length along ``dim``."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def numpy(self):
+        """The data as a NumPy array (copied to the host for CUDA tensors)."""
+        return self.data.get() if self.is_cuda else self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to a "
+                             f"Python scalar, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.data.size} "
+                               "elements is ambiguous; use .any() or .all()")
+        return bool(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extra = []
+        if self.dtype not in (float32, int64, bool_):
+            extra.append(f"dtype={self.dtype}")
+        if self.is_cuda:
+            extra.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extra.append(f"grad_fn=<{self.grad_fn.name}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+    # ------------------------------------------------------------ autograd
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.data.dtype.kind not in "fc":
+            raise RuntimeError(f"requires_grad: only floating point tensors can require "
+                               f"gradients, got dtype {self.dtype}")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
+        autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def detach(self):
+        """The same data, cut from the graph (shares memory, like PyTorch)."""
+        return Tensor._make(self.data)
+
+    def detach_(self):
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed.
+
+        A hook may return a new gradient to use instead. Returns a handle
+        with ``remove()``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that "
+                               "does not require grad")
+        if self._hooks is None:
+            self._hooks = {}
+        key = object()
+        self._hooks[key] = hook
+        return _HookHandle(self._hooks, key)
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: the tensor does not require grad")
+        if self.grad_fn is not None:
+            self._retains_grad = True
+        return self
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad
+
+    # ------------------------------------------------------------ devices, dtypes
+    def to(self, *args, dtype=None, device=None, copy=False):
+        """``t.to('cuda')``, ``t.to(tn.float64)``, ``t.to('cpu', tn.float32)``."""
+        for a in args:
+            if isinstance(a, str) and (a.startswith("cpu") or a.startswith("cuda")):
+                device = a
+            else:
+                dtype = a
+        t = self
+        if dtype is not None and np.dtype(dtype) != t.dtype:
+            t = t.astype(dtype)
+        if device is not None and str(device) != t.device:
+            from tinynet.ops import to_device as _move
+            t = _move(t, device)
+        if copy and t is self:
+            t = self.clone()
+        return t
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    def float(self):
+        return self.astype(float32)
+
+    def double(self):
+        return self.astype(float64)
+
+    def half(self):
+        return self.astype(float16)
+
+    def long(self):
+        return self.astype(int64)
+
+    def int(self):
+        return self.astype(int32)
+
+    def bool(self):
+        return self.astype(bool_)
+
+    def type(self, dtype):
+        return self.astype(dtype)
+
+    # ------------------------------------------------------------ in-place
+    def _check_inplace(self, op):
+        if self.requires_grad and self.grad_fn is None and autograd.is_grad_enabled():
+            raise RuntimeError(
+                f"{op}: a leaf tensor that requires grad is being used in an in-place "
+                "operation; wrap it in `with tn.no_grad():` (as optimizers do)")
+
+    def _inplace(self, op, value):
+        self._check_inplace(op)
+        xp = get_array_module(self.data)
+        value = value.data if isinstance(value, Tensor) else value
+        return xp, value
+
+    def __setitem__(self, index, value):
+        self._check_inplace("__setitem__")
+        if isinstance(index, Tensor):
+            index = index.data
+        value = value.data if isinstance(value, Tensor) else value
+        self.data[index] = value
+        self._version += 1
+
+    def copy_(self, src):
+        _, src = self._inplace("copy_", src)
+        self.data[...] = src
+        self._version += 1
+        return self
+
+    def zero_(self):
+        self._inplace("zero_", None)
+        self.data[...] = 0
+        self._version += 1
+        return self
+
+    def fill_(self, value):
+        _, value = self._inplace("fill_", value)
+        self.data[...] = value
+        self._version += 1
+        return self
+
+    def add_(self, other, alpha=1):
+        _, other = self._inplace("add_", other)
+        self.data += other * alpha if alpha != 1 else other
+        self._version += 1
+        return self
+
+    def sub_(self, other, alpha=1):
+        _, other = self._inplace("sub_", other)
+        self.data -= other * alpha if alpha != 1 else other
+        self._version += 1
+        return self
+
+    def mul_(self, other):
+        _, other = self._inplace("mul_", other)
+        self.data *= other
+        self._version += 1
+        return self
+
+    def div_(self, other):
+        _, other = self._inplace("div_", other)
+        self.data /= other
+        self._version += 1
+        return self
+
+    def clamp_(self, min=None, max=None):
+        xp, _ = self._inplace("clamp_", None)
+        xp.clip(self.data, min, max, out=self.data)
+        self._version += 1
+        return self
+
+    def uniform_(self, a=0.0, b=1.0):
+        from tinynet import random
+        self._inplace("uniform_", None)
+        self.data[...] = random.uniform(a, b, self.shape, self.dtype, self.device)
+        self._version += 1
+        return self
+
+    def normal_(self, mean=0.0, std=1.0):
+        from tinynet import random
+        self._inplace("normal_", None)
+        self.data[...] = random.normal(mean, std, self.shape, self.dtype, self.device)
+        self._version += 1
+        return self
+
+
+class _HookHandle:
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+
+def as_tensor(x, dtype=None):
+    """``x`` itself if it is a Tensor (of ``dtype``), else a new constant Tensor."""
+    if isinstance(x, Tensor):
+        return x if dtype is None or x.dtype == np.dtype(dtype) else x.astype(dtype)
+    return Tensor(x, dtype=dtype)
+
+
+# ---------------------------------------------------------------- creation
+def _place(arr, device, requires_grad):
+    if device is not None and str(device) != "cpu":
+        arr = to_device(arr, device)
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new Tensor holding a copy of ``data`` (lists, numbers, arrays, Tensors)."""
+    arr = _as_array(data, dtype)
+    if arr is data or (isinstance(data, Tensor) and arr is data.data):
+        arr = arr.copy()
+    return _place(arr, device, requires_grad)
+
+
+def from_numpy(array):
+    """A Tensor sharing memory with a NumPy array (no copy)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def from_dlpack(obj):
+    """A Tensor from any DLPack-capable array (NumPy, CuPy, PyTorch, ...)."""
+    if hasattr(obj, "__dlpack_device__") and obj.__dlpack_device__()[0] != 1:
+        from tinynet.backend import _import_cupy
+        return Tensor(_import_cupy().from_dlpack(obj))
+    return Tensor(np.from_dlpack(obj))
+
+
+def _shape_arg(shape, op):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for s in shape:
+        if not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"{op}: shape must be non-negative integers, got {shape}")
+    return tuple(int(s) for s in shape)
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad=False):
+    arr = np.zeros(_shape_arg(shape, "zeros"), _to_dtype(dtype) or _default_float)
+    return _place(arr, device, requires_grad)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad=False):
+    arr = np.ones(_shape_arg(shape, "ones"), _to_dtype(dtype) or _default_float)
+    return _place(arr, device, requires_grad)
+
+
+def empty(*shape, dtype=None, device=None, requires_grad=False):
+    return zeros(*shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full(shape, fill_value, dtype=None, device=None, requires_grad=False):
+    if dtype is None:
+        dtype = (bool_ if isinstance(fill_value, bool) else
+                 int64 if isinstance(fill_value, int) else _default_float)
+    arr = np.full(_shape_arg((shape,), "full"), fill_value, _to_dtype(dtype))
+    return _place(arr, device, requires_grad)
+
+
+def _like(t, fill, dtype, device, requires_grad):
+    xp = get_array_module(t.data)
+    arr = xp.full(t.shape, fill, _to_dtype(dtype) or t.dtype)
+    if device is not None:
+        arr = to_device(arr, device)
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, device=None, requires_grad=False):
+    return _like(as_tensor(t), 0, dtype, device, requires_grad)
+
+
+def ones_like(t, dtype=None, device=None, requires_grad=False):
+    return _like(as_tensor(t), 1, dtype, device, requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
+    return _like(as_tensor(t), fill_value, dtype, device, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = int64 if is_int else _default_float
+    arr = np.arange(start, end, step, dtype=_to_dtype(dtype))
+    return _place(arr, device, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    arr = np.linspace(start, end, steps, dtype=_to_dtype(dtype) or _default_float)
+    return _place(arr, device, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    arr = np.eye(n, m, dtype=_to_dtype(dtype) or _default_float)
+    return _place(arr, device, requires_grad)
+
+
+def randn(*shape, dtype=None, device=None, requires_grad=False):
+    from tinynet import random
+    arr = random.normal(0.0, 1.0, _shape_arg(shape, "randn"), _to_dtype(dtype) or _default_float)
+    return _place(arr, device, requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, requires_grad=False):
+    from tinynet import random
+    arr = random.uniform(0.0, 1.0, _shape_arg(shape, "rand"), _to_dtype(dtype) or _default_float)
+    return _place(arr, device, requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None):
+    from tinynet import random
+    if high is None:
+        low, high = 0, low
+    arr = random.integers(low, high, _shape_arg((size,), "randint"), _to_dtype(dtype) or int64)
+    return _place(arr, device, False)
+
+
+def randn_like(t, dtype=None, device=None, requires_grad=False):
+    return randn(*t.shape, dtype=dtype or t.dtype, device=device or t.device,
+                 requires_grad=requires_grad)
+
+
+def rand_like(t, dtype=None, device=None, requires_grad=False):
+    return rand(*t.shape, dtype=dtype or t.dtype, device=device or t.device,
+                requires_grad=requires_grad)
+
+
+autograd._bind_tensor(Tensor, as_tensor)
+
+
+# ---------------------------------------------------------------- methods from ops
+def _attach_methods():
+    from tinynet import ops
+    from tinynet.ops import elementwise as ew
+
+    for name in ("abs", "clamp", "clip", "cos", "exp", "log", "log1p", "neg", "relu",
+                 "rsqrt", "sigmoid", "sign", "sin", "sqrt", "tanh", "gelu", "softplus",
+                 "elu", "leaky_relu", "erf", "maximum", "minimum", "masked_fill",
+                 "matmul", "dot", "all", "any", "argmax", "argmin", "log_softmax",
+                 "logsumexp", "max", "min", "amax", "amin", "mean", "prod", "softmax",
+                 "std", "sum", "var", "astype", "broadcast_to", "chunk", "clone",
+                 "expand", "flatten", "gather", "index_select", "movedim", "permute",
+                 "repeat", "reshape", "split", "squeeze", "transpose", "unsqueeze", "view",
+                 "sum_to", "isnan", "isfinite", "logical_not", "eq", "ne", "lt", "le",
+                 "gt", "ge", "add", "sub", "mul", "div", "pow"):
+        setattr(Tensor, name, getattr(ops, name))
+
+    def swap(fn):
+        return lambda self, other: fn(other, self)
+
+    def expand_as(self, other):
+        return ops.broadcast_to(self, other.shape)
+
+    def reshape_as(self, other):
+        return ops.reshape(self, other.shape)
+
+    def where_method(self, condition, other):
+        return ops.where(condition, self, other)
+
+    Tensor.__add__ = ew.add
+    Tensor.__radd__ = swap(ew.add)
+    Tensor.__sub__ = ew.sub
+    Tensor.__rsub__ = swap(ew.sub)
+    Tensor.__mul__ = ew.mul
+    Tensor.__rmul__ = swap(ew.mul)
+    Tensor.__truediv__ = ew.div
+    Tensor.__rtruediv__ = swap(ew.div)
+    Tensor.__pow__ = ew.pow
+    Tensor.__rpow__ = swap(ew.pow)
+    Tensor.__matmul__ = ops.matmul
+    Tensor.__rmatmul__ = swap(ops.matmul)
+    Tensor.__neg__ = ew.neg
+    Tensor.__pos__ = lambda self: self
+    Tensor.__abs__ = ew.abs
+    Tensor.__eq__ = ew.eq
+    Tensor.__ne__ = ew.ne
+    Tensor.__lt__ = ew.lt
+    Tensor.__le__ = ew.le
+    Tensor.__gt__ = ew.gt
+    Tensor.__ge__ = ew.ge
+    Tensor.__invert__ = ew.logical_not
+    Tensor.__getitem__ = ops.getitem
+    Tensor.expand_as = expand_as
+    Tensor.reshape_as = reshape_as
+    Tensor.where = where_method
+    Tensor.T = property(lambda self: ops.transpose(self))
+    Tensor.mT = property(ops.mT)
+
+
+_attach_methods()
