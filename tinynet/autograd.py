@@ -98,7 +98,7 @@ class Function:
 
     def __call__(self, *inputs):
         for x in inputs:
-            if type(x) is not Tensor:
+            if not isinstance(x, Tensor):
                 inputs = tuple(_as_tensor(x) for x in inputs)
                 break
         try:

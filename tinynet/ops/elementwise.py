@@ -41,21 +41,20 @@ def _promote(a, b):
     return (a if da == dt else a.astype(dt)), (b if db == dt else b.astype(dt))
 
 
+_SCALARS = (int, float, bool, np.number, np.bool_)
+
+
 def operands(a, b):
     """Both operands of a binary op as Tensors of one dtype."""
-    if type(a) is Tensor:
-        if type(b) is Tensor:
-            pass
-        elif isinstance(b, (int, float, bool, np.number, np.bool_)):
+    if isinstance(a, Tensor):
+        if isinstance(b, _SCALARS):
             b = _scalar(b, a)
-            return (a, b) if a.data.dtype == b.data.dtype else _promote(a, b)
-        else:
+        elif not isinstance(b, Tensor):
             b = as_tensor(b)
-    elif isinstance(a, (int, float, bool, np.number, np.bool_)):
+    elif isinstance(a, _SCALARS) and isinstance(b, Tensor):
         a = _scalar(a, b)
-        return (a, b) if a.data.dtype == b.data.dtype else _promote(a, b)
     else:
-        a = as_tensor(a)
+        a, b = as_tensor(a), as_tensor(b)
     if a.data.dtype != b.data.dtype:
         a, b = _promote(a, b)
     return a, b
