@@ -1,0 +1,1 @@
+"""Datasets, DataLoader and transforms."""
