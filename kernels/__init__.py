@@ -1,1 +1,68 @@
-"""Numba kernels for tinynet's hot paths, installed as ``tinynet.kernels``."""
+"""Numba kernels for tinynet's hot paths, installed as ``tinynet.kernels``.
+
+Each hot path is one module (``conv2d``, ``pool2d``) holding several
+implementations of the same kernels side by side, llm.c style: a plain NumPy
+reference (the oracle), then faster versions. Each module ends with an
+``IMPLS`` table and a ``select(device)`` that picks one.
+
+Choosing an implementation:
+
+- automatically: the fastest available one for the device;
+- by environment: ``TINYNET_CONV_IMPL=ref`` / ``TINYNET_POOL_IMPL=cpu_v1``;
+- from code: ``tinynet.kernels.use(conv="ref")`` (also a context manager).
+
+Threading: Numba's parallel loops use the ``workqueue`` layer unless
+``NUMBA_THREADING_LAYER`` says otherwise. On a 2-core machine OpenMP's
+spinning worker threads fight OpenBLAS's for the cores (the im2col pipeline
+ran several times slower than plain NumPy); workqueue threads sleep when idle.
+"""
+import os
+
+_forced = {}          # hot path -> implementation name, set by use()
+
+
+def _configure_numba():
+    try:
+        import numba
+    except ImportError:
+        return
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "workqueue"
+
+
+_configure_numba()
+
+
+def forced(path):
+    """The implementation forced for ``path`` ('conv', 'pool'), or None."""
+    return _forced.get(path) or os.environ.get(f"TINYNET_{path.upper()}_IMPL") or None
+
+
+class use:
+    """Force implementations: ``use(conv="ref")`` globally, or as
+    ``with tinynet.kernels.use(pool="ref"): ...`` for a block."""
+
+    def __init__(self, **choices):
+        from tinynet.kernels import conv2d, pool2d
+        tables = {"conv": conv2d.IMPLS, "pool": pool2d.IMPLS}
+        for path, name in choices.items():
+            if path not in tables:
+                raise ValueError(f"kernels.use: unknown hot path {path!r}; expected one of "
+                                 f"{sorted(tables)}")
+            if name is not None and name not in tables[path]:
+                raise ValueError(f"kernels.use: unknown {path} implementation {name!r}; "
+                                 f"expected one of {sorted(tables[path])}")
+        self._previous = dict(_forced)
+        for path, name in choices.items():
+            if name is None:
+                _forced.pop(path, None)
+            else:
+                _forced[path] = name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _forced.clear()
+        _forced.update(self._previous)
+        return False

@@ -1,0 +1,292 @@
+"""2-D convolution kernels: im2col / col2im, and the three convolution
+products built on them (forward, gradient w.r.t. input, w.r.t. weight).
+
+Versions (one IMPLS entry each; the GEMMs are always xp.matmul, i.e. BLAS on
+the CPU and cuBLAS through CuPy on the GPU):
+
+- ``ref``     NumPy/CuPy reference, the oracle: im2col by KH*KW strided
+              slices of the padded input, col2im by the matching slice-adds.
+              Works on CuPy arrays unchanged.
+- ``cpu_v1``  Numba CPU, ``@njit(parallel=True)``: im2col with ``prange``
+              over the C*KH*KW rows of the column matrix; col2im with
+              ``prange`` over the N*C input planes (each plane is written by
+              one thread, so no atomics). Compiled once, cached on disk.
+
+Shapes: x (N, C, H, W), w (O, C/groups, KH, KW), y (N, O, OH, OW); SH, SW
+strides, PH, PW paddings, DH, DW dilations. The column matrix is laid out
+(C, KH, KW, N, OH, OW) so that one GEMM per group gives
+y = w (O, C*KH*KW) @ cols (C*KH*KW, N*OH*OW).
+
+``python -m tinynet.kernels.conv2d`` checks every version against ``ref`` and
+then times them.
+"""
+import numpy as np
+
+from tinynet.backend import get_array_module
+from tinynet.kernels import forced
+
+
+def out_size(size, k, s, p, d):
+    """Output length of a convolution along one dim (floor mode)."""
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+# ---------------------------------------------------------------- v0: reference
+def im2col_ref(x, KH, KW, SH, SW, PH, PW, DH, DW):
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    OH, OW = out_size(H, KH, SH, PH, DH), out_size(W, KW, SW, PW, DW)
+    xpad = xp.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))
+    cols = xp.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            # the input pixels that kernel tap (i, j) sees, for every output
+            patch = xpad[:, :, i * DH:i * DH + SH * (OH - 1) + 1:SH,
+                         j * DW:j * DW + SW * (OW - 1) + 1:SW]
+            cols[:, i, j] = patch.transpose(1, 0, 2, 3)
+    return cols
+
+
+def col2im_ref(cols, x_shape, SH, SW, PH, PW, DH, DW):
+    xp = get_array_module(cols)
+    N, C, H, W = x_shape
+    _, KH, KW, _, OH, OW = cols.shape
+    gpad = xp.zeros((N, C, H + 2 * PH, W + 2 * PW), dtype=cols.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            gpad[:, :, i * DH:i * DH + SH * (OH - 1) + 1:SH,
+                 j * DW:j * DW + SW * (OW - 1) + 1:SW] += cols[:, i, j].transpose(1, 0, 2, 3)
+    return gpad[:, :, PH:PH + H, PW:PW + W]
+
+
+# ---------------------------------------------------------------- v1: Numba CPU
+_v1 = None
+
+
+def _build_v1():
+    from numba import njit, prange
+
+    @njit(parallel=True, cache=True)
+    def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, cols):
+        N, C, H, W = x.shape
+        OH, OW = cols.shape[4], cols.shape[5]
+        for row in prange(C * KH * KW):
+            c = row // (KH * KW)
+            i = (row // KW) % KH
+            j = row % KW
+            for n in range(N):
+                for oh in range(OH):
+                    h = oh * SH - PH + i * DH
+                    if h < 0 or h >= H:
+                        for ow in range(OW):
+                            cols[c, i, j, n, oh, ow] = 0
+                        continue
+                    for ow in range(OW):
+                        w = ow * SW - PW + j * DW
+                        if 0 <= w < W:
+                            cols[c, i, j, n, oh, ow] = x[n, c, h, w]
+                        else:
+                            cols[c, i, j, n, oh, ow] = 0
+
+    @njit(parallel=True, cache=True)
+    def col2im(cols, SH, SW, PH, PW, DH, DW, gx):
+        N, C, H, W = gx.shape
+        KH, KW, OH, OW = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
+        for plane in prange(N * C):
+            n = plane // C
+            c = plane % C
+            for h in range(H):
+                for w in range(W):
+                    gx[n, c, h, w] = 0
+            for i in range(KH):
+                for j in range(KW):
+                    for oh in range(OH):
+                        h = oh * SH - PH + i * DH
+                        if h < 0 or h >= H:
+                            continue
+                        for ow in range(OW):
+                            w = ow * SW - PW + j * DW
+                            if 0 <= w < W:
+                                gx[n, c, h, w] += cols[c, i, j, n, oh, ow]
+
+    return im2col, col2im
+
+
+def _kernels_v1():
+    global _v1
+    if _v1 is None:
+        _v1 = _build_v1()
+    return _v1
+
+
+def im2col_cpu_v1(x, KH, KW, SH, SW, PH, PW, DH, DW):
+    N, C, H, W = x.shape
+    OH, OW = out_size(H, KH, SH, PH, DH), out_size(W, KW, SW, PW, DW)
+    cols = np.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
+    _kernels_v1()[0](np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW, cols)
+    return cols
+
+
+def col2im_cpu_v1(cols, x_shape, SH, SW, PH, PW, DH, DW):
+    gx = np.empty(x_shape, dtype=cols.dtype)
+    _kernels_v1()[1](np.ascontiguousarray(cols), SH, SW, PH, PW, DH, DW, gx)
+    return gx
+
+
+# ---------------------------------------------------------------- table, dispatch
+class Impl:
+    def __init__(self, name, im2col, col2im, device, available):
+        self.name, self.im2col, self.col2im = name, im2col, col2im
+        self.device, self.available = device, available
+
+
+def _numba_available():
+    try:
+        import numba  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+IMPLS = {
+    "ref": Impl("ref", im2col_ref, col2im_ref, "any", lambda: True),
+    "cpu_v1": Impl("cpu_v1", im2col_cpu_v1, col2im_cpu_v1, "cpu", _numba_available),
+}
+
+
+def select(x):
+    """The implementation for array ``x``: forced by ``TINYNET_CONV_IMPL`` /
+    ``tinynet.kernels.use(conv=...)``, else the fastest for its device."""
+    name = forced("conv")
+    on_gpu = type(x).__module__.startswith("cupy")
+    if name is not None:
+        impl = IMPLS.get(name)
+        if impl is None:
+            raise ValueError(f"TINYNET_CONV_IMPL={name!r} is not one of {sorted(IMPLS)}")
+        if impl.device == "cpu" and on_gpu:
+            raise RuntimeError(f"conv implementation {name!r} runs on the CPU only, but the "
+                               "input is a CuPy array")
+        return impl
+    if on_gpu:
+        return IMPLS["ref"]
+    return IMPLS["cpu_v1"] if _numba_available() else IMPLS["ref"]
+
+
+# ---------------------------------------------------------------- the three products
+def conv2d_forward(x, w, stride, padding, dilation, groups, impl=None):
+    """y (N, O, OH, OW) and the column matrix (kept for the weight gradient)."""
+    xp = get_array_module(x)
+    impl = impl or select(x)
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = w.shape
+    cols = impl.im2col(x, KH, KW, SH, SW, PH, PW, DH, DW)
+    OH, OW = cols.shape[4], cols.shape[5]
+    G = groups
+    y = xp.matmul(w.reshape(G, O // G, Cg * KH * KW),
+                  cols.reshape(G, Cg * KH * KW, N * OH * OW))
+    y = y.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)
+    return xp.ascontiguousarray(y), cols
+
+
+def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups, impl=None):
+    """gx = the adjoint of the convolution applied to gy (a transposed conv)."""
+    xp = get_array_module(gy)
+    impl = impl or select(gy)
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    N, O, OH, OW = gy.shape
+    _, Cg, KH, KW = w.shape
+    G = groups
+    gy2 = gy.transpose(1, 0, 2, 3).reshape(G, O // G, N * OH * OW)
+    gcols = xp.matmul(w.reshape(G, O // G, Cg * KH * KW).transpose(0, 2, 1), gy2)
+    gcols = gcols.reshape(G * Cg, KH, KW, N, OH, OW)
+    return impl.col2im(gcols, x_shape, SH, SW, PH, PW, DH, DW)
+
+
+def conv2d_backward_weight(x, gy, w_shape, stride, padding, dilation, groups, cols=None,
+                           impl=None):
+    """gw (O, C/groups, KH, KW); reuses the forward's column matrix if given."""
+    xp = get_array_module(x)
+    impl = impl or select(x)
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    N, O, OH, OW = gy.shape
+    _, Cg, KH, KW = w_shape
+    G = groups
+    if cols is None:
+        cols = impl.im2col(x, KH, KW, SH, SW, PH, PW, DH, DW)
+    gy2 = gy.transpose(1, 0, 2, 3).reshape(G, O // G, N * OH * OW)
+    gw = xp.matmul(gy2, cols.reshape(G, Cg * KH * KW, N * OH * OW).transpose(0, 2, 1))
+    return gw.reshape(w_shape)
+
+
+# ---------------------------------------------------------------- self-check + timing
+_SHAPES = [
+    # (N, C, H, W, O, KH, KW, stride, padding, dilation, groups)
+    (2, 3, 7, 6, 4, 3, 3, (1, 1), (1, 1), (1, 1), 1),
+    (2, 4, 9, 9, 6, 3, 2, (2, 3), (2, 0), (2, 1), 2),
+    (1, 4, 5, 5, 4, 1, 1, (3, 3), (0, 0), (1, 1), 4),
+    (64, 1, 28, 28, 32, 3, 3, (1, 1), (0, 0), (1, 1), 1),      # conv A of the seed CNN
+    (64, 32, 13, 13, 64, 3, 3, (1, 1), (0, 0), (1, 1), 1),     # conv B
+]
+
+
+def _check_and_time():
+    import time
+    rng = np.random.default_rng(0)
+    ok = True
+    first_call = {}
+    for (N, C, H, W, O, KH, KW, s, p, d, g) in _SHAPES:
+        x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+        w = rng.standard_normal((O, C // g, KH, KW)).astype(np.float32)
+        ref_y, _ = conv2d_forward(x, w, s, p, d, g, IMPLS["ref"])
+        gy = rng.standard_normal(ref_y.shape).astype(np.float32)
+        ref_gx = conv2d_backward_input(gy, w, x.shape, s, p, d, g, IMPLS["ref"])
+        ref_gw = conv2d_backward_weight(x, gy, w.shape, s, p, d, g, None, IMPLS["ref"])
+        for name, impl in IMPLS.items():
+            if name == "ref" or not impl.available() or impl.device == "cuda":
+                continue
+            t0 = time.perf_counter()
+            y, _ = conv2d_forward(x, w, s, p, d, g, impl)
+            gx = conv2d_backward_input(gy, w, x.shape, s, p, d, g, impl)
+            first_call.setdefault(name, time.perf_counter() - t0)
+            gw = conv2d_backward_weight(x, gy, w.shape, s, p, d, g, None, impl)
+            for what, a, b in (("y", y, ref_y), ("gx", gx, ref_gx), ("gw", gw, ref_gw)):
+                err = float(np.abs(a - b).max())
+                if not np.allclose(a, b, rtol=1e-4, atol=1e-4):
+                    ok = False
+                    print(f"MISMATCH {name} {what} shape {(N, C, H, W, O, KH, KW)}: "
+                          f"max abs diff {err:.3e}")
+    if not ok:
+        return 1
+    print("conv2d: all versions match the reference")
+    for name, seconds in first_call.items():
+        print(f"{name}: first call {seconds:.2f} s (Numba compile, or loading its on-disk cache)")
+    for name, impl in IMPLS.items():
+        if not impl.available() or impl.device == "cuda":
+            continue
+        for (N, C, H, W, O, KH, KW, s, p, d, g) in _SHAPES[3:]:
+            x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+            w = rng.standard_normal((O, C // g, KH, KW)).astype(np.float32)
+            y, cols = conv2d_forward(x, w, s, p, d, g, impl)
+            gy = np.ones_like(y)
+
+            def step():
+                y, cols = conv2d_forward(x, w, s, p, d, g, impl)
+                conv2d_backward_input(gy, w, x.shape, s, p, d, g, impl)
+                conv2d_backward_weight(x, gy, w.shape, s, p, d, g, cols, impl)
+            for _ in range(3):
+                step()
+            times = []
+            for _ in range(10):
+                t0 = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - t0)
+            ms = 1e3 * float(np.median(times))
+            flops = 3 * 2 * N * O * y.shape[2] * y.shape[3] * (C // g) * KH * KW
+            print(f"{name:8s} N{N} C{C}->O{O} {H}x{W} k{KH}: fwd+bwd {ms:7.2f} ms "
+                  f"{flops / ms / 1e6:6.1f} GFLOP/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_check_and_time())
