@@ -56,6 +56,7 @@ class Optimizer:
             raise TypeError(
                 f"{name}: params should be an iterable of Tensors or dicts, but got "
                 f"{_describe(params)}")
+        _check_ordered(name, params)
         param_groups = list(params)
         if not param_groups:
             raise ValueError(f"{name} got an empty parameter list")
@@ -87,10 +88,7 @@ class Optimizer:
         params = group["params"]
         if isinstance(params, Tensor):
             params = [params]
-        elif isinstance(params, set):
-            raise TypeError(f"{name}: parameters need to be given as an ordered "
-                            "collection (a list), not a set: their order must be "
-                            "consistent between runs")
+        _check_ordered(name, params)
         params = list(params)
         for p in params:
             if not isinstance(p, Tensor):
@@ -200,6 +198,13 @@ class Optimizer:
         self.param_groups = [
             {**{k: v for k, v in saved.items() if k != "params"}, "params": group["params"]}
             for saved, group in zip(saved_groups, self.param_groups)]
+
+
+def _check_ordered(name, params):
+    # state_dict numbers parameters by position: a set's order changes between runs.
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(f"{name}: parameters need to be given as an ordered collection "
+                        "(a list), not a set: their order must be consistent between runs")
 
 
 def _is_array(v):
