@@ -224,6 +224,15 @@ def test_zero_grad():
     assert p.grad is None
 
 
+def test_zero_grad_detaches_a_create_graph_gradient():
+    p = tn.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (p * p).sum().backward(create_graph=True)
+    assert p.grad.grad_fn is not None
+    optim.SGD([p], lr=0.1).zero_grad(set_to_none=False)
+    assert p.grad.grad_fn is None and not p.grad.requires_grad
+    np.testing.assert_array_equal(p.grad.data, np.zeros(2))
+
+
 def test_step_closure_returns_loss_with_grad_enabled():
     p = tn.tensor(np.array([3.0]), requires_grad=True)
     opt = optim.SGD([p], lr=0.25)

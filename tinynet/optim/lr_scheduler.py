@@ -16,6 +16,7 @@ and most schedulers are *chainable*: each step multiplies the current lr, so
 two schedulers on one optimizer compose.
 """
 import math
+import types
 from collections import Counter
 
 from tinynet.optim.optimizer import Optimizer
@@ -225,8 +226,8 @@ class LambdaLR(LRScheduler):
 
 
 def _is_function(fn):
-    return type(fn).__name__ in ("function", "builtin_function_or_method", "method") \
-        or not hasattr(fn, "__dict__")
+    # Plain functions, lambdas and methods hold code, not state; objects hold state.
+    return isinstance(fn, (types.FunctionType, types.MethodType)) or not hasattr(fn, "__dict__")
 
 
 class LinearLR(LRScheduler):

@@ -19,7 +19,7 @@ The layout of ``state_dict()`` is PyTorch's::
 where the integers number the parameters across groups in order.
 """
 from tinynet import autograd
-from tinynet.backend import device_of, to_device
+from tinynet.backend import device_of, get_array_module, to_device
 from tinynet.tensor import Tensor
 
 
@@ -123,6 +123,9 @@ class Optimizer:
                     continue
                 if set_to_none:
                     p.grad = None
+                elif p.grad.grad_fn is not None:
+                    # A gradient built with create_graph: drop its graph, not an op's output.
+                    p.grad = Tensor._make(get_array_module(p.grad.data).zeros_like(p.grad.data))
                 else:
                     p.grad.data[...] = 0
 
