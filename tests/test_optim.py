@@ -66,6 +66,8 @@ def _cases():
                                                   [False, True]):
         cases.append(("Adagrad", dict(lr=0.1, lr_decay=decay, weight_decay=wd,
                                       initial_accumulator_value=acc, maximize=maxi)))
+    # PyTorch's defaults, lr included (AdamW's weight_decay=1e-2 among them).
+    cases += [(name, {}) for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")]
     return [pytest.param(name, kw, id=_case_id(name, kw)) for name, kw in cases]
 
 
@@ -75,7 +77,7 @@ def _case_id(name, kw):
         if k in ("lr", "betas", "alpha") or v in (0, False):
             continue
         parts.append(k if v is True else f"{k}{v}")
-    return "-".join(parts)
+    return "-".join(parts) if kw else f"{name}-defaults"
 
 
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-11, atol=1e-12)}

@@ -329,12 +329,13 @@ class OneCycleLR(LRScheduler):
         # Each phase ends at step `end` and moves lr and momentum between two
         # named group entries.
         n = self.total_steps
+        warm_end = pct_start * n - 1        # the step at which the lr peaks
+        warm_up = (warm_end, "initial_lr", "max_lr", "max_momentum", "base_momentum")
         if three_phase:
-            return [(pct_start * n - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                    (2 * pct_start * n - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
+            return [warm_up,
+                    (2 * warm_end, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
                     (n - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
-        return [(pct_start * n - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                (n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+        return [warm_up, (n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
 
     def _per_group(self, name, value):
         n = len(self.optimizer.param_groups)
