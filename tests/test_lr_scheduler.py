@@ -111,6 +111,28 @@ def test_chained_schedulers_match_torch():
                                    [g["lr"] for g in topt.param_groups], rtol=1e-12)
 
 
+def _warmup_then_cosine(module, opt):
+    warm = module.LinearLR(opt, start_factor=0.1, total_iters=5)
+    cos = module.CosineAnnealingLR(opt, T_max=20, eta_min=1e-4)
+    decay = module.ExponentialLR(opt, gamma=0.9)
+    return module.SequentialLR(opt, [warm, cos, decay], milestones=[5, 22])
+
+
+def test_sequential_lr_matches_torch():
+    torch = pytest.importorskip("torch")
+    opt, topt = _make_opt(tn, "SGD"), _make_opt(torch, "SGD")
+    sched = _warmup_then_cosine(lr_scheduler, opt)
+    tsched = _warmup_then_cosine(torch.optim.lr_scheduler, topt)
+    for _ in range(STEPS):
+        np.testing.assert_allclose(sched.get_last_lr(), tsched.get_last_lr(), rtol=1e-12)
+        opt.step()
+        topt.step()
+        sched.step()
+        tsched.step()
+    np.testing.assert_allclose([g["lr"] for g in opt.param_groups],
+                               [g["lr"] for g in topt.param_groups], rtol=1e-12)
+
+
 PLATEAU = [
     pytest.param(dict(patience=2), id="min-rel"),
     pytest.param(dict(mode="max", patience=1, factor=0.5, threshold=0.05), id="max-rel"),
@@ -188,6 +210,7 @@ SD_SCHEDULERS = [
     pytest.param(lambda o: lr_scheduler.LambdaLR(o, lambda e: 0.8 ** e), id="LambdaLR"),
     pytest.param(lambda o: lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=20),
                  id="OneCycle"),
+    pytest.param(lambda o: _warmup_then_cosine(lr_scheduler, o), id="SequentialLR"),
 ]
 
 
@@ -257,9 +280,14 @@ def test_resuming_without_initial_lr_is_a_key_error():
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, mode="up"), "mode"),
     (lambda o: lr_scheduler.StepLR(o, step_size=0), "step_size"),
     (lambda o: lr_scheduler.LambdaLR(o, [lambda e: 1.0]), "expected 2 lr_lambdas"),
+    (lambda o: lr_scheduler.SequentialLR(o, [lr_scheduler.StepLR(o, 2)], [3]),
+     "expected 0 milestones"),
+    (lambda o: lr_scheduler.SequentialLR(
+        o, [lr_scheduler.StepLR(_make_opt(tn, "SGD"), 2)], []), "different optimizer"),
 ], ids=["linear-start", "linear-end", "onecycle-no-steps", "onecycle-zero-steps",
         "onecycle-pct", "onecycle-anneal", "onecycle-max-lr-list", "plateau-factor",
-        "plateau-mode", "steplr-size", "lambda-count"])
+        "plateau-mode", "steplr-size", "lambda-count", "sequential-milestones",
+        "sequential-optimizer"])
 def test_invalid_arguments_raise_value_error(make, match):
     with pytest.raises(ValueError, match=match):
         make(_make_opt(tn, "SGD", momentum=0.9))
