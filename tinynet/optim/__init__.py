@@ -3,6 +3,11 @@
     import tinynet.optim as optim
     opt = optim.Adam(model.parameters(), lr=1e-3)
     sched = optim.lr_scheduler.StepLR(opt, step_size=10)
+
+Optimizers: SGD, Adam, AdamW, RMSprop, Adagrad (base class Optimizer).
+Schedulers live in ``optim.lr_scheduler``: StepLR, MultiStepLR, ExponentialLR,
+CosineAnnealingLR, LambdaLR, LinearLR, OneCycleLR, SequentialLR,
+ReduceLROnPlateau (base class LRScheduler).
 """
 from tinynet.optim import lr_scheduler  # noqa: F401
 from tinynet.optim.adagrad import Adagrad  # noqa: F401
