@@ -34,7 +34,11 @@ def _scalar(value, like):
 def _promote(a, b):
     da, db = a.data.dtype, b.data.dtype
     ra, rb = _KIND_RANK[da.kind], _KIND_RANK[db.kind]
-    if ra == rb:
+    if ra == rb and (a.data.ndim == 0) != (b.data.ndim == 0):
+        # a 0-d tensor acts like a scalar within its kind (PyTorch):
+        # float32[3] * float64 0-d stays float32
+        dt = db if a.data.ndim == 0 else da
+    elif ra == rb:
         dt = np.promote_types(da, db)
     else:
         dt = da if ra > rb else db
@@ -184,6 +188,8 @@ def div(a, b):
 
 def pow(a, b):
     if type(a) is Tensor and isinstance(b, (int, float)) and not isinstance(b, bool):
+        if a.dtype.kind in "biu" and isinstance(b, float):
+            a = a.astype(np.float32)         # int tensor ** 0.5 is float32 (not float64)
         return PowScalar(b)(a)
     a, b = operands(a, b)
     return Pow()(a, b)
@@ -467,6 +473,7 @@ def clamp(x, min=None, max=None):
     """Limit values to [min, max]; the gradient passes where x is inside."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    x = as_tensor(x)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         y = x
         if min is not None:

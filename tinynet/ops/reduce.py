@@ -12,7 +12,7 @@ from tinynet.autograd import Function
 from tinynet.backend import get_array_module
 from tinynet.ops.elementwise import exp, where
 from tinynet.ops.shape import broadcast_to, normalize_axes, normalize_axis, reshape
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, as_tensor
 
 
 def _axes_args(x, axis, dim, keepdims, keepdim, op):
@@ -55,8 +55,8 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "sum")
     if dtype is not None:
         x = x.astype(dtype)
-    elif x.dtype.kind in "bi" and x.dtype != np.int64:
-        x = x.astype(np.int64)        # PyTorch sums bool/int into int64
+    elif x.dtype.kind in "biu" and x.dtype != np.int64:
+        x = x.astype(np.int64)        # PyTorch sums bool/int/uint8 into int64
     return Sum(axes, keepdims)(x)
 
 
@@ -99,19 +99,20 @@ def std(x, axis=None, keepdims=False, *, correction=None, unbiased=None, dim=Non
 
 # ---------------------------------------------------------------- max, min
 class _Extreme(Function):
-    """max/min over axes. One axis: the gradient goes to the element that
-    argmax picks (the first); several axes or all: it is shared evenly among
-    ties. Both are PyTorch's behaviours (max(dim) and amax / max())."""
+    """max/min over axes. ``max(x, dim=int)`` sends the gradient to the
+    element argmax picks (the first maximal one), as PyTorch's max(dim) does;
+    ``max(x)``, a tuple of axes and ``amax`` share it evenly among ties, as
+    PyTorch's max() and amax do."""
     reducer = None
     arg = None
 
-    def __init__(self, axes, keepdims):
-        self.axes, self.keepdims = axes, keepdims
+    def __init__(self, axes, keepdims, evenly):
+        self.axes, self.keepdims, self.evenly = axes, keepdims, evenly
 
     def forward(self, x):
         xp = get_array_module(x)
         y = getattr(xp, self.reducer)(x, axis=self.axes, keepdims=True)
-        if len(self.axes) == 1 and x.ndim > 0:
+        if not self.evenly and len(self.axes) == 1 and x.ndim > 0:
             ax = self.axes[0]
             idx = getattr(xp, self.arg)(x, axis=ax)
             mask = xp.zeros(x.shape, dtype=x.dtype)
@@ -135,25 +136,42 @@ class Min(_Extreme):
     reducer, arg = "min", "argmin"
 
 
-def _extreme(cls, op, x, axis, keepdims, dim, keepdim):
+def _extreme(cls, op, x, axis, keepdims, dim, keepdim, evenly):
     if isinstance(axis, Tensor) or isinstance(dim, Tensor):
-        raise TypeError(f"{op}: for the elementwise {op} of two tensors use tn.{op}imum")
+        name = op.lstrip("a")
+        raise TypeError(f"{op}: for the elementwise {name} of two tensors use tn.{name}imum")
+    x = as_tensor(x)
+    # a single int dim picks one element (PyTorch's max(dim)); None or a
+    # tuple of dims shares the gradient among ties (PyTorch's max() / amax)
+    one_dim = isinstance(dim if dim is not None else axis, (int, np.integer))
     axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, op)
     if x.numel() == 0:
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
-    return cls(axes, keepdims)(x)
+    return cls(axes, keepdims, evenly or not one_dim)(x)
 
 
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """The maximum values (``argmax`` gives the indices)."""
-    return _extreme(Max, "max", x, axis, keepdims, dim, keepdim)
+    """The maximum values (``argmax`` gives the indices).
+
+    With one int ``dim`` the gradient goes to the first maximal element, with
+    ``dim=None`` or a tuple it is split evenly among ties (PyTorch's rules).
+    """
+    return _extreme(Max, "max", x, axis, keepdims, dim, keepdim, evenly=False)
 
 
 def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    return _extreme(Min, "min", x, axis, keepdims, dim, keepdim)
+    """The minimum values; gradient rules as in ``max``."""
+    return _extreme(Min, "min", x, axis, keepdims, dim, keepdim, evenly=False)
 
 
-amax, amin = max, min
+def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """The maximum over ``axis``; the gradient is split evenly among ties."""
+    return _extreme(Max, "amax", x, axis, keepdims, dim, keepdim, evenly=True)
+
+
+def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """The minimum over ``axis``; the gradient is split evenly among ties."""
+    return _extreme(Min, "amin", x, axis, keepdims, dim, keepdim, evenly=True)
 
 
 def _arg(name, x, axis, keepdims, dim, keepdim):

@@ -27,6 +27,11 @@ def normalize_axes(axis, ndim, op):
     """None -> all axes; int or tuple -> a sorted tuple of distinct axes."""
     if axis is None:
         return tuple(range(ndim))
+    if ndim == 0 and isinstance(axis, (list, tuple)):
+        # a 0-d tensor accepts dim 0 / -1 (PyTorch) and has nothing to reduce
+        for a in axis:
+            normalize_axis(a, ndim, op)
+        return ()
     if isinstance(axis, (list, tuple)):
         axes = tuple(normalize_axis(a, ndim, op) for a in axis)
         if len(set(axes)) != len(axes):
