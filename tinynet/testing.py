@@ -139,6 +139,25 @@ def _non_contiguous(a):
     return v
 
 
+def _reported(check):
+    """Turn any exception inside a check into an AssertionError that names
+    the op, the case and the check (the original stays as __cause__)."""
+    import functools
+
+    @functools.wraps(check)
+    def wrapper(self, case, *args):
+        case = as_case(case)
+        try:
+            return check(self, case, *args)
+        except AssertionError:
+            raise
+        except Exception as e:
+            what = check.__name__.replace("check_", "")
+            raise AssertionError(f"{self._where(case, what)} raised "
+                                 f"{type(e).__name__}: {e}") from e
+    return wrapper
+
+
 class OpCheck:
     """Declaration of one op and the checks it must pass (see module docstring).
 
@@ -227,6 +246,7 @@ class OpCheck:
         return f"{self.name}[{case.id}] {check}"
 
     # ------------------------------------------------------------ the checks
+    @_reported
     def check_forward(self, case):
         """Outputs equal the reference's on float64 inputs."""
         case = as_case(case)
@@ -254,11 +274,13 @@ class OpCheck:
         except GradcheckError as e:
             raise AssertionError(f"{self._where(case, what)} failed:\n{e}") from None
 
+    @_reported
     def check_gradcheck(self, case):
         """First derivatives match central finite differences (float64)."""
         if self.grad:
             self._gradcheck(as_case(case), gradcheck, "gradcheck")
 
+    @_reported
     def check_gradgradcheck(self, case):
         """Second derivatives (backward of backward) match finite differences."""
         if self.grad and self.gradgrad:
@@ -281,6 +303,7 @@ class OpCheck:
             grads = [None if g is None else g.numpy().copy() for g in grads]
         return values, grads
 
+    @_reported
     def check_float32(self, case):
         """float32 inputs give float32 outputs and gradients, close to float64."""
         case = as_case(case)
@@ -302,6 +325,7 @@ class OpCheck:
             _assert_close(g, r, self.float32_atol, self.float32_rtol,
                           self._where(case, f"float32 gradient of input {k} vs float64"))
 
+    @_reported
     def check_noncontiguous(self, case):
         """Strided/transposed inputs give the contiguous results; inputs unchanged."""
         case = as_case(case)
