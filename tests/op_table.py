@@ -230,7 +230,7 @@ op("reshape-0d", lambda x: x.reshape(1, 1), lambda t, x: x.reshape(1, 1), [()])
 op("transpose", lambda x: x.transpose(0, -1), lambda t, x: x.transpose(0, -1),
    [(2, 3), (2, 3, 4)])
 op("permute", lambda x: x.permute(2, 0, 1), lambda t, x: x.permute(2, 0, 1), [(2, 3, 4)])
-op("T", lambda x: x.T, lambda t, x: x.T, [(2, 3), (4,)])
+op("T", lambda x: x.T, lambda t, x: x.permute(*reversed(range(x.ndim))), [(2, 3), (4,)])
 op("mT", lambda x: x.mT, lambda t, x: x.mT, [(2, 3, 4)])
 op("movedim", lambda x: tn.movedim(x, 0, 2), lambda t, x: t.movedim(x, 0, 2), [(2, 3, 4)])
 op("flatten", tn.flatten, lambda t, x: t.flatten(x), [(2, 3, 2), (), (5,)])

@@ -123,7 +123,8 @@ def _assert_close(actual, expected, atol, rtol, what):
         raise AssertionError(
             f"{what}: {int((~ok).sum())} of {ok.size} elements differ (atol={atol:g}, "
             f"rtol={rtol:g}); worst at index {tuple(int(i) for i in worst)}: got "
-            f"{a[worst]!r}, expected {e[worst]!r} (|diff| {np.abs(a - e)[worst]:.3g})")
+            f"{float(a[worst]):.10g}, expected {float(e[worst]):.10g} "
+            f"(|diff| {float(np.abs(a - e)[worst]):.3g})")
 
 
 def _non_contiguous(a):

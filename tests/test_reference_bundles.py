@@ -1,0 +1,52 @@
+"""tinynet against the committed PyTorch reference bundles (tests/reference/,
+written by benchmarks/make_reference.py). This file never imports torch: it
+runs where PyTorch is not installed."""
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from op_table import OPS
+from tinynet.testing import read_bundle
+
+REFERENCE = pathlib.Path(__file__).parent / "reference"
+REGENERATE = "regenerate with: PYTHONPATH=. python benchmarks/make_reference.py"
+
+
+@pytest.mark.parametrize("check", OPS, ids=[c.name for c in OPS])
+def test_op_matches_reference_bundle(check):
+    path = REFERENCE / f"{check.name}.npz"
+    assert path.exists(), f"no reference bundle for {check.name}; {REGENERATE}"
+    bundle = read_bundle(path)
+    assert bundle["meta"]["op"] == check.name
+    assert bundle["meta"]["case_ids"] == [c.id for c in check.cases], (
+        f"{check.name}: the op table's cases changed since the bundle was written; "
+        f"{REGENERATE}")
+    for stored in bundle["cases"]:
+        assert all(a.dtype == np.float64 for a in stored["inputs"])
+    check.check_bundle(bundle)
+
+
+def test_every_bundle_belongs_to_an_op_and_all_are_small():
+    names = {c.name for c in OPS}
+    files = sorted(REFERENCE.glob("*.npz"))
+    assert {f.stem for f in files} == names
+    assert sum(f.stat().st_size for f in files) < 1_000_000
+
+
+def test_bundles_load_without_pickle_and_record_provenance():
+    for path in sorted(REFERENCE.glob("*.npz"))[:10]:
+        with np.load(path, allow_pickle=False) as f:
+            assert all(f[k].dtype != object for k in f.files)
+        meta = read_bundle(path)["meta"]
+        assert meta["torch"] and meta["seed"] == 0 and meta["tolerance"]["atol"] > 0
+
+
+def test_this_check_does_not_import_torch():
+    code = ("import sys; sys.path.insert(0, 'tests'); import test_reference_bundles, "
+            "tinynet.testing; assert 'torch' not in sys.modules, 'torch was imported'")
+    root = pathlib.Path(__file__).parents[1]
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True,
+                   env={"PYTHONPATH": str(root), "PATH": ""})
