@@ -211,3 +211,19 @@ def test_boolean_mask_from_comparison_selects_and_backprops():
     (y * y).sum().backward()
     np.testing.assert_array_equal(y.numpy(), [0.5, 2.0])
     np.testing.assert_array_equal(x.grad.numpy(), np.where(v > 0, 2 * v, 0.0))
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("sign", lambda x: tn.sign(x)), ("gt", lambda x: x > 0), ("eq", lambda x: x == x),
+    ("argmax", lambda x: x.argmax(-1)), ("argmin", lambda x: tn.argmin(x)),
+    ("isfinite", lambda x: tn.isfinite(x)),
+])
+def test_non_differentiable_ops_return_constants(name, fn):
+    x = tn.tensor([[0.5, -1.0], [2.0, 0.0]], requires_grad=True)
+    y = fn(x)
+    assert not y.requires_grad and y.grad_fn is None
+    t = torch.tensor(x.numpy())
+    ty = {"sign": torch.sign, "gt": lambda v: v > 0, "eq": lambda v: v == v,
+          "argmax": lambda v: v.argmax(-1), "argmin": torch.argmin,
+          "isfinite": torch.isfinite}[name](t)
+    np.testing.assert_array_equal(y.numpy(), ty.numpy())
