@@ -10,7 +10,7 @@ import numpy as np
 
 from tinynet.autograd import Function
 from tinynet.backend import get_array_module
-from tinynet.ops.elementwise import exp, where
+from tinynet.ops.elementwise import exp, require_float, to_float, where
 from tinynet.ops.shape import broadcast_to, normalize_axes, normalize_axis, reshape
 from tinynet.tensor import Tensor, as_tensor
 
@@ -91,10 +91,27 @@ def var(x, axis=None, keepdims=False, *, correction=None, unbiased=None, dim=Non
     return sum(centered * centered, axes, keepdims=keepdims) / builtins.max(n - correction, 0)
 
 
+class _StdFromVar(Function):
+    """sqrt for std: its gradient is 0 where the std is 0 (a constant row),
+    as in PyTorch, instead of 0 * inf = nan."""
+    keep_outputs = True
+
+    def forward(self, v):
+        return get_array_module(v).sqrt(v)
+
+    def backward(self, gy):
+        y = self.output()
+        zero = y.data == 0
+        if not zero.any():
+            return gy / (2 * y)
+        return where(zero, 0.0, gy / (2 * where(zero, 1.0, y)))
+
+
 def std(x, axis=None, keepdims=False, *, correction=None, unbiased=None, dim=None,
         keepdim=None):
-    return var(x, axis, keepdims, correction=correction, unbiased=unbiased, dim=dim,
-               keepdim=keepdim) ** 0.5
+    """Standard deviation, ``correction=1`` by default (PyTorch)."""
+    return _StdFromVar()(var(x, axis, keepdims, correction=correction, unbiased=unbiased,
+                             dim=dim, keepdim=keepdim))
 
 
 # ---------------------------------------------------------------- max, min
@@ -112,20 +129,25 @@ class _Extreme(Function):
     def forward(self, x):
         xp = get_array_module(x)
         y = getattr(xp, self.reducer)(x, axis=self.axes, keepdims=True)
+        self.y_kept = y
+        return y if self.keepdims else y.reshape([s for i, s in enumerate(y.shape)
+                                                   if i not in self.axes])
+
+    def _mask(self, x):
+        """Where the gradient goes: one-hot at argmax, or ties shared evenly."""
+        xp = get_array_module(x)
         if not self.evenly and len(self.axes) == 1 and x.ndim > 0:
             ax = self.axes[0]
             idx = getattr(xp, self.arg)(x, axis=ax)
             mask = xp.zeros(x.shape, dtype=x.dtype)
             xp.put_along_axis(mask, xp.expand_dims(idx, ax), 1, axis=ax)
-        else:
-            mask = (x == y).astype(x.dtype)
-            mask /= mask.sum(axis=self.axes, keepdims=True)
-        self.mask = mask
-        return y if self.keepdims else y.reshape([s for i, s in enumerate(y.shape)
-                                                   if i not in self.axes])
+            return mask
+        mask = (x == self.y_kept).astype(x.dtype)
+        return mask / mask.sum(axis=self.axes, keepdims=True)
 
     def backward(self, gy):
-        return _expand_back(gy, self.inputs[0].shape, self.axes) * self.mask
+        x = self.inputs[0]
+        return _expand_back(gy, x.shape, self.axes) * self._mask(x.data)
 
 
 class Max(_Extreme):
@@ -234,6 +256,7 @@ class LogSumExp(Function):
 
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """log(sum(exp(x))) computed without overflow."""
+    x = to_float(x)                 # integer input gives float32, as in PyTorch
     axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "logsumexp")
     return LogSumExp(axes, keepdims)(x)
 
@@ -316,11 +339,40 @@ class LogSoftmax(Function):
 
 def softmax(x, axis=-1, *, dim=None):
     """exp(x) / sum(exp(x)) along one axis, shifted by the max for stability."""
+    x = require_float(x, "softmax")
     ax = normalize_axis(axis if dim is None else dim, x.ndim, "softmax")
     return Softmax(ax)(x)
 
 
 def log_softmax(x, axis=-1, *, dim=None):
+    """x - logsumexp(x) along one axis, computed without overflow."""
+    x = require_float(x, "log_softmax")
     ax = normalize_axis(axis if dim is None else dim, x.ndim, "log_softmax")
     return LogSoftmax(ax)(x)
+
+
+# ---------------------------------------------------------------- cumsum
+class Cumsum(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        return get_array_module(x).cumsum(x, axis=self.axis)
+
+    def backward(self, gy):
+        # x[i] feeds y[j] for every j >= i: a reversed cumulative sum of gy,
+        # written as total - cumsum + gy so that it stays differentiable
+        total = sum(gy, self.axis, keepdims=True)
+        return total - cumsum(gy, self.axis) + gy
+
+
+def cumsum(x, dim, *, axis=None):
+    """Cumulative sum along ``dim``; integer input sums into int64 (PyTorch)."""
+    x = as_tensor(x)
+    ax = normalize_axis(dim if axis is None else axis, x.ndim, "cumsum")
+    if x.dtype.kind in "biu" and x.dtype != np.int64:
+        x = x.astype(np.int64)
+    if x.ndim == 0:
+        return reshape(Cumsum(0)(reshape(x, (1,))), ())
+    return Cumsum(ax)(x)
 

@@ -230,6 +230,10 @@ def cat(tensors, dim=0, axis=None):
         raise ValueError("cat: expected a non-empty list of tensors")
     axis = dim if axis is None else axis
     ref = tensors[0]
+    for k, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise ValueError(f"cat: tensor {k} is 0-d and cannot be concatenated; "
+                             "use tn.stack to join scalars")
     ax = normalize_axis(axis, ref.ndim, "cat")
     for k, t in enumerate(tensors):
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape))
