@@ -43,6 +43,15 @@ op("add-alpha", lambda a, b: tn.add(a, b, alpha=-2.5),
    lambda t, a, b: t.add(a, b, alpha=-2.5), BIN)
 op("sub-alpha", lambda a, b: tn.sub(a, b, alpha=0.5),
    lambda t, a, b: t.sub(a, b, alpha=0.5), BIN)
+# a ** b at a == 0: d/da is 0 for b == 0 (not 0 * inf); d/db is 0 for b > 0
+# (d/db is discontinuous at a == 0, b == 0, so the b-gradient case has b > 0)
+_ZERO_BASE = np.array([[0.0, 0.0, 0.0], [0.7, 1.3, 0.0]])
+op("pow-zero-base", lambda a, b: a ** b, lambda t, a, b: a ** b, [((2, 3), (2, 3))],
+   make_inputs=lambda case, rng: [_ZERO_BASE, np.array([[0.0, 1.0, 2.0], [0.0, 1.5, 3.0]])],
+   grad_inputs=(0,), gradgrad=False)
+op("pow-zero-base-exponent-grad", lambda a, b: a ** b, lambda t, a, b: a ** b,
+   [((2, 3), (2, 3))], make_inputs=lambda case, rng: [_ZERO_BASE, rng.uniform(1, 3, (2, 3))],
+   grad_inputs=(1,))
 op("maximum", tn.maximum, lambda t, a, b: t.maximum(a, b), BIN, elementwise=True)
 op("minimum", tn.minimum, lambda t, a, b: t.minimum(a, b), BIN, elementwise=True)
 op("where", lambda a, b: tn.where(a > 0, a, b), lambda t, a, b: t.where(a > 0, a, b),
@@ -220,6 +229,8 @@ op("softmax", tn.softmax, lambda t, x, axis: t.softmax(x, dim=axis), SOFTMAX_CAS
    domain=(-3, 3))
 op("log_softmax", tn.log_softmax, lambda t, x, axis: t.log_softmax(x, dim=axis),
    SOFTMAX_CASES, domain=(-3, 3))
+op("cumsum", lambda x, dim: tn.cumsum(x, dim), lambda t, x, dim: t.cumsum(x, dim),
+   [Case(((2, 3, 2),), {"dim": d}) for d in (0, 1, -1)] + [Case(((),), {"dim": 0})])
 op("softmax-dim", lambda x: x.softmax(dim=0), lambda t, x: x.softmax(dim=0), [(3, 2)])
 
 # ---------------------------------------------------------------- shape ops
@@ -277,6 +288,9 @@ op("index-2d-int-array", lambda x: x[np.array([[0, 1], [1, 1]])],
 op("index-array-pairs", lambda x: x[[0, 1, 1], [3, 0, 3]],
    lambda t, x: x[[0, 1, 1], [3, 0, 3]], IDX)
 op("index-slice-and-array", lambda x: x[1:, [0, 0, 2]], lambda t, x: x[1:, [0, 0, 2]], IDX)
+op("index-negative-int-array", lambda x: x[[-1, 0, -1]], lambda t, x: x[[-1, 0, -1]], IDX)
+op("index-mixed-advanced", lambda x: x[[0, 1, 1], :, [1, 3, 1]],
+   lambda t, x: x[[0, 1, 1], :, [1, 3, 1]], [(2, 3, 4)])
 op("index-tensor", lambda x: x[tn.tensor([2, 2, 1])], lambda t, x: x[t.tensor([2, 2, 1])],
    IDX)
 _MASK = np.array([[True, False, True, False], [False, False, True, True],
@@ -312,8 +326,9 @@ op("var-composite-chain", lambda x: (x - x.mean(1, keepdims=True)).exp().sum(),
 def torch_forward_backward(torch, check, arrays, case):
     """PyTorch outputs and gradients of sum(w * outputs), with the weights
     tinynet's harness uses (``OpCheck._forward_backward``)."""
-    tensors = [torch.tensor(a, requires_grad=check.grad and a.dtype.kind == "f")
-               for a in arrays]
+    tensors = [torch.tensor(a, requires_grad=check.grad and a.dtype.kind == "f"
+                            and check.wants_grad(k, len(arrays)))
+               for k, a in enumerate(arrays)]
     params = {k: (torch.tensor(v) if isinstance(v, np.ndarray) else v)
               for k, v in case.params.items()}
     out = check.torch_fn(torch, *tensors, **params)

@@ -92,6 +92,15 @@ ERRORS = [
      "gelu: approximate must be 'none' or 'tanh', got 'fast'"),
     ("clamp-no-bounds", lambda: tn.clamp(A23), ValueError,
      "clamp: at least one of min and max must be given"),
+    ("softmax-int", lambda: tn.softmax(tn.tensor([1, 2]), 0), TypeError,
+     "softmax: expected a floating point tensor, got (2,) int64 cpu"),
+    ("log_softmax-int", lambda: tn.log_softmax(tn.tensor([1, 2])), TypeError,
+     "log_softmax: expected a floating point tensor"),
+    ("gelu-int", lambda: tn.gelu(tn.tensor([1, 2])), TypeError,
+     "gelu: expected a floating point tensor"),
+    ("cat-0d", lambda: tn.cat([tn.tensor(1.0), tn.tensor(2.0)]), ValueError,
+     "cat: tensor 0 is 0-d and cannot be concatenated; use tn.stack"),
+    ("cumsum-axis", lambda: tn.cumsum(A23, 2), ValueError, "cumsum: axis 2 is out of range"),
     ("scalar-type", lambda: A23 + "a", TypeError, "cannot make a tensor from str"),
 ]
 

@@ -101,6 +101,22 @@ def _dtype_pairs():
         ("maximum-f32-scalar", lambda m, t: m.maximum(t(f32), t(np.array(0.5)))),
         ("matmul-f32", lambda m, t: t(f32) @ t(f32)),
         ("cat-f32-f64", lambda m, t: m.cat([t(f32), t(f64)])),
+        ("exp-int", lambda m, t: m.exp(t(i64))),
+        ("log-int", lambda m, t: m.log(t(i64))),
+        ("sqrt-int", lambda m, t: m.sqrt(t(i64))),
+        ("sigmoid-int", lambda m, t: m.sigmoid(t(i64))),
+        ("erf-int", lambda m, t: m.erf(t(i64))),
+        ("tanh-bool", lambda m, t: m.tanh(t(b))),
+        ("abs-int", lambda m, t: m.abs(t(-i64))),
+        ("relu-int", lambda m, t: m.relu(t(i64 - 2))),
+        ("logsumexp-int", lambda m, t: m.logsumexp(t(i64), 0)),
+        ("clamp-int-float-bounds", lambda m, t: m.clamp(t(i64), 1.5, 2.5)),
+        ("clamp-int-int-bounds", lambda m, t: m.clamp(t(i64), 2, 3)),
+        ("max-int", lambda m, t: m.max(t(i64))),
+        ("amax-int-dim", lambda m, t: m.amax(t(i64), 0)),
+        ("prod-int", lambda m, t: m.prod(t(i64))),
+        ("cumsum-int", lambda m, t: m.cumsum(t(i64), 0)),
+        ("cumsum-bool", lambda m, t: m.cumsum(t(b), 0)),
     ]
 
 
@@ -227,3 +243,28 @@ def test_non_differentiable_ops_return_constants(name, fn):
           "argmax": lambda v: v.argmax(-1), "argmin": torch.argmin,
           "isfinite": torch.isfinite}[name](t)
     np.testing.assert_array_equal(y.numpy(), ty.numpy())
+
+
+@pytest.mark.parametrize("name, ours, theirs", [
+    ("std", lambda x: tn.std(x, 1), lambda x: torch.std(x, 1)),
+    ("std-all", lambda x: tn.std(x[0]), lambda x: torch.std(x[0])),
+    ("std-correction0", lambda x: tn.std(x, 1, correction=0),
+     lambda x: torch.std(x, 1, correction=0)),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_std_gradient_is_zero_for_constant_rows_like_pytorch(name, ours, theirs):
+    rows = [[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]]
+    np.testing.assert_allclose(grad_of(ours, rows, tn), grad_of(theirs, rows, torch))
+
+
+def test_pow_gradients_at_zero_base_match_pytorch():
+    base = np.array([0.0, 0.0, 0.0, 2.0])
+    exps = np.array([0.0, 1.0, 2.0, 0.0])
+    for lib in (tn, torch):
+        a = lib.tensor(base, requires_grad=True)
+        b = lib.tensor(exps, requires_grad=True)
+        (a ** b).sum().backward()
+        if lib is tn:
+            ga, gb = a.grad.numpy(), b.grad.numpy()
+        else:
+            np.testing.assert_array_equal(ga, a.grad.numpy())
+            np.testing.assert_allclose(gb, b.grad.numpy())
