@@ -76,6 +76,13 @@ op("pow-neg", lambda x: x ** -1.5, lambda t, x: x ** -1.5, SCALAR_CASES, domain=
 op("pow-npscalar", lambda x: x ** np.float64(1.5), lambda t, x: x ** 1.5, SCALAR_CASES,
    domain=POS)
 op("rpow-scalar", lambda x: 2.0 ** x, lambda t, x: 2.0 ** x, SCALAR_CASES)
+op("rsub-npscalar", lambda x: np.float64(1.5) - x, lambda t, x: 1.5 - x, SCALAR_CASES)
+op("rdiv-npscalar", lambda x: np.float64(3.0) / x, lambda t, x: 3.0 / x, SCALAR_CASES,
+   domain=POS)
+op("rpow-npscalar", lambda x: np.float64(2.0) ** x, lambda t, x: 2.0 ** x, SCALAR_CASES)
+op("rmul-npint", lambda x: np.int64(3) * x, lambda t, x: 3 * x, SCALAR_CASES)
+op("rmatmul-ndarray", lambda x: np.arange(6.0, dtype=x.dtype).reshape(2, 3) @ x,
+   lambda t, x: t.arange(6.0, dtype=x.dtype).reshape(2, 3) @ x, [(3, 2)], grad=True)
 op("neg", lambda x: -x, lambda t, x: -x, SCALAR_CASES)
 
 # ---------------------------------------------------------------- unary

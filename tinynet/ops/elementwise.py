@@ -130,11 +130,11 @@ class Pow(BinaryFunction):
         ga, gb = self.needs_input_grad
         gx_a = gx_b = None
         if ga:
-            # b * a^(b-1) is 0 * inf = nan at a == 0, b == 0; d(a^0)/da is 0
-            d = b * a ** (b - 1)
-            if (b.data == 0).any():
-                d = where(b.data == 0, 0.0, d)
-            gx_a = sum_to(gy * d, a.shape)
+            # b * a^(b-1) would be 0 * inf = nan at a == 0, b == 0, where
+            # d(a^0)/da is 0: use base 1 there so the product is exactly 0
+            both_zero = (a.data == 0) & (b.data == 0)
+            base = where(both_zero, 1.0, a) if both_zero.any() else a
+            gx_a = sum_to(gy * b * base ** (b - 1), a.shape)
         if gb:
             # d(a^b)/db = a^b log a, taken as 0 where a == 0 (PyTorch's choice)
             safe = where(a.detach() == 0, 1.0, a) if (a.data == 0).any() else a
