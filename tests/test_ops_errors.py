@@ -2,7 +2,6 @@
 never a bare NumPy traceback."""
 import re
 
-import numpy as np
 import pytest
 
 import tinynet as tn
@@ -78,7 +77,8 @@ ERRORS = [
     ("pad-odd", lambda: tn.pad(A23, (1,)), ValueError, "pad: expected an even number"),
     ("pad-mode", lambda: tn.pad(A23, (1, 1), mode="reflect"), NotImplementedError,
      "pad: mode 'reflect' is not supported"),
-    ("getitem", lambda: A23[5], IndexError, "getitem: index 5 is invalid for a tensor of shape (2, 3)"),
+    ("getitem", lambda: A23[5], IndexError,
+     "getitem: index 5 is invalid for a tensor of shape (2, 3)"),
     ("getitem-array", lambda: A23[[0, 7]], IndexError, "for a tensor of shape (2, 3)"),
     ("index_select-2d", lambda: tn.index_select(A23, 0, tn.tensor([[0]])), ValueError,
      "index_select: index must be a 1-D integer tensor, got shape (1, 1)"),
