@@ -334,7 +334,7 @@ def torch_forward_backward(torch, check, arrays, case):
     """PyTorch outputs and gradients of sum(w * outputs), with the weights
     tinynet's harness uses (``OpCheck._forward_backward``)."""
     tensors = [torch.tensor(a, requires_grad=check.grad and a.dtype.kind == "f"
-                            and check.wants_grad(k, len(arrays)))
+                            and check.wants_grad(k))
                for k, a in enumerate(arrays)]
     params = {k: (torch.tensor(v) if isinstance(v, np.ndarray) else v)
               for k, v in case.params.items()}

@@ -164,6 +164,10 @@ def test_bundle_catches_wrong_gradient(tmp_path):
     OpCheck("cube", lambda t: Cube()(t), atol=1e-12, rtol=1e-10).check_bundle(path)
     with pytest.raises(AssertionError, match="gradient of input 0"):
         OpCheck("cube", lambda t: CubeWrongGrad()(t)).check_bundle(path)
+    # a bundle path as the reference: check() compares with it, then runs the rest
+    check_op("cube", lambda t: Cube()(t), reference=str(path), cases=[(4,)])
+    with pytest.raises(AssertionError, match=r"cube\[bundle-case0\] vs bundle"):
+        check_op("cube", lambda t: CubeWrongGrad()(t), reference=str(path), cases=[(4,)])
 
 
 def test_empty_cases_are_refused():

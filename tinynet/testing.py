@@ -230,13 +230,12 @@ class OpCheck:
             arrays.append(np.asarray(a, dtype=np.float64))
         return arrays
 
-    def wants_grad(self, k, n):
-        return (self.grad_inputs is None and k < n) or (
-            self.grad_inputs is not None and k in self.grad_inputs)
+    def wants_grad(self, k):
+        """Does input ``k`` require grad in these checks?"""
+        return self.grad_inputs is None or k in self.grad_inputs
 
     def _tensors(self, arrays, requires_grad=True):
-        n = len(arrays)
-        return [Tensor(a, requires_grad=requires_grad and self.wants_grad(k, n)
+        return [Tensor(a, requires_grad=requires_grad and self.wants_grad(k)
                        and a.dtype.kind == "f")
                 for k, a in enumerate(arrays)]
 
