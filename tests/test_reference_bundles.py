@@ -50,3 +50,20 @@ def test_this_check_does_not_import_torch():
     root = pathlib.Path(__file__).parents[1]
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True,
                    env={"PYTHONPATH": str(root), "PATH": ""})
+
+
+# the op set tinynet promises (DESIGN.md); each name must have a table entry
+REQUIRED = """add sub mul div pow add-scalar rsub-scalar rdiv-scalar rpow-scalar mul-npscalar
+neg exp log log1p sqrt rsqrt abs sign sin cos tanh sigmoid relu leaky_relu elu gelu gelu-tanh
+softplus clamp clip-max maximum minimum sum mean var std max min amax amin argmax argmin
+logsumexp prod cumsum softmax log_softmax reshape view transpose permute T flatten squeeze
+unsqueeze expand broadcast_to repeat cat stack split chunk pad index-int index-slice
+index-negative-step index-ellipsis index-none index-int-array-repeats index-bool-mask
+index_select gather matmul where eq ne lt le gt ge""".split()
+
+
+def test_op_table_covers_the_op_set():
+    names = {c.name for c in OPS}
+    missing = [n for n in REQUIRED if n not in names]
+    assert not missing, f"ops without a table entry: {missing}"
+    assert len(names) == len(OPS), "two table entries share a name"
