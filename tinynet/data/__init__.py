@@ -9,7 +9,7 @@ from tinynet.data import transforms  # noqa: F401
 from tinynet.data.dataloader import DataLoader, default_collate  # noqa: F401
 from tinynet.data.dataset import (  # noqa: F401
     ConcatDataset, Dataset, Subset, TensorDataset, random_split)
-from tinynet.data.digits import digits  # noqa: F401
+from tinynet.data.uci_digits import digits  # noqa: F401
 from tinynet.data.folder import ImageFolder  # noqa: F401
 from tinynet.data.mnist import MNIST, FashionMNIST, read_idx  # noqa: F401
 

@@ -10,6 +10,9 @@ The train/test split is fixed and uses no random numbers: within each class,
 taken in file order, every fifth sample (positions 4, 9, 14, ... counting from
 0) is a test sample and the others are training samples. That gives 1,442
 training and 355 test images, stratified (each class ~20% test).
+
+(The module is not called ``digits.py`` because ``tinynet.data.digits`` is
+the function; a module of the same name would be hidden behind it.)
 """
 import functools
 import gzip
