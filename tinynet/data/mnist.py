@@ -13,6 +13,7 @@ dimensions, one uint32 per dimension, then the raw values.
 """
 import gzip
 import hashlib
+import math
 import os
 import secrets
 import urllib.error
@@ -35,7 +36,15 @@ def _open_maybe_gzip(path):
 
 
 def _read_exact(f, n, path, what):
-    data = f.read(n)
+    # read in chunks: memory follows the bytes really present, not a header's claim
+    chunks, left = [], n
+    while left:
+        chunk = f.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    data = b"".join(chunks)
     if len(data) != n:
         raise ValueError(f"read_idx: {path} is truncated: expected {n} bytes of {what}, "
                          f"got {len(data)}")
@@ -59,7 +68,7 @@ def read_idx(path):
             shape = tuple(int(d) for d in
                           np.frombuffer(_read_exact(f, 4 * ndim, path, "dimensions"), ">u4"))
             dtype = np.dtype(_IDX_DTYPES[magic[2]])
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            nbytes = math.prod(shape) * dtype.itemsize     # Python ints: no overflow
             data = _read_exact(f, nbytes, path, f"data for shape {shape}")
             if f.read(1):
                 raise ValueError(f"read_idx: {path} has bytes after the {shape} {dtype} "
