@@ -295,6 +295,25 @@ def test_header_shape_disagreeing_with_data_is_refused(tmp_path):
         load(tmp_path / "d.tn")
 
 
+def test_too_deep_nesting_is_refused(tmp_path):
+    depth = 100_000
+    root = '{"t": "list", "items": [' * depth + "]}" * depth
+    text = f'{{"format": "{serialization.FORMAT}", "version": 1, "root": {root}}}'
+    with open(tmp_path / "deep.tn", "wb") as f:
+        np.savez(f, **{serialization.HEADER_KEY: np.frombuffer(text.encode(), np.uint8)})
+    with pytest.raises(CheckpointError, match="deep.tn' nests its structure too deeply"):
+        load(tmp_path / "deep.tn")
+
+
+def test_entry_referenced_twice_is_refused(tmp_path):
+    # one 8 MB entry named 1000 times would expand to 8 GB in memory
+    node = {"t": "ndarray", "key": "a0", "dtype": "<f8", "shape": [4], "device": "cpu"}
+    _write_raw_checkpoint(tmp_path / "r.tn", _header({"t": "list", "items": [node] * 1000}),
+                          {"a0": np.zeros(4)})
+    with pytest.raises(CheckpointError, match="r.tn.*'a0' is referenced more than once"):
+        load(tmp_path / "r.tn")
+
+
 def test_npy_header_claiming_more_data_than_stored_is_refused(tmp_path):
     # A member whose .npy header promises 10**12 floats but holds 32 bytes: refused
     # before NumPy could try to allocate 8 TB.
@@ -342,7 +361,9 @@ def test_zip_bomb_is_refused(tmp_path, monkeypatch):
     (_header({"t": "dict", "items": [[{"t": "list", "items": []}, {"t": "none"}]]}),
      "not hashable"),
     (_header({"t": "ndarray", "key": "a7", "dtype": "<f8", "shape": [1]}), "no entry 'a7'"),
-], ids=["format", "version", "node-type", "bad-int", "list-key", "missing-entry"])
+    (_header({"t": "list", "items": [{"t": "ndarray", "key": "__tinynet__", "dtype": "|u1",
+                                      "shape": [1]}]}), "bad array reference"),
+], ids=["format", "version", "node-type", "bad-int", "list-key", "missing-entry", "header-ref"])
 def test_malformed_headers_are_refused(tmp_path, header, match):
     _write_raw_checkpoint(tmp_path / "h.tn", header, {})
     with pytest.raises(CheckpointError, match=f"h.tn.*{match}"):

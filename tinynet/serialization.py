@@ -272,6 +272,7 @@ class _Decoder:
         self.npz = npz
         self.where = where
         self.map_location = map_location
+        self.used = set()             # each entry may be read once (see _array)
 
     def _fail(self, msg):
         raise CheckpointError(f"load: {self.where}: {msg}")
@@ -280,6 +281,11 @@ class _Decoder:
         key = node.get("key")
         if not isinstance(key, str) or key == HEADER_KEY:
             self._fail(f"bad array reference {key!r}")
+        # save never shares entries; a header naming one entry many times could
+        # make a small file expand into huge memory, so refuse it
+        if key in self.used:
+            self._fail(f"entry {key!r} is referenced more than once")
+        self.used.add(key)
         shape, dtype = _read_npy_header(self.npz, key, self.where)
         if list(shape) != node.get("shape") or dtype.str != node.get("dtype"):
             self._fail(f"entry {key!r} holds {shape} {dtype} but the header declares "
