@@ -12,7 +12,9 @@ from tinynet.data.dataset import (  # noqa: F401
 from tinynet.data.uci_digits import digits  # noqa: F401
 from tinynet.data.folder import ImageFolder  # noqa: F401
 from tinynet.data.mnist import MNIST, FashionMNIST, read_idx  # noqa: F401
+from tinynet.data.synthetic import sine_waves, spirals  # noqa: F401
+from tinynet.data.text import CharDataset  # noqa: F401
 
-__all__ = ["ConcatDataset", "DataLoader", "Dataset", "FashionMNIST", "ImageFolder", "MNIST",
+__all__ = ["CharDataset", "ConcatDataset", "DataLoader", "Dataset", "FashionMNIST", "ImageFolder", "MNIST",
            "Subset", "TensorDataset", "default_collate", "digits", "random_split",
-           "read_idx", "transforms"]
+           "read_idx", "sine_waves", "spirals", "transforms"]
