@@ -266,12 +266,25 @@ def test_state_dict_resumes_mid_epoch(shuffle):
     assert sorted(np.concatenate(seen + rest)) == list(range(30))
 
 
+def test_state_saved_at_the_last_batch_resumes_with_the_next_epoch():
+    loader = DataLoader(Squares(20), batch_size=6, shuffle=True, seed=8)
+    for i, _ in enumerate(loader):
+        if i == len(loader) - 1:
+            state = loader.state_dict()       # saved inside the loop, after the last batch
+    assert state["batches_done"] == 0
+    resumed = DataLoader(Squares(20), batch_size=6, shuffle=True, seed=8)
+    resumed.load_state_dict(state)
+    np.testing.assert_array_equal(labels_of(resumed), labels_of(loader))
+
+
 def test_load_state_dict_errors():
     loader = DataLoader(Squares(10), batch_size=2, shuffle=True, seed=0)
     with pytest.raises(ValueError, match="expected a dict from DataLoader.state_dict"):
         loader.load_state_dict({"seed": 0})
     with pytest.raises(ValueError, match="batches_done=9 is outside 0..5"):
         loader.load_state_dict({"rng_state": None, "batches_done": 9})
+    with pytest.raises(ValueError, match="malformed PCG64 state"):
+        loader.load_state_dict({"rng_state": {"bit_generator": "PCG64", "state": 3}})
     with pytest.raises(ValueError, match="unknown bit generator 'Evil'"):
         loader.load_state_dict({"rng_state": {"bit_generator": "Evil"}, "batches_done": 0})
 

@@ -246,9 +246,11 @@ def test_plain_npy_and_npz_without_header_are_refused(tmp_path):
         load(tmp_path / "b.npz")
 
 
-def test_missing_file_is_file_not_found(tmp_path):
+def test_missing_file_and_folder_keep_their_os_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "nope.tn")
+    with pytest.raises(IsADirectoryError):
+        load(tmp_path)
 
 
 def test_truncated_files_are_refused(tmp_path):

@@ -184,7 +184,7 @@ def _open_npz(f, where):
     """np.load(allow_pickle=False), with every failure turned into a CheckpointError."""
     try:
         npz = np.load(f, allow_pickle=False)
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except ValueError as e:
         if "pickle" in str(e):

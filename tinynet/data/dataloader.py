@@ -78,7 +78,11 @@ def _generator_from_state(state):
         raise ValueError(f"DataLoader.load_state_dict: unknown bit generator {name!r}; "
                          f"expected one of {_BIT_GENERATORS}")
     bit_gen = getattr(np.random, name)()
-    bit_gen.state = state
+    try:
+        bit_gen.state = state
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"DataLoader.load_state_dict: malformed {name} state "
+                         f"({type(e).__name__}: {e})") from None
     return np.random.Generator(bit_gen)
 
 
@@ -171,8 +175,11 @@ class DataLoader:
         shuffle plus the number of batches already yielded; between epochs,
         the generator's current state.
         """
-        done = self._batches_done if self._in_epoch else 0
-        if self._in_epoch and self._epoch_state is not None:
+        # an epoch whose last batch was handed out counts as finished: resuming
+        # then starts the next epoch, as the uninterrupted run would
+        mid_epoch = self._in_epoch and self._batches_done < len(self)
+        done = self._batches_done if mid_epoch else 0
+        if mid_epoch and self._epoch_state is not None:
             rng_state = self._epoch_state
         else:
             rng_state = self._rng.bit_generator.state if self._rng is not None else None
