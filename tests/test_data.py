@@ -356,3 +356,39 @@ def test_digits_through_a_loader():
     assert len(loader) == 1442 // 64
     x, y = next(iter(loader))
     assert x.shape == (64, 1, 8, 8) and x.dtype == tn.float32 and y.dtype == tn.int64
+
+
+class _Augmented(Dataset):
+    """Random crops drawn from tinynet.random inside __getitem__."""
+
+    def __init__(self):
+        from tinynet.data import transforms as T
+        self.images = np.arange(12 * 36, dtype=np.float32).reshape(12, 1, 6, 6)
+        self.crop = T.RandomCrop(4, padding=1)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.crop(tn.tensor(self.images[i])), i
+
+
+def test_resume_from_checkpoint_replays_shuffles_and_augmentations(tmp_path):
+    from tinynet.serialization import load, save
+
+    def epochs(loader, n):
+        return [np.concatenate([x.numpy().ravel() for x, _ in loader]) for _ in range(n)]
+
+    tn.manual_seed(21)
+    loader = DataLoader(_Augmented(), batch_size=5, shuffle=True)   # seed from tinynet.random
+    epochs(loader, 1)
+    save({"rng": tn.get_rng_state(), "loader": loader.state_dict()}, tmp_path / "ckpt.tn")
+    expected = epochs(loader, 2)
+
+    tn.manual_seed(0)                          # a fresh process would start elsewhere
+    resumed = DataLoader(_Augmented(), batch_size=5, shuffle=True)
+    ckpt = load(tmp_path / "ckpt.tn")
+    tn.set_rng_state(ckpt["rng"])
+    resumed.load_state_dict(ckpt["loader"])
+    for got, want in zip(epochs(resumed, 2), expected):
+        np.testing.assert_array_equal(got, want)
