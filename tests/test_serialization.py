@@ -59,6 +59,7 @@ def test_nested_structure_keeps_key_types_and_containers(tmp_path):
     obj = {
         "str": "héllo ✓", "": "", 0: "int key", -7: [1, 2], 2.5: "float key", True: "bool key",
         None: "none key", (1, "a", (2.0, None)): "tuple key",
+        np.int64(3): "numpy int key", (np.float32(0.5), 1): "tuple with numpy scalar",
         "list": [1, [2, [3, ()]], (4,)], "tuple": (None, False, "x", ()),
         "empty": {}, "nested": {"a": {"b": {"c": [{}]}}},
     }

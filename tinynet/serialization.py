@@ -106,12 +106,13 @@ class _Encoder:
 
     def _encode_key(self, key, where):
         # keys are hashable scalars or tuples of them; arrays as keys make no sense
-        if key is None or isinstance(key, (bool, int, float, str)):
+        if key is None or isinstance(key, (bool, int, float, str, np.generic)):
             return self.encode(key, where)
         if isinstance(key, tuple):
             return {"t": "tuple", "items": [self._encode_key(k, where) for k in key]}
         raise TypeError(f"save: cannot store a dict key of type {type(key).__name__} in "
-                        f"{where}; expected str, int, float, bool, None or a tuple of them")
+                        f"{where}; expected str, int, float, bool, None, a NumPy scalar or a "
+                        f"tuple of them")
 
 
 def _fsync_dir(folder):
@@ -346,6 +347,8 @@ class _Decoder:
 
     def _key(self, node):
         kind = node.get("t") if isinstance(node, dict) else None
+        if kind == "npscalar":
+            return self._array(node)[()]
         if kind not in ("tuple", "none", "bool", "int", "float", "str"):
             self._fail(f"dict key node of type {kind!r} is not hashable")
         if kind == "tuple":
