@@ -222,7 +222,16 @@ def test_object_array_inside_npz_is_refused(tmp_path):
 def test_pickled_npy_is_refused(tmp_path):
     path = tmp_path / "obj.npy"
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(CheckpointError, match="obj.npy.*pickle"):
+    with pytest.raises(CheckpointError, match="obj.npy.*single .npy array"):
+        load(path)
+
+
+def test_npy_claiming_a_huge_shape_is_refused_before_reading(tmp_path):
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f8", "fortran_order": False, "shape": (10 ** 12,)})
+    with pytest.raises(CheckpointError, match="huge.npy.*single .npy array"):
         load(path)
 
 

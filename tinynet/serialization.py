@@ -181,8 +181,22 @@ def _file_size(f):
     return size
 
 
+def _peek(f, n):
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "rb") as fh:
+            return fh.read(n)
+    pos = f.tell()
+    head = f.read(n)
+    f.seek(pos)
+    return head
+
+
 def _open_npz(f, where):
     """np.load(allow_pickle=False), with every failure turned into a CheckpointError."""
+    # A bare .npy would be read whole by np.load, sized by its own header;
+    # refuse it before that can allocate anything.
+    if _peek(f, 6) == b"\x93NUMPY":
+        raise CheckpointError(f"load: {where} is a single .npy array, not a tinynet checkpoint")
     try:
         npz = np.load(f, allow_pickle=False)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
@@ -197,8 +211,8 @@ def _open_npz(f, where):
     except (OSError, zipfile.BadZipFile) as e:
         raise CheckpointError(f"load: {where} is not a readable tinynet checkpoint "
                               f"(truncated or corrupt zip: {e})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise CheckpointError(f"load: {where} is a single .npy array, not a tinynet checkpoint")
+    if not isinstance(npz, np.lib.npyio.NpzFile):     # cannot happen after the peek
+        raise CheckpointError(f"load: {where} is not an .npz file")
     return npz
 
 
@@ -217,16 +231,16 @@ def _check_zip_sizes(npz, where, file_size):
 
 
 def _read_npy_header(npz, name, where):
-    """(shape, dtype, fortran_order, data_bytes) of one member, from its .npy header."""
+    """(shape, dtype) of one member, from its .npy header, checked against its size."""
     member = name + ".npy"
     try:
         info = npz.zip.getinfo(member)
         with npz.zip.open(member) as fp:
             version = np.lib.format.read_magic(fp)
             if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
             elif version in ((2, 0), (3, 0)):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
             else:
                 raise ValueError(f"unknown .npy format version {version}")
             offset = fp.tell()
