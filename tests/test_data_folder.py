@@ -60,7 +60,8 @@ def test_transforms_and_loader(image_root):
     x, y = ds[3]
     assert isinstance(x, tn.Tensor) and x.shape == (3, 4, 5) and x.dtype == tn.float32
     assert y == 10
-    np.testing.assert_array_equal(x.numpy(), expected[ds.samples[3][0]].transpose(2, 0, 1) / np.float32(255))
+    want = expected[ds.samples[3][0]].transpose(2, 0, 1) / np.float32(255)
+    np.testing.assert_array_equal(x.numpy(), want)
     xb, yb = next(iter(DataLoader(ds, batch_size=4, shuffle=True, seed=0)))
     assert xb.shape == (4, 3, 4, 5) and yb.dtype == tn.int64
 

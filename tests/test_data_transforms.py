@@ -52,7 +52,8 @@ def test_normalize_values_and_dtype():
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
     out = T.Normalize(mean, std)(tn.tensor(x))
     assert out.dtype == tn.float32
-    expected = (x - np.array(mean, np.float32)[:, None, None]) / np.array(std, np.float32)[:, None, None]
+    m, s = np.array(mean, np.float32)[:, None, None], np.array(std, np.float32)[:, None, None]
+    expected = (x - m) / s
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
     batch = T.Normalize(0.5, 2.0)(np.ones((2, 1, 3, 3)))      # scalars, batched, float64 array
     assert isinstance(batch, np.ndarray) and batch.dtype == np.float64
@@ -71,7 +72,8 @@ def test_normalize_errors():
         T.Normalize((0.1, 0.2), (1, 1))(tn.zeros(3, 2, 2))
     with pytest.raises(ValueError, match="std contains a zero"):
         T.Normalize(0.0, (1.0, 0.0))
-    with pytest.raises(ValueError, match=r"floating image of shape \(\.\.\., C, H, W\), got \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"floating image of shape \(\.\.\., C, H, W\), "
+                                         r"got \(2, 2\)"):
         T.Normalize(0.0, 1.0)(tn.zeros(2, 2))
 
 
@@ -79,7 +81,8 @@ def test_normalize_matches_torch():
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(1).random((3, 4, 4)).astype(np.float32)
     mean, std = [0.1, 0.2, 0.3], [0.9, 0.8, 0.7]
-    ref = (torch.from_numpy(x) - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
+    ref = (torch.from_numpy(x) - m) / s
     np.testing.assert_allclose(T.Normalize(mean, std)(tn.tensor(x)).numpy(), ref.numpy(), rtol=1e-6)
 
 
@@ -197,9 +200,11 @@ def test_affine_matches_torch_grid_sample(interp):
 
 
 def test_affine_errors():
-    with pytest.raises(ValueError, match="interpolation must be 'nearest' or 'bilinear', got 'cubic'"):
+    with pytest.raises(ValueError, match="interpolation must be 'nearest' or 'bilinear', "
+                                         "got 'cubic'"):
         T.affine(np.zeros((3, 3)), 10, interpolation="cubic")
-    with pytest.raises(ValueError, match=r"expected an image of shape \(\.\.\., H, W\), got shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"expected an image of shape \(\.\.\., H, W\), "
+                                         r"got shape \(3,\)"):
         T.affine(np.zeros(3), 10)
     with pytest.raises(TypeError, match="expected a Tensor or an array"):
         T.affine([[1, 2], [3, 4]], 10)

@@ -74,9 +74,11 @@ def test_read_idx_round_trip(tmp_path, dtype, gz):
     (b"\x00\x00\x08\x00", "not an IDX file"),
     (b"\x00\x00", "truncated: expected 4 bytes of magic number"),
     (b"\x00\x00\x08\x02\x00\x00\x00\x03", "truncated: expected 8 bytes of dimensions"),
-    (idx_bytes(np.zeros((3, 4), np.uint8))[:-1], r"truncated: expected 12 bytes of data for shape \(3, 4\)"),
+    (idx_bytes(np.zeros((3, 4), np.uint8))[:-1],
+     r"truncated: expected 12 bytes of data for shape \(3, 4\)"),
     (idx_bytes(np.zeros(3, np.uint8)) + b"\x00", "bytes after the"),
-], ids=["magic-byte0", "dtype-code", "ndim-0", "short-magic", "short-dims", "short-data", "trailing"])
+], ids=["magic-byte0", "dtype-code", "ndim-0", "short-magic", "short-dims", "short-data",
+        "trailing"])
 def test_read_idx_refuses_bad_files_naming_them(tmp_path, data, match):
     path = tmp_path / "broken-idx1-ubyte"
     path.write_bytes(data)
@@ -122,7 +124,8 @@ def test_mnist_transforms_and_loader(tmp_path):
     ds = MNIST(tmp_path, transform=T.ToTensor(), target_transform=lambda y: y + 100)
     x, y = ds[0]
     assert x.shape == (1, 28, 28) and x.dtype == tn.float32
-    np.testing.assert_array_equal(x.numpy()[0], arrays["train-images-idx3-ubyte"][0] / np.float32(255))
+    want = arrays["train-images-idx3-ubyte"][0] / np.float32(255)
+    np.testing.assert_array_equal(x.numpy()[0], want)
     assert y == int(arrays["train-labels-idx1-ubyte"][0]) + 100
     xb, yb = next(iter(DataLoader(ds, batch_size=4)))
     assert xb.shape == (4, 1, 28, 28) and yb.dtype == tn.int64

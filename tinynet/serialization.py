@@ -248,7 +248,8 @@ def _read_npy_header(npz, name, where):
         raise CheckpointError(f"load: {where} has no entry {name!r} although its header "
                               f"refers to it") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        raise CheckpointError(f"load: {where}: entry {name!r} has a bad .npy header ({e})") from None
+        raise CheckpointError(f"load: {where}: entry {name!r} has a bad .npy header "
+                              f"({e})") from None
     if dtype.hasobject or dtype.kind not in _ARRAY_KINDS:
         raise CheckpointError(f"load: {where}: entry {name!r} has dtype {dtype}; tinynet "
                               f"checkpoints hold only bool, integer, float or complex arrays "

@@ -15,6 +15,7 @@ from tinynet.data.mnist import MNIST, FashionMNIST, read_idx  # noqa: F401
 from tinynet.data.synthetic import sine_waves, spirals  # noqa: F401
 from tinynet.data.text import CharDataset  # noqa: F401
 
-__all__ = ["CharDataset", "ConcatDataset", "DataLoader", "Dataset", "FashionMNIST", "ImageFolder", "MNIST",
+__all__ = ["CharDataset", "ConcatDataset", "DataLoader", "Dataset", "FashionMNIST",
+           "ImageFolder", "MNIST",
            "Subset", "TensorDataset", "default_collate", "digits", "random_split",
            "read_idx", "sine_waves", "spirals", "transforms"]

@@ -297,9 +297,9 @@ def _bilinear(arr, sx, sy, fill):
     wx, wy = sx - x0, sy - y0
     x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
     work = arr.astype(np.float64) if arr.dtype.kind in "iub" else arr
-    out = ((1 - wy) * ((1 - wx) * _gather(work, x0, y0, fill) + wx * _gather(work, x0 + 1, y0, fill))
-           + wy * ((1 - wx) * _gather(work, x0, y0 + 1, fill)
-                   + wx * _gather(work, x0 + 1, y0 + 1, fill)))
+    top = (1 - wx) * _gather(work, x0, y0, fill) + wx * _gather(work, x0 + 1, y0, fill)
+    bottom = (1 - wx) * _gather(work, x0, y0 + 1, fill) + wx * _gather(work, x0 + 1, y0 + 1, fill)
+    out = (1 - wy) * top + wy * bottom
     if arr.dtype.kind in "iub":
         out = xp.rint(out)
     return out
