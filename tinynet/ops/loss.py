@@ -1,0 +1,309 @@
+"""Loss functions (PyTorch's names, arguments and reductions).
+
+Every loss takes ``reduction`` in {'none', 'mean', 'sum'} (``kl_div`` also
+'batchmean'). They are built on the numerically stable primitives
+(log_softmax, softplus), so logits of +-1000 in float32 give finite losses
+and gradients.
+
+Shapes: ``N`` batch, ``C`` classes, ``d1, ...`` extra dims of dense
+predictions (segmentation), ``*`` any shape.
+"""
+from tinynet.autograd import Function
+from tinynet.backend import get_array_module
+from tinynet.ops.elementwise import abs as abs_, clamp, exp, log, softplus, where
+from tinynet.ops.reduce import log_softmax, mean, sum as sum_
+from tinynet.ops.shape import movedim, reshape
+from tinynet.tensor import Tensor, as_tensor, describe
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _check_reduction(reduction, op, allowed=_REDUCTIONS):
+    if reduction not in allowed:
+        raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return mean(loss)
+    if reduction == "sum":
+        return sum_(loss)
+    return loss
+
+
+def _check_same_shape(input, target, op):
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: target shape {target.shape} must match input shape "
+                         f"{input.shape}; input {describe(input)}, target {describe(target)}")
+
+
+def _float_target(target, input, op):
+    target = as_tensor(target)
+    if target.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating point target, got {target.dtype} "
+                        f"(input is {input.dtype})")
+    return target
+
+
+# ---------------------------------------------------------------- class-index losses
+class NLLFunction(Function):
+    """loss_i = -weight[t_i] * logp[i, t_i] per row (0 for ignored rows).
+
+    ``coef`` is the (M, C) array holding weight[t_i] at (i, t_i) and zeros
+    elsewhere, so forward and backward are each one multiply.
+    """
+
+    def __init__(self, coef):
+        self.coef = coef
+
+    def forward(self, logp):
+        return -(logp * self.coef).sum(axis=1)
+
+    def backward(self, gy):
+        return reshape(gy, (-1, 1)) * Tensor(-self.coef)
+
+
+def _class_dim_last(input):
+    """(N, C, d1, ...) -> (N * d1 * ..., C); (C,) -> (1, C)."""
+    if input.ndim == 1:
+        return reshape(input, (1, -1))
+    if input.ndim > 2:
+        input = movedim(input, 1, -1)
+    return reshape(input, (-1, input.shape[-1]))
+
+
+def _check_index_target(input, target, op):
+    target = as_tensor(target)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{op}: expected class-index target of integer dtype (int64), got "
+                        f"{target.dtype}; for class probabilities pass a float target with "
+                        f"the input's shape {input.shape}")
+    expected = () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
+    if target.shape != expected:
+        raise ValueError(f"{op}: expected target of shape {expected} for input of shape "
+                         f"{input.shape}, got {target.shape}")
+    return target
+
+
+def _nll_coef(target, C, weight, ignore_index, dtype, op):
+    """The (M, C) coefficient array of NLLFunction and the per-row weights."""
+    t = target.data.reshape(-1)
+    xp = get_array_module(t)
+    valid = t != ignore_index
+    bad = valid & ((t < 0) | (t >= C))
+    if bad.any():
+        raise IndexError(f"{op}: target value {int(t[bad][0])} is out of bounds for "
+                         f"{C} classes (expected 0 <= target < {C} or ignore_index="
+                         f"{ignore_index})")
+    safe = xp.where(valid, t, 0)
+    w_rows = valid.astype(dtype) if weight is None else weight.data[safe] * valid
+    coef = xp.zeros((t.shape[0], C), dtype=dtype)
+    coef[xp.arange(t.shape[0]), safe] = w_rows
+    return coef, w_rows
+
+
+def _check_weight(weight, C, op):
+    if weight is not None and weight.shape != (C,):
+        raise ValueError(f"{op}: weight must have shape ({C},) (one per class), got "
+                         f"{weight.shape}")
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log likelihood of log-probabilities ``input`` at class indices.
+
+    Shape: input (N, C) or (N, C, d1, ...) or (C,); target (N) / (N, d1, ...) /
+    () int64. 'mean' divides by the summed weights of the non-ignored targets.
+    """
+    _check_reduction(reduction, "nll_loss")
+    if input.ndim < 1:
+        raise ValueError(f"nll_loss: input must have a class dim, got shape {input.shape}")
+    target = _check_index_target(input, target, "nll_loss")
+    C = input.shape[0] if input.ndim == 1 else input.shape[1]
+    _check_weight(weight, C, "nll_loss")
+    coef, w_rows = _nll_coef(target, C, weight, ignore_index, input.dtype, "nll_loss")
+    loss = NLLFunction(coef)(_class_dim_last(input))
+    if reduction == "none":
+        return reshape(loss, target.shape)
+    if reduction == "sum":
+        return sum_(loss)
+    # an all-ignored batch gives 0/0 = nan, as in PyTorch
+    return sum_(loss) / input.dtype.type(w_rows.sum())
+
+
+def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """log_softmax over the class dim followed by nll_loss (PyTorch's F.cross_entropy).
+
+    Shape: input (N, C), (N, C, d1, ...) or (C,); target either class indices
+    (N) / (N, d1, ...) int64, or class probabilities with the input's shape.
+    """
+    _check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing}")
+    if input.ndim < 1:
+        raise ValueError(f"cross_entropy: input must have a class dim, got {input.shape}")
+    class_dim = 0 if input.ndim == 1 else 1
+    C = input.shape[class_dim]
+    _check_weight(weight, C, "cross_entropy")
+    target = as_tensor(target)
+    logp = log_softmax(input, axis=class_dim)
+    if target.dtype.kind == "f":
+        return _cross_entropy_probs(logp, target, weight, reduction, label_smoothing,
+                                    class_dim)
+    loss = nll_loss(logp, target, weight, ignore_index, reduction)
+    if label_smoothing == 0.0:
+        return loss
+    return (1 - label_smoothing) * loss + (label_smoothing / C) * _smooth_term(
+        logp, target, weight, ignore_index, reduction, class_dim)
+
+
+def _smooth_term(logp, target, weight, ignore_index, reduction, class_dim):
+    """The uniform-target part of label smoothing: -sum_c weight_c * logp_c."""
+    shape = [1] * logp.ndim
+    shape[class_dim] = -1
+    wlogp = logp if weight is None else logp * reshape(weight, tuple(shape))
+    valid = target.data != ignore_index
+    smooth = -sum_(wlogp, axis=class_dim) * Tensor(valid.astype(logp.dtype))
+    if reduction == "none":
+        return smooth
+    if reduction == "sum":
+        return sum_(smooth)
+    if weight is None:
+        denom = valid.sum()
+    else:
+        denom = weight.data[get_array_module(valid).where(valid, target.data, 0)][valid].sum()
+    return sum_(smooth) / logp.dtype.type(denom)
+
+
+def _cross_entropy_probs(logp, target, weight, reduction, label_smoothing, class_dim):
+    _check_same_shape(logp, target, "cross_entropy")
+    if target.dtype != logp.dtype:
+        raise TypeError(f"cross_entropy: probability target dtype {target.dtype} must "
+                        f"match input dtype {logp.dtype}")
+    C = logp.shape[class_dim]
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / C
+    prod = logp * target
+    if weight is not None:
+        shape = [1] * logp.ndim
+        shape[class_dim] = -1
+        prod = prod * reshape(weight, tuple(shape))
+    loss = -sum_(prod, axis=class_dim)
+    if reduction == "mean":
+        # probability targets average over samples (and extra dims), not weights
+        return sum_(loss) / logp.dtype.type(max(loss.numel(), 1) if loss.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- regression losses
+def mse_loss(input, target, reduction="mean"):
+    """(input - target)^2. Shape: input and target (*) of the same shape."""
+    _check_reduction(reduction, "mse_loss")
+    target = _float_target(target, input, "mse_loss")
+    _check_same_shape(input, target, "mse_loss")
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    """|input - target|. Shape: input and target (*) of the same shape."""
+    _check_reduction(reduction, "l1_loss")
+    target = _float_target(target, input, "l1_loss")
+    _check_same_shape(input, target, "l1_loss")
+    return _reduce(abs_(input - target), reduction)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target)."""
+    _check_reduction(reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    target = _float_target(target, input, "smooth_l1_loss")
+    _check_same_shape(input, target, "smooth_l1_loss")
+    d = input - target
+    ad = abs_(d)
+    if beta == 0:
+        return _reduce(ad, reduction)
+    loss = where(ad.data < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
+    return _reduce(loss, reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
+    _check_reduction(reduction, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    target = _float_target(target, input, "huber_loss")
+    _check_same_shape(input, target, "huber_loss")
+    d = input - target
+    ad = abs_(d)
+    loss = where(ad.data < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- binary losses
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-w (t log p + (1 - t) log(1 - p)) for probabilities ``input`` in [0, 1].
+
+    Each log is clamped at -100 as in PyTorch, so p = 0 or 1 gives a finite loss.
+    """
+    _check_reduction(reduction, "binary_cross_entropy")
+    target = _float_target(target, input, "binary_cross_entropy")
+    _check_same_shape(input, target, "binary_cross_entropy")
+    p = input.data
+    if p.size and (float(p.min()) < 0 or float(p.max()) > 1):
+        raise ValueError("binary_cross_entropy: all elements of input should be between "
+                         f"0 and 1, got values in [{float(p.min())}, {float(p.max())}]")
+    log_p = clamp(log(input), min=-100.0)
+    log_1mp = clamp(log(1 - input), min=-100.0)
+    loss = -(target * log_p + (1 - target) * log_1mp)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+                                     pos_weight=None):
+    """Sigmoid + binary cross entropy in one stable formula.
+
+    loss = (1 - t) x + (1 + (pos_weight - 1) t) softplus(-x); softplus never
+    overflows, so logits of +-1000 are fine. ``pos_weight`` broadcasts over the
+    last (class) dim.
+    """
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    target = _float_target(target, input, "binary_cross_entropy_with_logits")
+    _check_same_shape(input, target, "binary_cross_entropy_with_logits")
+    sp = softplus(-input)
+    if pos_weight is None:
+        loss = (1 - target) * input + sp
+    else:
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * sp
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- kl_div
+def kl_div(input, target, reduction="mean", log_target=False):
+    """KL(target || exp(input)) pointwise: target (log target - input).
+
+    ``input`` holds log-probabilities; ``target`` probabilities (or
+    log-probabilities with ``log_target``). 'batchmean' divides the sum by
+    the batch size (the mathematically correct KL); 'mean' by the element count.
+    """
+    _check_reduction(reduction, "kl_div", _REDUCTIONS + ("batchmean",))
+    target = _float_target(target, input, "kl_div")
+    _check_same_shape(input, target, "kl_div")
+    if log_target:
+        loss = exp(target) * (target - input)
+    else:
+        # 0 * log 0 = 0: take the log of 1 where target is 0 to keep it finite
+        positive = target.data > 0
+        safe = where(positive, target, 1.0)
+        loss = where(positive, target * (log(safe) - input), 0.0)
+    if reduction == "batchmean":
+        batch = input.shape[0] if input.ndim else 1
+        return sum_(loss) / input.dtype.type(batch)
+    return _reduce(loss, reduction)
+
