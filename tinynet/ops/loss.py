@@ -102,10 +102,15 @@ def _nll_coef(target, C, weight, ignore_index, dtype, op):
     return coef, w_rows
 
 
-def _check_weight(weight, C, op):
-    if weight is not None and weight.shape != (C,):
+def _check_weight(weight, C, op, input):
+    if weight is None:
+        return
+    if weight.shape != (C,):
         raise ValueError(f"{op}: weight must have shape ({C},) (one per class), got "
                          f"{weight.shape}")
+    if weight.dtype != input.dtype:
+        raise TypeError(f"{op}: weight dtype {weight.dtype} must match input dtype "
+                        f"{input.dtype}")
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -119,7 +124,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         raise ValueError(f"nll_loss: input must have a class dim, got shape {input.shape}")
     target = _check_index_target(input, target, "nll_loss")
     C = input.shape[0] if input.ndim == 1 else input.shape[1]
-    _check_weight(weight, C, "nll_loss")
+    _check_weight(weight, C, "nll_loss", input)
     coef, w_rows = _nll_coef(target, C, weight, ignore_index, input.dtype, "nll_loss")
     loss = NLLFunction(coef)(_class_dim_last(input))
     if reduction == "none":
@@ -145,7 +150,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
         raise ValueError(f"cross_entropy: input must have a class dim, got {input.shape}")
     class_dim = 0 if input.ndim == 1 else 1
     C = input.shape[class_dim]
-    _check_weight(weight, C, "cross_entropy")
+    _check_weight(weight, C, "cross_entropy", input)
     target = as_tensor(target)
     logp = log_softmax(input, axis=class_dim)
     if target.dtype.kind == "f":
