@@ -8,6 +8,8 @@ and gradients.
 Shapes: ``N`` batch, ``C`` classes, ``d1, ...`` extra dims of dense
 predictions (segmentation), ``*`` any shape.
 """
+import numpy as np
+
 from tinynet.autograd import Function
 from tinynet.backend import get_array_module
 from tinynet.ops.elementwise import abs as abs_, clamp, exp, log, softplus, where
@@ -131,8 +133,15 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         return reshape(loss, target.shape)
     if reduction == "sum":
         return sum_(loss)
-    # an all-ignored batch gives 0/0 = nan, as in PyTorch
-    return sum_(loss) / input.dtype.type(w_rows.sum())
+    return _divide_by_weight(sum_(loss), w_rows.sum())
+
+
+def _divide_by_weight(total, denom):
+    """total / denom; an all-ignored batch (denom 0) gives a nan loss with zero
+    gradients, as in PyTorch, instead of nan gradients from 0/0."""
+    if denom == 0:
+        return total + float("nan")
+    return total / total.dtype.type(denom)
 
 
 def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
@@ -178,7 +187,7 @@ def _smooth_term(logp, target, weight, ignore_index, reduction, class_dim):
         denom = valid.sum()
     else:
         denom = weight.data[get_array_module(valid).where(valid, target.data, 0)][valid].sum()
-    return sum_(smooth) / logp.dtype.type(denom)
+    return _divide_by_weight(sum_(smooth), denom)
 
 
 def _cross_entropy_probs(logp, target, weight, reduction, label_smoothing, class_dim):
@@ -248,6 +257,30 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
 
 
 # ---------------------------------------------------------------- binary losses
+def _clamped_log(xp, a):
+    # PyTorch clamps each log at -100 so that p = 0 or 1 gives a finite loss
+    with np.errstate(divide="ignore"):
+        return xp.maximum(xp.log(a), a.dtype.type(-100))
+
+
+class BinaryCrossEntropy(Function):
+    """-(t log p + (1 - t) log(1 - p)) with logs clamped at -100, pointwise."""
+
+    def forward(self, p, t):
+        xp = get_array_module(p)
+        return -(t * _clamped_log(xp, p) + (1 - t) * _clamped_log(xp, 1 - p))
+
+    def backward(self, gy):
+        p, t = self.inputs
+        gp = gt = None
+        if p.requires_grad:
+            # (p - t) / (p (1 - p)), the denominator kept away from 0 as PyTorch does
+            gp = gy * (p - t) / clamp((1 - p) * p, min=1e-12)
+        if t.requires_grad:
+            gt = gy * (clamp(log(1 - p), min=-100.0) - clamp(log(p), min=-100.0))
+        return gp, gt
+
+
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """-w (t log p + (1 - t) log(1 - p)) for probabilities ``input`` in [0, 1].
 
@@ -260,9 +293,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     if p.size and (float(p.min()) < 0 or float(p.max()) > 1):
         raise ValueError("binary_cross_entropy: all elements of input should be between "
                          f"0 and 1, got values in [{float(p.min())}, {float(p.max())}]")
-    log_p = clamp(log(input), min=-100.0)
-    log_1mp = clamp(log(1 - input), min=-100.0)
-    loss = -(target * log_p + (1 - target) * log_1mp)
+    loss = BinaryCrossEntropy()(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
