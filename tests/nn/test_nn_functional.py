@@ -51,6 +51,13 @@ def ce_all_options(x):
                            ignore_index=-1, label_smoothing=0.1)
 
 
+def ce_weight_ignore(x):
+    t = idx(4, 5)
+    t[2] = 3
+    w = tn.tensor(np.array([.2, 1., 2., .5]), dtype=x.dtype)
+    return F.cross_entropy(x, tn.tensor(t), weight=w, ignore_index=3, reduction="sum")
+
+
 def ce_spatial(x):
     return F.cross_entropy(x, tn.tensor(idx(3, 2, 2, 3)), reduction="none")
 
@@ -88,6 +95,7 @@ CASES = {
                    [arr(2, 4, 3), arr(4, seed=1), arr(4, seed=2)]),
     "cross_entropy": (ce_index, [arr(5, 4)]),
     "cross_entropy_options": (ce_all_options, [arr(5, 4)]),
+    "cross_entropy_weight_ignore": (ce_weight_ignore, [arr(5, 4)]),
     "cross_entropy_spatial": (ce_spatial, [arr(2, 3, 2, 3)]),
     "cross_entropy_probs": (lambda x, t: F.cross_entropy(x, t, label_smoothing=0.2),
                             [arr(3, 4), arr(3, 4, seed=1, low=0, high=1)]),
@@ -189,6 +197,10 @@ TORCH = {
     "group_norm": lambda x, w, b: TF.group_norm(x, 2, w, b),
     "cross_entropy": lambda x: TF.cross_entropy(x, torch.tensor(idx(4, 5))),
     "cross_entropy_options": t_ce_all_options,
+    "cross_entropy_weight_ignore": lambda x: TF.cross_entropy(
+        x, torch.tensor(np.where(np.arange(5) == 2, 3, idx(4, 5))),
+        weight=torch.tensor([.2, 1., 2., .5], dtype=torch.float64), ignore_index=3,
+        reduction="sum"),
     "cross_entropy_spatial": lambda x: TF.cross_entropy(x, torch.tensor(idx(3, 2, 2, 3)),
                                                         reduction="none"),
     "cross_entropy_probs": lambda x, t: TF.cross_entropy(x, t, label_smoothing=0.2),

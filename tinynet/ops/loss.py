@@ -10,10 +10,10 @@ predictions (segmentation), ``*`` any shape.
 """
 import numpy as np
 
-from tinynet.autograd import Function
+from tinynet.autograd import Function, is_grad_enabled
 from tinynet.backend import get_array_module
 from tinynet.ops.elementwise import abs as abs_, clamp, exp, log, softplus, where
-from tinynet.ops.reduce import log_softmax, mean, sum as sum_
+from tinynet.ops.reduce import log_softmax, mean, softmax, sum as sum_
 from tinynet.ops.shape import movedim, reshape
 from tinynet.tensor import Tensor, as_tensor, describe
 
@@ -63,6 +63,37 @@ class NLLFunction(Function):
 
     def backward(self, gy):
         return reshape(gy, (-1, 1)) * Tensor(-self.coef)
+
+
+class CrossEntropyRows(Function):
+    """log_softmax over the last axis and the weighted pick of NLLFunction in
+    one node: loss_i = -sum_c coef[i, c] * logp[i, c]; with ``reduce`` the
+    rows are summed too.
+
+    Fusing them saves the softmax round trip and several nodes on the most
+    common training path (class-index targets without label smoothing).
+    """
+
+    def __init__(self, coef, reduce):
+        self.coef, self.reduce = coef, reduce
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        shifted = x - x.max(axis=1, keepdims=True)
+        logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        self.probs = xp.exp(logp)            # softmax, for backward
+        rows = -(logp * self.coef).sum(axis=1)
+        return rows.sum() if self.reduce else rows
+
+    def backward(self, gy):
+        # d loss_i / d x_i = softmax(x_i) * sum_c coef[i, c] - coef[i]
+        coef = self.coef
+        gy_col = gy if self.reduce else reshape(gy, (-1, 1))
+        if not is_grad_enabled():
+            g = self.probs * coef.sum(axis=1, keepdims=True) - coef
+            return Tensor._make(gy_col.data * g)
+        probs = softmax(self.inputs[0], axis=1)
+        return gy_col * (probs * Tensor(coef.sum(axis=1, keepdims=True)) - Tensor(coef))
 
 
 def _class_dim_last(input):
@@ -161,6 +192,8 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     C = input.shape[class_dim]
     _check_weight(weight, C, "cross_entropy", input)
     target = as_tensor(target)
+    if target.dtype.kind in "iu" and label_smoothing == 0.0:
+        return _cross_entropy_fused(input, target, weight, ignore_index, reduction)
     logp = log_softmax(input, axis=class_dim)
     if target.dtype.kind == "f":
         return _cross_entropy_probs(logp, target, weight, reduction, label_smoothing,
@@ -170,6 +203,25 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
         return loss
     return (1 - label_smoothing) * loss + (label_smoothing / C) * _smooth_term(
         logp, target, weight, ignore_index, reduction, class_dim)
+
+
+def _cross_entropy_fused(input, target, weight, ignore_index, reduction):
+    """Class-index cross entropy through CrossEntropyRows (same result as
+    nll_loss(log_softmax(input)))."""
+    target = _check_index_target(input, target, "cross_entropy")
+    C = input.shape[0] if input.ndim == 1 else input.shape[1]
+    coef, w_rows = _nll_coef(target, C, weight, ignore_index, input.dtype, "cross_entropy")
+    x2 = _class_dim_last(input)
+    if reduction == "none":
+        return reshape(CrossEntropyRows(coef, False)(x2), target.shape)
+    denom = w_rows.sum()
+    if reduction == "mean" and denom != 0:
+        # fold the mean into the coefficients: one node, no division node
+        coef = coef / coef.dtype.type(denom)
+    loss = CrossEntropyRows(coef, True)(x2)
+    if reduction == "mean" and denom == 0:
+        return loss + float("nan")           # all targets ignored: nan, as in PyTorch
+    return loss
 
 
 def _smooth_term(logp, target, weight, ignore_index, reduction, class_dim):

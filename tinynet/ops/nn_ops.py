@@ -7,7 +7,7 @@ embedding dim.
 import numpy as np
 
 from tinynet import random
-from tinynet.autograd import Function
+from tinynet.autograd import Function, is_grad_enabled
 from tinynet.backend import get_array_module, to_device
 from tinynet.ops.elementwise import abs as abs_, clamp, pow as pow_, sqrt
 from tinynet.ops.linalg import matmul
@@ -29,6 +29,11 @@ class LinearFunction(Function):
     def backward(self, gy):
         x, w = self.inputs[0], self.inputs[1]
         needs = self.needs_input_grad
+        has_bias = len(self.inputs) == 3
+        if not is_grad_enabled():
+            # plain backward (no create_graph): the same formulas on raw arrays,
+            # skipping the per-op overhead of this hot path
+            return self._backward_arrays(gy.data, x.data, w.data, needs, has_bias)
         gx = matmul(gy, w) if needs[0] else None
         gw = gb = None
         # fold every leading dim into one batch dim so gw is a single matmul
@@ -36,9 +41,18 @@ class LinearFunction(Function):
         if needs[1]:
             x2 = reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
             gw = matmul(transpose(gy2), x2)
-        if len(self.inputs) == 3 and needs[2]:
+        if has_bias and needs[2]:
             gb = sum_(gy2, axis=0)
-        return (gx, gw) if len(self.inputs) == 2 else (gx, gw, gb)
+        return (gx, gw, gb) if has_bias else (gx, gw)
+
+    @staticmethod
+    def _backward_arrays(gy, x, w, needs, has_bias):
+        gx = Tensor._make(gy @ w) if needs[0] else None
+        gy2 = gy.reshape(-1, gy.shape[-1])
+        gw = Tensor._make(gy2.T @ x.reshape(-1, x.shape[-1])) if needs[1] else None
+        if not has_bias:
+            return gx, gw
+        return gx, gw, (Tensor._make(gy2.sum(axis=0)) if needs[2] else None)
 
 
 def linear(input, weight, bias=None):
