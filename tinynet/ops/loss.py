@@ -170,6 +170,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 def _divide_by_weight(total, denom):
     """total / denom; an all-ignored batch (denom 0) gives a nan loss with zero
     gradients, as in PyTorch, instead of nan gradients from 0/0."""
+    denom = float(denom)                  # a host number, also for CuPy arrays
     if denom == 0:
         return total + float("nan")
     return total / total.dtype.type(denom)
@@ -214,7 +215,7 @@ def _cross_entropy_fused(input, target, weight, ignore_index, reduction):
     x2 = _class_dim_last(input)
     if reduction == "none":
         return reshape(CrossEntropyRows(coef, False)(x2), target.shape)
-    denom = w_rows.sum()
+    denom = float(w_rows.sum())
     if reduction == "mean" and denom != 0:
         # fold the mean into the coefficients: one node, no division node
         coef = coef / coef.dtype.type(denom)
