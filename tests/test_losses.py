@@ -115,6 +115,14 @@ def test_regression_losses(name, ours, theirs, reduction):
     compare(ours(reduction=reduction), theirs(reduction=reduction), x, t)
 
 
+def test_huber_loss_weight():
+    x, t, w = arr(3, 4), arr(3, 4, seed=1), arr(3, 4, seed=2, low=0.5, high=2)
+    compare(lambda a, t_, w_: F.huber_loss(a, t_, delta=0.5, weight=w_),
+            lambda a, t_, w_: TF.huber_loss(a, t_, delta=0.5, weight=w_), x, t, w)
+    with pytest.raises(ValueError, match=r"huber_loss: weight shape \(4,\)"):
+        F.huber_loss(tn.tensor(x), tn.tensor(t), weight=tn.ones(4))
+
+
 # ---------------------------------------------------------------- binary losses
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted", [False, True])

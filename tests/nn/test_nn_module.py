@@ -234,6 +234,19 @@ def test_torch_state_dict_loads_and_gives_same_outputs():
     assert ours[1].num_batches_tracked.item() == 1
 
 
+def test_deepcopy_gives_an_independent_model():
+    a = Net()
+    b = copy.deepcopy(a)
+    assert [n for n, _ in b.named_parameters()] == [n for n, _ in a.named_parameters()]
+    assert all(isinstance(p, nn.Parameter) for p in b.parameters())
+    with tn.no_grad():
+        b.fc1.weight.add_(1.0)
+    assert not np.allclose(a.fc1.weight.numpy(), b.fc1.weight.numpy())
+    x = tn.ones(2, 3)
+    a.eval(), b.eval()
+    assert a(x).shape == b(x).shape
+
+
 # ---------------------------------------------------------------- repr
 def test_nested_repr_equals_torch():
     torch = pytest.importorskip("torch")

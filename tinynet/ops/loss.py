@@ -296,16 +296,22 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     return _reduce(loss, reduction)
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0):
-    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta); times ``weight``
+    (of the input's shape) if given."""
     _check_reduction(reduction, "huber_loss")
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     target = _float_target(target, input, "huber_loss")
     _check_same_shape(input, target, "huber_loss")
+    if weight is not None and weight.shape != input.shape:
+        raise ValueError(f"huber_loss: weight shape {weight.shape} must match input shape "
+                         f"{input.shape}")
     d = input - target
     ad = abs_(d)
     loss = where(ad.data < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
+    if weight is not None:
+        loss = loss * weight
     return _reduce(loss, reduction)
 
 
