@@ -98,6 +98,8 @@ class CrossEntropyRows(Function):
 
 def _class_dim_last(input):
     """(N, C, d1, ...) -> (N * d1 * ..., C); (C,) -> (1, C)."""
+    if input.ndim == 2:
+        return input
     if input.ndim == 1:
         return reshape(input, (1, -1))
     if input.ndim > 2:
