@@ -69,11 +69,15 @@ class GELU(Module):
 
 
 class Tanh(Module):
+    """Elementwise tanh."""
+
     def forward(self, input):
         return ew.tanh(input)
 
 
 class Sigmoid(Module):
+    """Elementwise 1 / (1 + exp(-x)), computed without overflow."""
+
     def forward(self, input):
         return ew.sigmoid(input)
 

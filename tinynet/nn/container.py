@@ -68,15 +68,18 @@ class Sequential(Module):
             self._modules[str(i)] = m
 
     def append(self, module):
+        """Add ``module`` at the end (key ``str(len(self))``)."""
         self.add_module(str(len(self)), module)
         return self
 
     def extend(self, modules):
+        """Append every module of an iterable."""
         for m in modules:
             self.append(m)
         return self
 
     def insert(self, index, module):
+        """Insert ``module`` before position ``index``; keys are renumbered."""
         n = len(self)
         if not -n <= index <= n:
             raise IndexError(f"Sequential.insert: index {index} is out of range for length {n}")
@@ -129,15 +132,18 @@ class ModuleList(Module):
         return ModuleList(list(self) + list(other))
 
     def append(self, module):
+        """Add ``module`` at the end (key ``str(len(self))``)."""
         self.add_module(str(len(self)), module)
         return self
 
     def extend(self, modules):
+        """Append every module of an iterable."""
         for m in modules:
             self.append(m)
         return self
 
     def insert(self, index, module):
+        """Insert ``module`` before position ``index``; keys are renumbered."""
         values = list(self._modules.values())
         values.insert(index, module)
         self._modules.clear()
@@ -175,20 +181,25 @@ class ModuleDict(Module):
         return key in self._modules
 
     def keys(self):
+        """The keys, in insertion order."""
         return self._modules.keys()
 
     def items(self):
+        """(key, module) pairs, in insertion order."""
         return self._modules.items()
 
     def values(self):
+        """The modules, in insertion order."""
         return self._modules.values()
 
     def pop(self, key):
+        """Remove the module under ``key`` and return it."""
         m = self._modules[key]
         del self._modules[key]
         return m
 
     def clear(self):
+        """Remove every module."""
         self._modules.clear()
 
     def update(self, modules):

@@ -21,10 +21,12 @@ def relu(input, inplace=False):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """input where input > 0, else negative_slope * input."""
     return _ew.leaky_relu(input, negative_slope)
 
 
 def elu(input, alpha=1.0, inplace=False):
+    """input where input > 0, else alpha * (exp(input) - 1)."""
     return _ew.elu(input, alpha)
 
 

@@ -43,16 +43,22 @@ class NLLLoss(_WeightedLoss):
 
 
 class MSELoss(_Loss):
+    """mse_loss: mean squared error."""
+
     def forward(self, input, target):
         return L.mse_loss(input, target, self.reduction)
 
 
 class L1Loss(_Loss):
+    """l1_loss: mean absolute error."""
+
     def forward(self, input, target):
         return L.l1_loss(input, target, self.reduction)
 
 
 class SmoothL1Loss(_Loss):
+    """smooth_l1_loss: quadratic below ``beta``, linear above."""
+
     def __init__(self, reduction="mean", beta=1.0):
         super().__init__(reduction)
         self.beta = beta
@@ -62,6 +68,8 @@ class SmoothL1Loss(_Loss):
 
 
 class HuberLoss(_Loss):
+    """huber_loss: quadratic below ``delta``, linear (scaled by delta) above."""
+
     def __init__(self, reduction="mean", delta=1.0):
         super().__init__(reduction)
         self.delta = delta

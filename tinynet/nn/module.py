@@ -189,10 +189,12 @@ class Module:
             yield from m.named_modules(memo, sub, remove_duplicate)
 
     def modules(self):
+        """All modules of the tree, self first (each once)."""
         for _, m in self.named_modules():
             yield m
 
     def named_children(self):
+        """(name, module) for the direct submodules (each once)."""
         seen = set()
         for name, m in self._modules.items():
             if m is not None and id(m) not in seen:
@@ -200,6 +202,7 @@ class Module:
                 yield name, m
 
     def children(self):
+        """The direct submodules."""
         for _, m in self.named_children():
             yield m
 
@@ -218,13 +221,16 @@ class Module:
         yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse=True):
+        """Every Parameter of this module (and its submodules with ``recurse``), once each."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        """(dotted name, buffer) pairs, persistent or not."""
         yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse=True):
+        """Every buffer of this module (and its submodules with ``recurse``)."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
@@ -238,9 +244,11 @@ class Module:
         return self
 
     def eval(self):
+        """Evaluation mode: ``train(False)``."""
         return self.train(False)
 
     def requires_grad_(self, requires_grad=True):
+        """Turn gradient recording of every parameter on or off (e.g. to freeze a model)."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
@@ -303,18 +311,23 @@ class Module:
         return self._map_tensors(convert)
 
     def cpu(self):
+        """Move parameters and buffers to the host."""
         return self.to("cpu")
 
     def cuda(self, device=None):
+        """Move parameters and buffers to a CUDA device (CuPy arrays)."""
         return self.to("cuda" if device is None else f"cuda:{device}")
 
     def float(self):
+        """Floating point parameters and buffers to float32."""
         return self.to(np.float32)
 
     def double(self):
+        """Floating point parameters and buffers to float64."""
         return self.to(np.float64)
 
     def half(self):
+        """Floating point parameters and buffers to float16."""
         return self.to(np.float16)
 
     # ------------------------------------------------------------ state_dict
