@@ -142,6 +142,18 @@ def test_zero_grad_and_requires_grad_():
     assert not any(p.requires_grad for p in m.parameters())
 
 
+def test_zero_grad_keeps_a_create_graph_gradient_intact():
+    m = nn.Linear(2, 1)
+    x = tn.ones(3, 2)
+    (m(x) ** 2).sum().backward(create_graph=True)
+    g = m.weight.grad
+    before = g.numpy().copy()
+    m.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(m.weight.grad.numpy(), 0)
+    np.testing.assert_array_equal(g.numpy(), before)       # the graph's array untouched
+    assert m.weight.grad.grad_fn is None
+
+
 def test_apply_visits_children_first():
     m = build(nn)
     seen = []

@@ -12,7 +12,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from tinynet.autograd import no_grad
-from tinynet.backend import device_of, is_cupy_array, to_device
+from tinynet.backend import device_of, get_array_module, is_cupy_array, to_device
 from tinynet.tensor import Tensor
 
 
@@ -260,8 +260,13 @@ class Module:
                 continue
             if set_to_none:
                 p.grad = None
+            elif p.grad.grad_fn is not None:
+                # a create_graph gradient is an op output whose array a graph may
+                # still hold: give the parameter a fresh zero gradient instead
+                p.grad = Tensor(get_array_module(p.grad.data).zeros_like(p.grad.data))
             else:
                 p.grad.data[...] = 0
+                p.grad._version += 1
 
     def apply(self, fn):
         """Call ``fn(m)`` on every submodule (children first) and on self."""
