@@ -34,16 +34,20 @@ class Normalize(Function):
         return xhat
 
     def backward(self, gy):
-        if is_grad_enabled():
-            # create_graph: rebuild the statistics from x with ops so that the
-            # gradient itself can be differentiated
-            x = self.inputs[0]
-            xc = x - mean(x, axis=self.axes, keepdims=True)
-            rstd = rsqrt(mean(xc * xc, axis=self.axes, keepdims=True) + self.eps)
-            xhat = xc * rstd
-        else:
-            rstd, xhat = Tensor(self.rstd), Tensor(self.xhat)
-        # d xhat / d x applied to gy: remove gy's mean and its component along xhat
+        # d xhat / d x applied to gy: remove gy's mean and its component along
+        # xhat, then scale by 1/std
+        if not is_grad_enabled():
+            # plain backward: the same formula on the saved arrays, no graph
+            g, xhat = gy.data, self.xhat
+            g_mean = g.mean(axis=self.axes, keepdims=True)
+            g_proj = (g * xhat).mean(axis=self.axes, keepdims=True)
+            return Tensor._make(self.rstd * (g - g_mean - xhat * g_proj))
+        # create_graph: rebuild the statistics from x with ops so that the
+        # gradient itself can be differentiated
+        x = self.inputs[0]
+        xc = x - mean(x, axis=self.axes, keepdims=True)
+        rstd = rsqrt(mean(xc * xc, axis=self.axes, keepdims=True) + self.eps)
+        xhat = xc * rstd
         g_mean = mean(gy, axis=self.axes, keepdims=True)
         g_proj = mean(gy * xhat, axis=self.axes, keepdims=True)
         return rstd * (gy - g_mean - xhat * g_proj)
