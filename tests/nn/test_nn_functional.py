@@ -267,6 +267,10 @@ def test_dropout2d_zeroes_whole_channels():
     per_channel = y.reshape(8, 16, -1)
     assert np.all((per_channel == 0).all(-1) | (per_channel == 2).all(-1))
     assert 0 < (per_channel == 0).all(-1).sum() < 8 * 16
+    # a 3-D input is (N, C, L) as in PyTorch 2.x: one draw per (n, c)
+    y3 = F.dropout2d(tn.ones(6, 5, 4), 0.5).numpy()
+    assert np.all((y3 == 0).all(-1) | (y3 == 2).all(-1))
+    assert 0 < (y3 == 0).all(-1).sum() < 30
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.5])

@@ -21,7 +21,7 @@ class Dropout(_DropoutNd):
 
 
 class Dropout2d(_DropoutNd):
-    """Zero whole channels. Shape: (N, C, H, W) or (C, H, W)."""
+    """Zero whole channels while training. Shape: (N, C, H, W) or (N, C, L)."""
 
     def forward(self, input):
         return dropout2d(input, self.p, self.training)

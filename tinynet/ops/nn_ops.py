@@ -102,16 +102,18 @@ def dropout(input, p=0.5, training=True, inplace=False):
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
-    """Zero whole channels: one draw per (N, C) for inputs (N, C, H, W) or
-    one per C for unbatched (C, H, W)."""
+    """Zero whole channels: one draw per (N, C) pair.
+
+    Shape: (N, C, H, W), or (N, C, L), which PyTorch 2.x also treats as
+    batched channels for dropout2d.
+    """
     _check_p(p, "dropout2d")
     if input.ndim not in (3, 4):
-        raise ValueError(f"dropout2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, "
+        raise ValueError(f"dropout2d: expected a 3-D (N, C, L) or 4-D (N, C, H, W) input, "
                          f"got shape {input.shape}")
     if not training or p == 0.0:
         return input
-    keep_dims = 1 if input.ndim == 3 else 2
-    shape = input.shape[:keep_dims] + (1,) * (input.ndim - keep_dims)
+    shape = input.shape[:2] + (1,) * (input.ndim - 2)
     return input * _keep_mask(shape, p, input)
 
 
