@@ -89,6 +89,14 @@ def test_nll_loss_module(reduction):
             lambda a, t_: torch.nn.NLLLoss(torch.tensor(w), reduction=reduction)(a, t_), x, t)
 
 
+def test_nll_loss_with_minus_inf_in_other_classes_is_finite():
+    with np.errstate(divide="ignore"):
+        logp = np.log(np.array([[0.0, 0.5, 0.5], [0.25, 0.75, 0.0]], dtype=np.float32))
+    y = compare(lambda a, t_: F.nll_loss(a, t_), lambda a, t_: TF.nll_loss(a, t_), logp,
+                np.array([1, 0]))
+    assert np.isfinite(y.item())
+
+
 def test_cross_entropy_all_ignored_is_nan_like_torch():
     t = np.full(3, -100)
     ours = F.cross_entropy(tn.tensor(arr(3, 4)), tn.tensor(t)).item()

@@ -52,14 +52,18 @@ class NLLFunction(Function):
     """loss_i = -weight[t_i] * logp[i, t_i] per row (0 for ignored rows).
 
     ``coef`` is the (M, C) array holding weight[t_i] at (i, t_i) and zeros
-    elsewhere, so forward and backward are each one multiply.
+    elsewhere, so the backward is one multiply. The forward picks the target
+    entries instead of multiplying by ``coef``, so a -inf log-probability of
+    another class (a masked-out class) cannot turn the loss into nan.
     """
 
-    def __init__(self, coef):
-        self.coef = coef
+    def __init__(self, coef, target, w_rows):
+        self.coef, self.target, self.w_rows = coef, target, w_rows
 
     def forward(self, logp):
-        return -(logp * self.coef).sum(axis=1)
+        xp = get_array_module(logp)
+        picked = logp[xp.arange(logp.shape[0]), self.target]
+        return -(picked * self.w_rows)
 
     def backward(self, gy):
         return reshape(gy, (-1, 1)) * Tensor(-self.coef)
@@ -121,7 +125,8 @@ def _check_index_target(input, target, op):
 
 
 def _nll_coef(target, C, weight, ignore_index, dtype, op):
-    """The (M, C) coefficient array of NLLFunction and the per-row weights."""
+    """The (M, C) coefficient array of NLLFunction, the per-row weights and the
+    targets with ignored entries replaced by class 0 (safe to index with)."""
     t = target.data.reshape(-1)
     xp = get_array_module(t)
     valid = t != ignore_index
@@ -131,10 +136,10 @@ def _nll_coef(target, C, weight, ignore_index, dtype, op):
                          f"{C} classes (expected 0 <= target < {C} or ignore_index="
                          f"{ignore_index})")
     safe = xp.where(valid, t, 0)
-    w_rows = valid.astype(dtype) if weight is None else weight.data[safe] * valid
+    w_rows = valid.astype(dtype) if weight is None else (weight.data[safe] * valid).astype(dtype)
     coef = xp.zeros((t.shape[0], C), dtype=dtype)
     coef[xp.arange(t.shape[0]), safe] = w_rows
-    return coef, w_rows
+    return coef, w_rows, safe
 
 
 def _check_weight(weight, C, op, input):
@@ -160,8 +165,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     target = _check_index_target(input, target, "nll_loss")
     C = input.shape[0] if input.ndim == 1 else input.shape[1]
     _check_weight(weight, C, "nll_loss", input)
-    coef, w_rows = _nll_coef(target, C, weight, ignore_index, input.dtype, "nll_loss")
-    loss = NLLFunction(coef)(_class_dim_last(input))
+    coef, w_rows, safe = _nll_coef(target, C, weight, ignore_index, input.dtype, "nll_loss")
+    loss = NLLFunction(coef, safe, w_rows)(_class_dim_last(input))
     if reduction == "none":
         return reshape(loss, target.shape)
     if reduction == "sum":
@@ -213,7 +218,7 @@ def _cross_entropy_fused(input, target, weight, ignore_index, reduction):
     nll_loss(log_softmax(input)))."""
     target = _check_index_target(input, target, "cross_entropy")
     C = input.shape[0] if input.ndim == 1 else input.shape[1]
-    coef, w_rows = _nll_coef(target, C, weight, ignore_index, input.dtype, "cross_entropy")
+    coef, w_rows, _ = _nll_coef(target, C, weight, ignore_index, input.dtype, "cross_entropy")
     x2 = _class_dim_last(input)
     if reduction == "none":
         return reshape(CrossEntropyRows(coef, False)(x2), target.shape)
