@@ -170,6 +170,7 @@ def test_bce_with_logits(weighted, pos_weight, reduction):
 # ---------------------------------------------------------------- kl_div
 @pytest.mark.parametrize("reduction", REDUCTIONS + ["batchmean"])
 @pytest.mark.parametrize("log_target", [False, True])
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides")
 def test_kl_div(log_target, reduction):
     x = np.log(arr(3, 4, low=0.05, high=1))
     t = arr(3, 4, seed=1, low=0.0, high=1)
