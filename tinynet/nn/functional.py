@@ -13,6 +13,9 @@ from tinynet.ops.nn_ops import (  # noqa: F401
     dropout, dropout2d, embedding, linear, normalize, one_hot)
 from tinynet.ops.norm import batch_norm, group_norm, layer_norm  # noqa: F401
 from tinynet.ops.shape import pad  # noqa: F401
+from tinynet.ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold  # noqa: F401
+from tinynet.ops.pool import (  # noqa: F401
+    adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d)
 
 
 def relu(input, inplace=False):
