@@ -1,9 +1,8 @@
 """Numba kernels for tinynet's hot paths, installed as ``tinynet.kernels``.
 
 Each hot path is one module (``conv2d``, ``pool2d``, ``lstm_cell``, ``gru_cell``)
-holding several
-implementations of the same kernels side by side, llm.c style: a plain NumPy
-reference (the oracle), then faster versions. Each module ends with an
+holding several implementations of the same kernels side by side, llm.c style:
+a plain NumPy reference (the oracle), then faster versions. Each module ends with an
 ``IMPLS`` table and a ``select(device)`` that picks one.
 
 Choosing an implementation:
