@@ -93,8 +93,10 @@ def sample(model, vocab, prompt="", n_chars=200, temperature=1.0, seed=None):
 
     Lower ``temperature`` sharpens the distribution (more predictable text),
     higher flattens it; 0 picks the most likely character every time.
+    Characters of the prompt that the vocabulary lacks are left out.
     """
     rng = np.random.default_rng(seed)
+    prompt = "".join(ch for ch in prompt if ch in vocab.stoi)
     was_training = model.training
     model.eval()
     ids = list(vocab.encode(prompt)) if prompt else [int(rng.integers(len(vocab)))]
