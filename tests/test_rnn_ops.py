@@ -147,8 +147,10 @@ def make_layer(kind, T=4, N=3, H=3, dtype=np.float64, seed=0):
     return [xg, h0, w_hh]
 
 
-def layer(kind, reverse=False, lengths=None, simple=False):
-    kw = dict(reverse=reverse, lengths=lengths, simple=simple)
+def layer(kind, reverse=False, lengths=None, path=None):
+    kw = dict(reverse=reverse, lengths=lengths)
+    if path is not None:
+        kw["path"] = path
     if kind == "lstm":
         return lambda xg, h, c, w: R.lstm_layer(xg, h, c, w, **kw)
     if kind == "gru":
@@ -168,20 +170,47 @@ def test_layer_gradcheck(kind, reverse, lengths):
     assert tn.gradcheck(layer(kind, reverse, lengths), args)
 
 
+@pytest.mark.parametrize("path", ["sequence", "step"])
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_layer_gradgradcheck(kind):
+def test_layer_gradgradcheck(kind, path):
+    # the sequence Function's create_graph backward replays the steps
     args = make_layer(kind, T=3, N=2, H=2)
-    assert tn.gradgradcheck(layer(kind, lengths=[3, 2]), args)
+    assert tn.gradgradcheck(layer(kind, reverse=True, lengths=[3, 2], path=path), args)
+
+
+def paths(kind):
+    return ["sequence", "step"] if kind in ("lstm", "gru") else ["step"]
 
 
 @pytest.mark.parametrize("reverse,lengths", LAYER_CASES, ids=LAYER_IDS)
 @pytest.mark.parametrize("kind", list(GATES))
 def test_layer_fused_equals_composed(kind, reverse, lengths):
     args = make_layer(kind, T=5, N=3, H=4, seed=1)
-    outs_f, g_f = grads_of(layer(kind, reverse, lengths), args)
-    outs_s, g_s = grads_of(layer(kind, reverse, lengths, simple=True), args)
-    for a, b in zip(outs_f + g_f, outs_s + g_s):
-        np.testing.assert_allclose(a.data, b.data, rtol=1e-10, atol=1e-12)
+    outs_s, g_s = grads_of(layer(kind, reverse, lengths, path="simple"), args)
+    for path in paths(kind):
+        outs_f, g_f = grads_of(layer(kind, reverse, lengths, path=path), args)
+        for a, b in zip(outs_f + g_f, outs_s + g_s):
+            np.testing.assert_allclose(a.data, b.data, rtol=1e-10, atol=1e-12, err_msg=path)
+
+
+@pytest.mark.parametrize("impl", ["ref", "cpu_v1", "cpu_v2"])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_sequence_path_with_every_kernel(kind, impl):
+    args = make_layer(kind, T=4, N=3, H=5, seed=4, dtype=np.float32)
+    with kernels.use(lstm="ref", gru="ref"):
+        want = grads_of(layer(kind, lengths=[4, 1, 3]), args)
+    with kernels.use(lstm=impl, gru=impl):
+        got = grads_of(layer(kind, lengths=[4, 1, 3]), args)
+    for a, b in zip(got[0] + got[1], want[0] + want[1]):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-4, atol=1e-5)
+
+
+def test_layer_path_is_checked():
+    with pytest.raises(ValueError, match="path must be one of"):
+        layer("lstm", path="fast")(*make_layer("lstm"))
+    with pytest.raises(ValueError, match="path must be 'step' or 'simple'"):
+        layer("rnn_tanh", path="sequence")(*make_layer("rnn_tanh"))
 
 
 @pytest.mark.parametrize("kind", list(GATES))

@@ -23,14 +23,23 @@ and ``gru_cell_simple``: the reference the fused path is tested against.
 
 For a whole sequence, ``lstm_layer`` / ``gru_layer`` / ``rnn_layer`` take the
 input projections of all T steps (one matmul, done by the caller) and run the
-recurrence; ``Unbind`` and ``Stack`` cut the (T, N, .) array into steps and
-glue the outputs back with one graph node each, so a step costs three nodes
-(hidden matmul, fused cell, and the bookkeeping of where it reads and writes).
+recurrence, three ways (``path=``):
+
+- ``"sequence"`` (LSTM, GRU; the default): ``LSTMLayerFunction`` /
+  ``GRULayerFunction``, one graph node for the whole direction. Forward and
+  backward are plain loops over arrays calling BLAS and the fused kernels,
+  as in Karpathy's min-char-rnn; the hidden-weight gradient is one big
+  matmul at the end. Under ``create_graph`` the backward replays the
+  sequence through the ``"step"`` path, so double backward still works.
+- ``"step"``: per step a hidden matmul and one fused cell node; ``Unbind``
+  and ``Stack`` cut the (T, N, .) array into steps and glue the outputs back
+  with one node each.
+- ``"simple"``: the composed reference cell, about 20 nodes per step.
 """
 import numpy as np
 
 from tinynet.autograd import Function, is_grad_enabled
-from tinynet.backend import get_array_module, to_device
+from tinynet.backend import device_of, get_array_module, to_device
 from tinynet.kernels import gru_cell as KG
 from tinynet.kernels import lstm_cell as KL
 from tinynet.ops.elementwise import relu, sigmoid, tanh, where
@@ -273,33 +282,172 @@ def _steps(T, reverse):
     return range(T - 1, -1, -1) if reverse else range(T)
 
 
-def _masks(lengths, T, like):
-    """Per step, a (N, 1) bool array: is step t inside sequence n?"""
-    lengths = np.asarray(lengths)
-    m = np.arange(T)[:, None, None] < lengths[None, :, None]
-    return [to_device(m[t], like.device) if like.device != "cpu" else m[t]
-            for t in range(T)]
+def _mask_array(lengths, T, like):
+    """(T, N, 1) bool array on the device of ``like`` (an array or Tensor): is
+    step t inside sequence n?"""
+    data = like.data if isinstance(like, Tensor) else like
+    m = np.arange(T)[:, None, None] < np.asarray(lengths)[None, :, None]
+    return m if get_array_module(data) is np else to_device(m, device_of(data))
 
 
-def lstm_layer(xg, h0, c0, w_hh, reverse=False, lengths=None, simple=False):
+class LSTMLayerFunction(Function):
+    """A whole LSTM direction as one node: (xg, h0, c0, w_hh) -> (out, h_n, c_n).
+
+    Forward and backward are loops over raw arrays (BLAS matmul + the fused
+    gate kernel per step); the backward gathers the gradient of ``w_hh`` as
+    one (4H, T*N) @ (T*N, H) matmul instead of T small ones. No graph is
+    built per step. Under ``create_graph`` the backward replays the sequence
+    with per-step ``LSTMCellFunction`` nodes (differentiable) instead.
+    """
+
+    def __init__(self, reverse, lengths):
+        self.reverse, self.lengths = reverse, lengths
+
+    def forward(self, xg, h0, c0, w_hh):
+        xp = get_array_module(xg)
+        T, N, G = xg.shape
+        self.impl = impl = KL.select(xg)
+        mask = None if self.lengths is None else _mask_array(self.lengths, T, xg)
+        out = xp.empty((T, N, G // 4), xg.dtype)        # every step writes its row
+        # per step: the h and c the step started from, its gates and its new c
+        self.h_in, self.c_in = xp.empty_like(out), xp.empty_like(out)
+        self.acts, self.c_new = xp.empty_like(xg), xp.empty_like(out)
+        h, c, w_t = h0, c0, w_hh.T
+        for t in _steps(T, self.reverse):
+            self.h_in[t], self.c_in[t] = h, c
+            h_new, c_new, self.acts[t] = impl.fwd(xg[t], h @ w_t, c)
+            self.c_new[t] = c_new
+            if mask is None:
+                h, c = h_new, c_new
+                out[t] = h
+            else:
+                # past a sequence's end: keep the state, output zero
+                h, c = xp.where(mask[t], h_new, h), xp.where(mask[t], c_new, c)
+                out[t] = h_new * mask[t]
+        self.mask = mask
+        return out, h, c
+
+    def backward(self, g_out, g_h, g_c):
+        if is_grad_enabled():
+            return _replay_grads(self, lstm_layer, (g_out, g_h, g_c))
+        xg, h0, c0, w_hh = (x.data for x in self.inputs)
+        xp = get_array_module(xg)
+        T, N, G = xg.shape
+        g_out, dh, dc = g_out.data, g_h.data, g_c.data
+        dxg = xp.empty_like(xg)          # not zeros: every step writes its row
+        for t in _steps(T, not self.reverse):
+            m = None if self.mask is None else self.mask[t]
+            gh_new = g_out[t] + dh if m is None else (g_out[t] + dh) * m
+            gc_new = dc if m is None else dc * m
+            dxg[t], dc_prev = self.impl.bwd(gh_new, gc_new, self.acts[t], self.c_in[t],
+                                            self.c_new[t])
+            dh_prev = dxg[t] @ w_hh
+            if m is None:
+                dh, dc = dh_prev, dc_prev
+            else:
+                # a padded step passed its incoming state straight through
+                dh, dc = dh_prev + dh * ~m, dc_prev + dc * ~m
+        gw = dxg.reshape(T * N, G).T @ self.h_in.reshape(T * N, -1)
+        return Tensor(dxg), Tensor(dh), Tensor(dc), Tensor(gw)
+
+
+class GRULayerFunction(Function):
+    """A whole GRU direction as one node: (xg, h0, w_hh, b_hh) -> (out, h_n).
+    As ``LSTMLayerFunction``; ``b_hh`` is added inside each step (the reset
+    gate scales it)."""
+
+    def __init__(self, reverse, lengths):
+        self.reverse, self.lengths = reverse, lengths
+
+    def forward(self, xg, h0, w_hh, b_hh):
+        xp = get_array_module(xg)
+        T, N, G = xg.shape
+        self.impl = impl = KG.select(xg)
+        mask = None if self.lengths is None else _mask_array(self.lengths, T, xg)
+        out = xp.empty((T, N, G // 3), xg.dtype)
+        self.h_in, self.hg = xp.empty_like(out), xp.empty_like(xg)
+        self.acts = xp.empty_like(xg)
+        h, w_t = h0, w_hh.T
+        for t in _steps(T, self.reverse):
+            self.h_in[t] = h
+            self.hg[t] = h @ w_t + b_hh
+            h_new, self.acts[t] = impl.fwd(xg[t], self.hg[t], h)
+            if mask is None:
+                h = h_new
+                out[t] = h
+            else:
+                h = xp.where(mask[t], h_new, h)
+                out[t] = h_new * mask[t]
+        self.mask = mask
+        return out, h
+
+    def backward(self, g_out, g_h):
+        if is_grad_enabled():
+            return _replay_grads(self, gru_layer, (g_out, g_h))
+        xg, h0, w_hh, b_hh = (x.data for x in self.inputs)
+        xp = get_array_module(xg)
+        T, N, G = xg.shape
+        g_out, dh = g_out.data, g_h.data
+        dxg, dhg = xp.empty_like(xg), xp.empty_like(xg)
+        for t in _steps(T, not self.reverse):
+            m = None if self.mask is None else self.mask[t]
+            gh_new = g_out[t] + dh if m is None else (g_out[t] + dh) * m
+            dxg[t], dhg[t], dh_direct = self.impl.bwd(gh_new, self.acts[t], self.hg[t],
+                                                       self.h_in[t])
+            dh_prev = dh_direct + dhg[t] @ w_hh
+            dh = dh_prev if m is None else dh_prev + dh * ~m
+        gw = dhg.reshape(T * N, G).T @ self.h_in.reshape(T * N, -1)
+        return Tensor(dxg), Tensor(dh), Tensor(gw), Tensor(dhg.sum(axis=(0, 1)))
+
+
+def _replay_grads(fn, layer, gys):
+    """create_graph=True: the gradients of a layer Function, obtained by
+    replaying its sequence with differentiable per-step nodes."""
+    from tinynet.autograd import grad
+    inputs = fn.inputs
+    outs = layer(*inputs, reverse=fn.reverse, lengths=fn.lengths, path="step")
+    wanted = [k for k, x in enumerate(inputs) if x.requires_grad]
+    gs = grad(list(outs), [inputs[k] for k in wanted], grad_outputs=list(gys),
+              create_graph=True, allow_unused=True)
+    result = [None] * len(inputs)
+    for k, g in zip(wanted, gs):
+        result[k] = g
+    return tuple(result)
+
+
+_PATHS = ("sequence", "step", "simple")
+
+
+def _check_path(path):
+    if path not in _PATHS:
+        raise ValueError(f"recurrent layer: path must be one of {_PATHS}, got {path!r}")
+
+
+def lstm_layer(xg, h0, c0, w_hh, reverse=False, lengths=None, path="sequence"):
     """Run one LSTM direction over a sequence of input projections.
 
     ``xg`` (T, N, 4H) holds x_t @ w_ih.T + b_ih + b_hh for every step (one
     matmul for the whole sequence, done by the caller). With ``lengths`` (N,)
     the steps past a sequence's end leave its state unchanged, output zeros
-    and pass no gradient. ``simple=True`` runs the composed reference cell.
-    Returns out (T, N, H), h_n (N, H), c_n (N, H).
+    and pass no gradient. Returns out (T, N, H), h_n (N, H), c_n (N, H).
+
+    ``path`` picks how: ``"sequence"`` (one graph node for the whole
+    direction, the fast default), ``"step"`` (one fused node per step) or
+    ``"simple"`` (the composed reference cell, about 20 nodes per step).
     """
+    _check_path(path)
+    if path == "sequence":
+        return LSTMLayerFunction(reverse, lengths)(xg, h0, c0, w_hh)
     T = xg.shape[0]
     H = w_hh.shape[1]
     xs = unbind(xg)
     w_t = w_hh.T                     # transposed once, not once per step
-    masks = None if lengths is None else _masks(lengths, T, xg)
+    masks = None if lengths is None else _mask_array(lengths, T, xg)
     h, c = h0, c0
     outs = [None] * T
     for t in _steps(T, reverse):
         hg = matmul(h, w_t)
-        if simple:
+        if path == "simple":
             i, f, g, o = _lstm_gates(xs[t], hg, H)
             c_new = f * c + i * g
             h_new = o * tanh(c_new)
@@ -314,22 +462,27 @@ def lstm_layer(xg, h0, c0, w_hh, reverse=False, lengths=None, simple=False):
     return stack_steps(outs), h, c
 
 
-def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False, lengths=None, simple=False):
+def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False, lengths=None, path="sequence"):
     """Run one GRU direction; ``xg`` (T, N, 3H) = x @ w_ih.T + b_ih for every
     step. ``b_hh`` stays inside the step (the reset gate scales it). Returns
-    out (T, N, H), h_n (N, H). ``lengths`` as in ``lstm_layer``."""
+    out (T, N, H), h_n (N, H). ``lengths`` and ``path`` as in ``lstm_layer``."""
+    _check_path(path)
+    if path == "sequence":
+        if b_hh is None:
+            b_hh = Tensor(get_array_module(xg.data).zeros(xg.shape[-1], xg.dtype))
+        return GRULayerFunction(reverse, lengths)(xg, h0, w_hh, b_hh)
     T = xg.shape[0]
     H = w_hh.shape[1]
     xs = unbind(xg)
     w_t = w_hh.T
-    masks = None if lengths is None else _masks(lengths, T, xg)
+    masks = None if lengths is None else _mask_array(lengths, T, xg)
     h = h0
     outs = [None] * T
     for t in _steps(T, reverse):
         hg = matmul(h, w_t)
         if b_hh is not None:
             hg = hg + b_hh
-        if simple:
+        if path == "simple":
             xr, xz, xn = split(xs[t], H, 1)
             hr, hz, hn = split(hg, H, 1)
             r, z = sigmoid(xr + hr), sigmoid(xz + hz)
@@ -346,17 +499,20 @@ def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False, lengths=None, simple=False
     return stack_steps(outs), h
 
 
-def rnn_layer(xg, h0, w_hh, nonlinearity="tanh", reverse=False, lengths=None, simple=False):
+def rnn_layer(xg, h0, w_hh, nonlinearity="tanh", reverse=False, lengths=None, path="step"):
     """Run one Elman RNN direction; ``xg`` (T, N, H) = x @ w_ih.T + b_ih + b_hh
-    for every step. Returns out (T, N, H), h_n (N, H)."""
+    for every step. Returns out (T, N, H), h_n (N, H). ``path`` is ``"step"``
+    (a matmul and one fused add+activation node per step) or ``"simple"``."""
+    if path not in ("step", "simple"):
+        raise ValueError(f"rnn_layer: path must be 'step' or 'simple', got {path!r}")
     T = xg.shape[0]
     xs = unbind(xg)
     w_t = w_hh.T
-    masks = None if lengths is None else _masks(lengths, T, xg)
+    masks = None if lengths is None else _mask_array(lengths, T, xg)
     h = h0
     outs = [None] * T
     for t in _steps(T, reverse):
-        if simple:
+        if path == "simple":
             pre = xs[t] + matmul(h, w_t)
             h_new = tanh(pre) if nonlinearity == "tanh" else relu(pre)
         else:
