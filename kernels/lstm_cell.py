@@ -16,12 +16,14 @@ Versions (one IMPLS entry each):
 
 Which is fastest depends on the machine. The Numba loops call the C
 library's scalar ``exp`` (Numba vectorises transcendental functions only with
-Intel's SVML), while NumPy 2's ``tanh`` is SIMD; on the 2-core development
-machine (no SVML) ``ref`` was 2-4x faster than both Numba versions at the
-char-LSTM size N32 H128 (about 45 us against 105-155 us for fwd+bwd). So
-``select()`` picks ``ref`` on the CPU unless Numba has SVML; the fusion that
-matters most, one graph node per step instead of dozens, is in
-``tinynet.ops.recurrent`` whatever version runs inside it.
+Intel's SVML, absent here), while NumPy 2's ``tanh`` is SIMD: on the 2-core
+development machine ``ref`` was 2-4x faster than both Numba versions at the
+char-LSTM size N32 H128 (about 45 us against 105-155 us for fwd+bwd, from
+``python -m tinynet.kernels.lstm_cell``). So ``select()`` picks ``CPU_DEFAULT``
+(``ref``) on the CPU; the Numba versions are there to be forced, tested and
+timed. The saving that matters most, one graph node per sequence instead of
+dozens per step, is in ``tinynet.ops.recurrent`` whatever version runs
+inside it.
 
 Shapes: N batch, H hidden size. ``xg`` and ``hg`` (N, 4H) are the input and
 hidden projections (biases included), gate order i, f, g, o as in PyTorch;
@@ -186,28 +188,20 @@ def _numba_available():
         return False
 
 
-def _numba_svml():
-    # without SVML the Numba loops lose to NumPy's SIMD tanh (see the docstring)
-    try:
-        import numba
-        return bool(numba.config.USING_SVML)
-    except ImportError:
-        return False
-
-
 IMPLS = {
     "ref": Impl("ref", lstm_fwd_ref, lstm_bwd_ref, "any", lambda: True),
     "cpu_v1": Impl("cpu_v1", lstm_fwd_cpu_v1, lstm_bwd_cpu_v1, "cpu", _numba_available),
     "cpu_v2": Impl("cpu_v2", lstm_fwd_cpu_v2, lstm_bwd_cpu_v2, "cpu", _numba_available),
 }
 
-# below this many cell elements (N*H) one thread beats waking the pool
-PARALLEL_MIN = 1 << 16
+# the version select() runs on the CPU: the fastest measured here (see the docstring)
+CPU_DEFAULT = "ref"
 
 
 def select(x, path="lstm", table=None):
     """The implementation for array ``x``: forced by ``TINYNET_LSTM_IMPL`` /
-    ``tinynet.kernels.use(lstm=...)``, else the fastest for its device and size."""
+    ``tinynet.kernels.use(lstm=...)``, else ``ref`` on a GPU and ``CPU_DEFAULT``
+    on the CPU."""
     table = IMPLS if table is None else table
     name = forced(path)
     on_gpu = type(x).__module__.startswith("cupy")
@@ -220,9 +214,9 @@ def select(x, path="lstm", table=None):
             raise RuntimeError(f"{path} implementation {name!r} runs on the CPU only, but "
                                "the input is a CuPy array")
         return impl
-    if on_gpu or not _numba_svml():
+    if on_gpu or not table[CPU_DEFAULT].available():
         return table["ref"]
-    return table["cpu_v1"] if x.size // 4 >= PARALLEL_MIN else table["cpu_v2"]
+    return table[CPU_DEFAULT]
 
 
 # ---------------------------------------------------------------- self-check + timing

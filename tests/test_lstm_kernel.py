@@ -125,3 +125,10 @@ def test_self_check_reports_match(capsys):
                            shapes=[(2, 3), (1, 1), (3, 4)])
     assert rc == 0
     assert "lstm_cell: all versions match" in capsys.readouterr().out
+
+
+def test_default_selection(monkeypatch):
+    monkeypatch.delenv("TINYNET_LSTM_IMPL", raising=False)
+    monkeypatch.delenv("TINYNET_GRU_IMPL", raising=False)
+    assert KL.select(np.zeros((2, 8), np.float32)).name == KL.CPU_DEFAULT
+    assert KG.select(np.zeros((2, 6), np.float32)).name == KL.CPU_DEFAULT
