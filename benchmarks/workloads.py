@@ -1,0 +1,218 @@
+"""The benchmark workloads, each written once for tinynet and once for PyTorch.
+
+``build(name, lib)`` returns a ``Case`` with:
+
+- ``step()``   one timed unit of work (forward + backward, plus an optimizer
+               step for the training workloads);
+- ``check()``  a dict of arrays (outputs and gradients) after one step from
+               the shared initial state, compared between the two libraries
+               before anything is timed;
+- ``flops``    floating-point operations per step (0 when not meaningful);
+- ``unit``     how to report a step ('ms', or 'us/op' for op_overhead).
+
+Both libraries start from the same NumPy-generated inputs and weights, so
+their outputs must agree to float32 rounding.
+"""
+import numpy as np
+
+N_CHAIN = 1000
+
+
+class Case:
+    def __init__(self, step, check, flops=0, unit="ms", per_step=1):
+        self.step, self.check, self.flops, self.unit, self.per_step = \
+            step, check, flops, unit, per_step
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def _libs(lib):
+    """(the library module, its functional namespace)."""
+    if lib == "tinynet":
+        import tinynet
+        return tinynet, _functional("tinynet.nn.functional")
+    import torch
+    return torch, _functional("torch.nn.functional")
+
+
+def _functional(name):
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError:          # op_overhead needs no functional namespace
+        return None
+
+
+def _tensor(lib, array, requires_grad=False):
+    mod, _ = _libs(lib)
+    return mod.tensor(array, requires_grad=requires_grad)
+
+
+def _np(t):
+    return t.detach().numpy().copy() if hasattr(t, "detach") else np.array(t)
+
+
+# ---------------------------------------------------------------- op_overhead
+def op_overhead(lib):
+    """A 1 000-op elementwise chain on a 1-element tensor, forward + backward."""
+    def run():
+        x = _tensor(lib, np.ones(1, np.float32), requires_grad=True)
+        y = x
+        for _ in range(N_CHAIN // 2):
+            y = y * 1.0001
+            y = y + 0.0001
+        y.sum().backward()
+        return x, y
+
+    def check():
+        x, y = run()
+        return {"y": _np(y), "dx": _np(x.grad)}
+
+    return Case(run, check, unit="us/op", per_step=N_CHAIN)
+
+
+# ---------------------------------------------------------------- convolution
+def _conv(lib, N, C, HW, O, input_grad):
+    mod, F = _libs(lib)
+    rng = _rng(1)
+    x = _tensor(lib, rng.standard_normal((N, C, HW, HW)).astype(np.float32), input_grad)
+    bound = 1 / np.sqrt(C * 9)
+    w = _tensor(lib, rng.uniform(-bound, bound, (O, C, 3, 3)).astype(np.float32), True)
+    b = _tensor(lib, rng.uniform(-bound, bound, O).astype(np.float32), True)
+    gy = _tensor(lib, rng.standard_normal((N, O, HW - 2, HW - 2)).astype(np.float32))
+
+    def step():
+        w.grad = b.grad = None
+        if input_grad:
+            x.grad = None
+        y = F.conv2d(x, w, b)
+        y.backward(gy)
+        return y
+
+    def check():
+        y = step()
+        out = {"y": _np(y), "dw": _np(w.grad), "db": _np(b.grad)}
+        if input_grad:
+            out["dx"] = _np(x.grad)
+        return out
+
+    macs = N * O * (HW - 2) ** 2 * C * 9
+    return Case(step, check, flops=2 * macs * (3 if input_grad else 2))
+
+
+def conv2d_a(lib):
+    """conv A of the seed CNN: (64, 1, 28, 28) -> 32 channels, k3; the first
+    layer, so no input gradient (as in training)."""
+    return _conv(lib, 64, 1, 28, 32, input_grad=False)
+
+
+def conv2d_b(lib):
+    """conv B: (64, 32, 13, 13) -> 64 channels, k3, with the input gradient."""
+    return _conv(lib, 64, 32, 13, 64, input_grad=True)
+
+
+def maxpool(lib):
+    """max_pool2d 2x2 on (64, 32, 26, 26), forward + backward."""
+    mod, F = _libs(lib)
+    rng = _rng(2)
+    x = _tensor(lib, rng.standard_normal((64, 32, 26, 26)).astype(np.float32), True)
+    gy = _tensor(lib, rng.standard_normal((64, 32, 13, 13)).astype(np.float32))
+
+    def step():
+        x.grad = None
+        y = F.max_pool2d(x, 2)
+        y.backward(gy)
+        return y
+
+    def check():
+        y = step()
+        return {"y": _np(y), "dx": _np(x.grad)}
+
+    return Case(step, check)
+
+
+# ---------------------------------------------------------------- training steps
+def _load_weights(model, arrays, lib):
+    mod, _ = _libs(lib)
+    state = {k: (mod.tensor(v) if lib == "torch" else v) for k, v in arrays.items()}
+    model.load_state_dict(state)
+
+
+def _train_case(lib, make_model, make_opt, x, y, flops, seed):
+    mod, F = _libs(lib)
+    nn = mod.nn
+    model = make_model(nn)
+    # one set of initial weights, drawn here, for both libraries
+    rng = _rng(seed)
+    arrays = {}
+    for k, v in model.state_dict().items():
+        shape = tuple(v.shape)
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+        arrays[k] = rng.uniform(-1, 1, shape).astype(np.float32) / np.sqrt(fan_in)
+    _load_weights(model, arrays, lib)
+    opt = make_opt(mod.optim, model.parameters())
+    xt = _tensor(lib, x)
+    yt = _tensor(lib, y)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xt), yt)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def check():
+        loss = step()
+        out = {"loss": _np(loss)}
+        for k, v in model.state_dict().items():
+            out[k] = _np(v)          # parameters after one optimizer step
+        return out
+
+    return Case(step, check, flops=flops)
+
+
+def mlp_step(lib):
+    """MLP 784-128-10, batch 64, cross-entropy, one Adam step."""
+    rng = _rng(3)
+    x = rng.standard_normal((64, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 64)
+
+    def make_model(nn):
+        return nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+
+    return _train_case(lib, make_model, lambda optim, p: optim.Adam(p, lr=1e-3), x, y,
+                       flops=3 * 2 * 64 * (784 * 128 + 128 * 10), seed=4)
+
+
+def cnn_step(lib):
+    """The seed CNN (conv32 k3 relu, maxpool 2, conv64 k3 relu, maxpool 2,
+    dense 512 relu, dense 10) on (64, 1, 28, 28), RMSprop."""
+    rng = _rng(5)
+    x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 64)
+
+    def make_model(nn):
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 5 * 5, 512), nn.ReLU(), nn.Linear(512, 10))
+
+    macs = 64 * (32 * 26 * 26 * 9 + 64 * 11 * 11 * 32 * 9 + 1600 * 512 + 512 * 10)
+    return _train_case(lib, make_model, lambda optim, p: optim.RMSprop(p, lr=1e-3), x, y,
+                       flops=3 * 2 * macs, seed=6)
+
+
+WORKLOADS = {
+    "op_overhead": op_overhead,
+    "mlp_step": mlp_step,
+    "conv2d_a": conv2d_a,
+    "conv2d_b": conv2d_b,
+    "maxpool": maxpool,
+    "cnn_step": cnn_step,
+}
+
+
+def build(name, lib):
+    return WORKLOADS[name](lib)

@@ -1,0 +1,66 @@
+"""Adagrad: per-coordinate learning rates from the sum of squared gradients."""
+from tinynet.backend import get_array_module
+from tinynet.optim._checks import check_nonneg
+from tinynet.optim.optimizer import Optimizer
+
+
+class Adagrad(Optimizer):
+    """Adagrad (PyTorch's ``torch.optim.Adagrad``; Duchi et al., 2011).
+
+    Per step ``t``, with ``g`` the gradient (negated when ``maximize``)::
+
+        g = g + weight_decay * p
+        clr = lr / (1 + (t - 1) * lr_decay)
+        s = s + g * g                     (s starts at initial_accumulator_value)
+        p = p - clr * g / (sqrt(s) + eps)
+
+    State per parameter: ``step`` (int) and ``sum`` (s), created when the
+    optimizer is built, as in PyTorch.
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0,
+                 initial_accumulator_value=0, eps=1e-10, *, maximize=False):
+        check_nonneg("Adagrad", "learning rate", lr)
+        check_nonneg("Adagrad", "lr_decay value", lr_decay)
+        check_nonneg("Adagrad", "weight_decay value", weight_decay)
+        check_nonneg("Adagrad", "initial_accumulator_value value", initial_accumulator_value)
+        check_nonneg("Adagrad", "epsilon value", eps)
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value,
+                        maximize=maximize)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, group)
+
+    def _init_state(self, p, group):
+        xp = get_array_module(p.data)
+        value = float(group["initial_accumulator_value"])
+        state = self.state[p] = {"step": 0, "sum": xp.full_like(p.data, value)}
+        return state
+
+    def _update(self, group):
+        lr, lr_decay, eps = float(group["lr"]), float(group["lr_decay"]), float(group["eps"])
+        weight_decay, maximize = float(group["weight_decay"]), group["maximize"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            x, g = p.data, p.grad.data
+            xp = get_array_module(x)
+            state = self.state.get(p) or self._init_state(p, group)
+            state["step"] = t = state["step"] + 1
+
+            if maximize:
+                g = xp.negative(g)
+            if weight_decay != 0:
+                g = g + weight_decay * x
+            clr = lr / (1.0 + (t - 1) * lr_decay)
+            s = state["sum"]
+            tmp = xp.multiply(g, g)
+            s += tmp
+            xp.sqrt(s, out=tmp)
+            tmp += eps
+            xp.divide(g, tmp, out=tmp)
+            tmp *= clr
+            x -= tmp
+            p._version += 1

@@ -1,0 +1,533 @@
+"""Learning-rate schedulers (PyTorch's ``torch.optim.lr_scheduler``).
+
+A scheduler rewrites ``group['lr']`` of its optimizer's parameter groups each
+time ``scheduler.step()`` is called (once per epoch, or once per batch for
+OneCycleLR), after ``optimizer.step()``::
+
+    sched = StepLR(opt, step_size=30, gamma=0.1)
+    for epoch in range(100):
+        train_one_epoch(opt)
+        sched.step()
+
+As in PyTorch: ``last_epoch`` counts the calls to ``step()`` (-1 means "new"),
+building a scheduler performs the first step (``last_epoch`` becomes 0),
+``group['initial_lr']`` remembers each group's starting lr (``base_lrs``),
+and most schedulers are *chainable*: each step multiplies the current lr, so
+two schedulers on one optimizer compose.
+"""
+import math
+import types
+from bisect import bisect_right
+from collections import Counter
+
+from tinynet.optim.optimizer import Optimizer
+
+__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
+           "LambdaLR", "LinearLR", "OneCycleLR", "SequentialLR", "ReduceLROnPlateau"]
+
+
+def _check_optimizer(scheduler, optimizer):
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{scheduler}: expected a tinynet Optimizer, got "
+                        f"{type(optimizer).__name__}")
+
+
+class LRScheduler:
+    """Base class: subclasses implement ``get_lr()`` (the lrs for ``last_epoch``).
+
+    Args:
+        optimizer: the wrapped optimizer.
+        last_epoch: index of the last epoch done; -1 starts afresh. Resuming
+            (last_epoch >= 0) needs ``'initial_lr'`` in every group.
+    """
+
+    def __init__(self, optimizer, last_epoch=-1):
+        _check_optimizer(type(self).__name__, optimizer)
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        else:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise KeyError(f"{type(self).__name__}: param 'initial_lr' is not "
+                                   f"specified in param_groups[{i}] when resuming "
+                                   f"(last_epoch={last_epoch})")
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._step_count = 0
+        self.step()     # the initial step: last_epoch becomes last_epoch + 1
+
+    def get_lr(self):
+        """The lrs for the current ``last_epoch`` (one per group)."""
+        raise NotImplementedError
+
+    def get_last_lr(self):
+        """The lrs this scheduler set at its last step (one per group)."""
+        return self._last_lr
+
+    def step(self, epoch=None):
+        """Advance one epoch (or jump to ``epoch``) and set the groups' lrs."""
+        self._step_count += 1
+        if epoch is None:
+            self.last_epoch += 1
+            values = self.get_lr()
+        else:
+            # Jumping needs the closed form where one exists.
+            self.last_epoch = epoch
+            closed = getattr(self, "_get_closed_form_lr", None)
+            values = closed() if closed is not None else self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, values):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self):
+        """Every attribute except the optimizer (PyTorch's layout)."""
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        """Restore the attributes saved by ``state_dict()``."""
+        self.__dict__.update(state_dict)
+
+
+def _lrs(scheduler):
+    return [group["lr"] for group in scheduler.optimizer.param_groups]
+
+
+class StepLR(LRScheduler):
+    """Multiply the lr by ``gamma`` every ``step_size`` epochs."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        if int(step_size) != step_size or step_size <= 0:
+            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size}")
+        self.step_size = int(step_size)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return _lrs(self)
+        return [lr * self.gamma for lr in _lrs(self)]
+
+    def _get_closed_form_lr(self):
+        return [base * self.gamma ** (self.last_epoch // self.step_size)
+                for base in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the lr by ``gamma`` at each epoch listed in ``milestones``
+    (a milestone listed twice multiplies by ``gamma**2``)."""
+
+    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        self.milestones = Counter(milestones)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch not in self.milestones:
+            return _lrs(self)
+        factor = self.gamma ** self.milestones[self.last_epoch]
+        return [lr * factor for lr in _lrs(self)]
+
+    def _get_closed_form_lr(self):
+        passed = sum(n for m, n in self.milestones.items() if m <= self.last_epoch)
+        return [base * self.gamma ** passed for base in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the lr by ``gamma`` every epoch."""
+
+    def __init__(self, optimizer, gamma, last_epoch=-1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return _lrs(self)
+        return [lr * self.gamma for lr in _lrs(self)]
+
+    def _get_closed_form_lr(self):
+        return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Cosine annealing from the initial lr to ``eta_min`` over ``T_max`` epochs
+    (SGDR without restarts; past ``T_max`` the cosine keeps going, back up).
+
+    The update is the recursive (chainable) form, so that it composes with
+    other schedulers; ``_get_closed_form_lr`` gives
+    ``eta_min + (base - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``.
+    """
+
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        if T_max <= 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max}")
+        self.T_max = T_max
+        self.eta_min = eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
+        if t == 0:
+            return _lrs(self)
+        if self._step_count == 1 and t > 0:
+            # Resumed at epoch t: no previous lr to chain from.
+            return [eta_min + (base - eta_min) * (1 + math.cos(t * math.pi / T)) / 2
+                    for base in self.base_lrs]
+        if (t - 1 - T) % (2 * T) == 0:
+            # At the bottom of the cosine the ratio below would divide by ~0.
+            return [lr + (base - eta_min) * (1 - math.cos(math.pi / T)) / 2
+                    for base, lr in zip(self.base_lrs, _lrs(self))]
+        ratio = (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
+        return [ratio * (lr - eta_min) + eta_min for lr in _lrs(self)]
+
+    def _get_closed_form_lr(self):
+        cos = math.cos(math.pi * self.last_epoch / self.T_max)
+        return [self.eta_min + (base - self.eta_min) * (1 + cos) / 2
+                for base in self.base_lrs]
+
+
+class LambdaLR(LRScheduler):
+    """lr = initial lr * ``lr_lambda(epoch)``; ``lr_lambda`` is one function
+    or a list of one per parameter group.
+
+    ``state_dict()`` leaves out plain functions and lambdas (they cannot be
+    saved); callable objects keep their attributes, as in PyTorch.
+    """
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        _check_optimizer("LambdaLR", optimizer)
+        n = len(optimizer.param_groups)
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != n:
+                raise ValueError(f"LambdaLR: expected {n} lr_lambdas (one per param "
+                                 f"group), got {len(lr_lambda)}")
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            self.lr_lambdas = [lr_lambda] * n
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base * fn(self.last_epoch) for base, fn in zip(self.base_lrs, self.lr_lambdas)]
+
+    def state_dict(self):
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        # Functions are not data: save None for them, the attributes of callable objects.
+        state["lr_lambdas"] = [None if _is_function(fn) else dict(fn.__dict__)
+                               for fn in self.lr_lambdas]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        lambdas = state.pop("lr_lambdas", None) or []
+        self.__dict__.update(state)
+        for fn, saved in zip(self.lr_lambdas, lambdas):
+            if saved is not None:
+                fn.__dict__.update(saved)
+
+
+def _is_function(fn):
+    # Plain functions, lambdas and methods hold code, not state; objects hold state.
+    return isinstance(fn, (types.FunctionType, types.MethodType)) or not hasattr(fn, "__dict__")
+
+
+class LinearLR(LRScheduler):
+    """Scale the lr linearly from ``start_factor`` to ``end_factor`` (times the
+    initial lr) over ``total_iters`` steps, then keep it."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
+                 last_epoch=-1):
+        if not 0 < start_factor <= 1:
+            raise ValueError("LinearLR: starting multiplicative factor expected to be "
+                             f"greater than 0 and less or equal to 1, got {start_factor}")
+        if not 0 <= end_factor <= 1:
+            raise ValueError("LinearLR: ending multiplicative factor expected to be "
+                             f"between 0 and 1, got {end_factor}")
+        self.start_factor = start_factor
+        self.end_factor = end_factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        t, s, e, n = self.last_epoch, self.start_factor, self.end_factor, self.total_iters
+        if t == 0:
+            return [lr * s for lr in _lrs(self)]
+        if t > n:
+            return _lrs(self)
+        # Ratio of this step's factor to the previous step's (chainable form).
+        ratio = 1.0 + (e - s) / (n * s + (t - 1) * (e - s))
+        return [lr * ratio for lr in _lrs(self)]
+
+    def _get_closed_form_lr(self):
+        t, s, e, n = self.last_epoch, self.start_factor, self.end_factor, self.total_iters
+        return [base * (s + (e - s) * min(n, t) / n) for base in self.base_lrs]
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin, 2017): the lr warms up from
+    ``max_lr / div_factor`` to ``max_lr`` during the first ``pct_start`` of
+    ``total_steps``, then anneals to ``initial_lr / final_div_factor``; the
+    momentum (or Adam's beta1) cycles the opposite way. Step once per batch.
+
+    With ``three_phase=True`` the lr goes back down to the initial lr
+    symmetrically before the final annealing.
+    """
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None,
+                 steps_per_epoch=None, pct_start=0.3, anneal_strategy="cos",
+                 cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
+                 div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
+        _check_optimizer("OneCycleLR", optimizer)
+        self.optimizer = optimizer
+        self.total_steps = self._total_steps(total_steps, epochs, steps_per_epoch)
+        if not 0 <= pct_start <= 1:
+            raise ValueError(f"OneCycleLR: expected pct_start between 0 and 1, got {pct_start}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError("OneCycleLR: anneal_strategy must be 'cos' or 'linear', "
+                             f"got {anneal_strategy!r}")
+        self.anneal_strategy = anneal_strategy
+        self._phases = self._make_phases(float(pct_start), three_phase)
+
+        groups = optimizer.param_groups
+        max_lrs = self._per_group("max_lr", max_lr)
+        if last_epoch == -1:
+            for group, lr in zip(groups, max_lrs):
+                group["initial_lr"] = lr / div_factor
+                group["max_lr"] = lr
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError("OneCycleLR: optimizer must support momentum or beta1 "
+                                 "with `cycle_momentum` option enabled")
+            self.use_beta1 = "betas" in optimizer.defaults
+            max_moms = self._per_group("max_momentum", max_momentum)
+            base_moms = self._per_group("base_momentum", base_momentum)
+            if last_epoch == -1:
+                for group, m_max, m_base in zip(groups, max_moms, base_moms):
+                    self._set_momentum(group, m_max)
+                    group["max_momentum"] = m_max
+                    group["base_momentum"] = m_base
+        super().__init__(optimizer, last_epoch)
+
+    @staticmethod
+    def _total_steps(total_steps, epochs, steps_per_epoch):
+        if total_steps is not None:
+            if int(total_steps) != total_steps or total_steps <= 0:
+                raise ValueError("OneCycleLR: expected a positive integer total_steps, "
+                                 f"got {total_steps}")
+            return int(total_steps)
+        if epochs is None or steps_per_epoch is None:
+            raise ValueError("OneCycleLR: you must define either total_steps OR "
+                             "(epochs AND steps_per_epoch)")
+        if epochs <= 0 or steps_per_epoch <= 0:
+            raise ValueError("OneCycleLR: expected positive epochs and steps_per_epoch, "
+                             f"got {epochs} and {steps_per_epoch}")
+        return int(epochs * steps_per_epoch)
+
+    def _make_phases(self, pct_start, three_phase):
+        # Each phase ends at step `end` and moves lr and momentum between two
+        # named group entries.
+        n = self.total_steps
+        warm_end = pct_start * n - 1        # the step at which the lr peaks
+        warm_up = (warm_end, "initial_lr", "max_lr", "max_momentum", "base_momentum")
+        if three_phase:
+            return [warm_up,
+                    (2 * warm_end, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
+                    (n - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
+        return [warm_up, (n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+
+    def _per_group(self, name, value):
+        n = len(self.optimizer.param_groups)
+        if isinstance(value, (list, tuple)):
+            if len(value) != n:
+                raise ValueError(f"OneCycleLR: expected {n} values for {name}, got {len(value)}")
+            return list(value)
+        return [value] * n
+
+    def _set_momentum(self, group, momentum):
+        if self.use_beta1:
+            group["betas"] = (momentum, *group["betas"][1:])
+        else:
+            group["momentum"] = momentum
+
+    def _anneal(self, start, end, pct):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self):
+        t = self.last_epoch
+        if t > self.total_steps:
+            raise ValueError(f"OneCycleLR: tried to step {t} times; the specified number "
+                             f"of total steps is {self.total_steps}")
+        lrs = []
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for i, (end, lr0, lr1, m0, m1) in enumerate(self._phases):
+                if t <= end or i == len(self._phases) - 1:
+                    pct = (t - start) / (end - start)
+                    lrs.append(self._anneal(group[lr0], group[lr1], pct))
+                    if self.cycle_momentum:
+                        self._set_momentum(group, self._anneal(group[m0], group[m1], pct))
+                    break
+                start = end
+        return lrs
+
+
+class SequentialLR(LRScheduler):
+    """Run ``schedulers`` one after the other, switching at the epochs in
+    ``milestones`` (e.g. a LinearLR warm-up, then CosineAnnealingLR).
+
+    A scheduler taking over restarts from its own epoch 0 (closed form).
+    """
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        _check_optimizer("SequentialLR", optimizer)
+        if not schedulers:
+            raise ValueError("SequentialLR: expected at least one scheduler")
+        for i, scheduler in enumerate(schedulers):
+            if getattr(scheduler, "optimizer", None) is not optimizer:
+                raise ValueError(f"SequentialLR: scheduler {i} ({type(scheduler).__name__}) "
+                                 "belongs to a different optimizer")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"SequentialLR: expected {len(schedulers) - 1} milestones for "
+                             f"{len(schedulers)} schedulers, got {len(milestones)}")
+        self.optimizer = optimizer
+        self._schedulers = list(schedulers)
+        self._milestones = list(milestones)
+        self.last_epoch = last_epoch + 1
+        # Building each scheduler stepped it once; undo that, then let only
+        # the first one take its initial step from the initial lrs.
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        for scheduler in self._schedulers:
+            scheduler.last_epoch -= 1
+        first = self._schedulers[0]
+        first._step_count = 0
+        first.step()
+        self._last_lr = first.get_last_lr()
+
+    def step(self):
+        """Advance the scheduler in charge of the next epoch."""
+        self.last_epoch += 1
+        idx = bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            scheduler.step(0)       # a new phase starts at its own epoch 0
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+    def state_dict(self):
+        """Own attributes plus each wrapped scheduler's state_dict."""
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        """Restore own attributes and those of each wrapped scheduler."""
+        state = dict(state_dict)
+        saved = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for scheduler, sub in zip(self._schedulers, saved):
+            scheduler.load_state_dict(sub)
+
+
+class ReduceLROnPlateau:
+    """Divide the lr by ``1 / factor`` when a metric has stopped improving
+    for more than ``patience`` epochs. Call ``step(metric)`` once per epoch.
+
+    ``mode='min'`` watches a loss, ``'max'`` an accuracy; ``threshold_mode``
+    'rel' counts an improvement beyond ``best * (1 -/+ threshold)``, 'abs'
+    beyond ``best -/+ threshold``. After a reduction, ``cooldown`` epochs pass
+    before bad epochs count again. The lr never goes below ``min_lr``, and a
+    change smaller than ``eps`` is skipped.
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
+        _check_optimizer("ReduceLROnPlateau", optimizer)
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor should be < 1.0, got {factor}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError("ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', "
+                             f"got {threshold_mode!r}")
+        self.optimizer = optimizer
+        n = len(optimizer.param_groups)
+        if isinstance(min_lr, (list, tuple)):
+            if len(min_lr) != n:
+                raise ValueError(f"ReduceLROnPlateau: expected {n} min_lrs, got {len(min_lr)}")
+            self.min_lrs = list(min_lr)
+        else:
+            self.min_lrs = [min_lr] * n
+        self.factor = factor
+        self.patience = patience
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+        self.cooldown = cooldown
+        self.mode = mode
+        self.eps = eps
+        self.last_epoch = 0
+        self._last_lr = _lrs(self)
+        self._reset()
+
+    def _reset(self):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
+
+    @property
+    def in_cooldown(self):
+        return self.cooldown_counter > 0
+
+    def is_better(self, a, best):
+        """Whether metric ``a`` improves on ``best`` by more than the threshold."""
+        if self.mode == "min":
+            if self.threshold_mode == "rel":
+                return a < best * (1.0 - self.threshold)
+            return a < best - self.threshold
+        if self.threshold_mode == "rel":
+            return a > best * (self.threshold + 1.0)
+        return a > best + self.threshold
+
+    def get_last_lr(self):
+        """The lrs after the last step (one per group)."""
+        return self._last_lr
+
+    def step(self, metrics, epoch=None):
+        """Record this epoch's metric (a number or one-element Tensor)."""
+        current = float(metrics)
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        if self.is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0     # bad epochs during cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr()
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = _lrs(self)
+
+    def _reduce_lr(self):
+        for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs):
+            old = float(group["lr"])
+            new = max(old * self.factor, min_lr)
+            if old - new > self.eps:
+                group["lr"] = new
+
+    def state_dict(self):
+        """Every attribute except the optimizer."""
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        """Restore the attributes saved by ``state_dict()``."""
+        self.__dict__.update(state_dict)

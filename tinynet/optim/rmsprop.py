@@ -1,0 +1,81 @@
+"""RMSprop, with optional momentum and the centered variant."""
+from tinynet.backend import get_array_module
+from tinynet.optim._checks import check_nonneg
+from tinynet.optim.optimizer import Optimizer
+
+
+class RMSprop(Optimizer):
+    """RMSprop (PyTorch's ``torch.optim.RMSprop``; Hinton's lecture 6e).
+
+    Per step, with ``g`` the gradient (negated when ``maximize``)::
+
+        g = g + weight_decay * p
+        v = alpha * v + (1 - alpha) * g * g
+        avg = sqrt(v - gbar**2) + eps,  gbar = alpha * gbar + (1 - alpha) * g   (centered)
+        avg = sqrt(v) + eps                                                    (otherwise)
+        buf = momentum * buf + g / avg;  p = p - lr * buf     (momentum > 0)
+        p = p - lr * g / avg                                  (otherwise)
+
+    State per parameter: ``step`` (int), ``square_avg`` (v), and
+    ``momentum_buffer`` / ``grad_avg`` (gbar) when used.
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+                 centered=False, *, maximize=False):
+        check_nonneg("RMSprop", "learning rate", lr)
+        check_nonneg("RMSprop", "epsilon value", eps)
+        check_nonneg("RMSprop", "momentum value", momentum)
+        check_nonneg("RMSprop", "weight_decay value", weight_decay)
+        check_nonneg("RMSprop", "alpha value", alpha)
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                        momentum=momentum, centered=centered, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _update(self, group):
+        lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
+        weight_decay, momentum = float(group["weight_decay"]), float(group["momentum"])
+        centered, maximize = group["centered"], group["maximize"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            x, g = p.data, p.grad.data
+            xp = get_array_module(x)
+            state = self.state.get(p)
+            if state is None:
+                state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(x)}
+                if momentum > 0:
+                    state["momentum_buffer"] = xp.zeros_like(x)
+                if centered:
+                    state["grad_avg"] = xp.zeros_like(x)
+            state["step"] += 1
+
+            if maximize:
+                g = xp.negative(g)
+            if weight_decay != 0:
+                g = g + weight_decay * x
+            v = state["square_avg"]
+            v *= alpha
+            tmp = xp.multiply(g, g)
+            tmp *= 1.0 - alpha
+            v += tmp
+            if centered:
+                gbar = state["grad_avg"]
+                gbar *= alpha
+                gbar += (1.0 - alpha) * g
+                xp.multiply(gbar, gbar, out=tmp)
+                xp.subtract(v, tmp, out=tmp)
+                xp.sqrt(tmp, out=tmp)
+            else:
+                xp.sqrt(v, out=tmp)
+            tmp += eps
+            # tmp = g / avg: the step direction before the learning rate.
+            xp.divide(g, tmp, out=tmp)
+            if momentum > 0:
+                buf = state["momentum_buffer"]
+                buf *= momentum
+                buf += tmp
+                tmp = lr * buf
+            else:
+                tmp *= lr
+            x -= tmp
+            p._version += 1

@@ -1,0 +1,61 @@
+"""Stochastic gradient descent, with optional momentum, dampening and Nesterov."""
+from tinynet.backend import get_array_module
+from tinynet.optim._checks import check_nonneg
+from tinynet.optim.optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent (PyTorch's ``torch.optim.SGD``).
+
+    Per step, with ``g`` the gradient (negated when ``maximize``)::
+
+        g = g + weight_decay * p
+        buf = g                                         (first step)
+        buf = momentum * buf + (1 - dampening) * g      (later steps)
+        g = g + momentum * buf  if nesterov  else  buf  (when momentum != 0)
+        p = p - lr * g
+
+    State per parameter: ``momentum_buffer`` (only when momentum != 0).
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+                 nesterov=False, *, maximize=False):
+        check_nonneg("SGD", "learning rate", lr)
+        check_nonneg("SGD", "momentum value", momentum)
+        check_nonneg("SGD", "weight_decay value", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum and zero "
+                             f"dampening, got momentum={momentum}, dampening={dampening}")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _update(self, group):
+        lr = float(group["lr"])
+        momentum = float(group["momentum"])
+        dampening = float(group["dampening"])
+        weight_decay = float(group["weight_decay"])
+        nesterov, maximize = group["nesterov"], group["maximize"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            x, g = p.data, p.grad.data
+            xp = get_array_module(x)
+            # Work on a private copy only when the gradient has to change;
+            # p.grad itself is never modified.
+            if maximize:
+                g = xp.negative(g)
+            if weight_decay != 0:
+                g = g + weight_decay * x
+            if momentum != 0:
+                state = self.state.setdefault(p, {})
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = state["momentum_buffer"] = g.copy()
+                else:
+                    buf *= momentum
+                    buf += (1.0 - dampening) * g if dampening != 0 else g
+                g = g + momentum * buf if nesterov else buf
+            # x -= lr * g, without changing g (it may be the momentum buffer).
+            x -= lr * g
+            p._version += 1
