@@ -3,8 +3,9 @@
 PyTorch's contract (constructor arguments, parameter names and shapes, gate
 order, initialisation, forward signature), so a PyTorch state_dict loads and
 gives the same outputs. The step math lives in ``tinynet.ops.recurrent``:
-the input projection of all T steps is one matmul, each step is a hidden
-matmul plus one fused gate Function.
+the input projection of all T steps is one matmul; then each direction of
+each layer of an LSTM or GRU is one graph node (a loop over the fused gate
+kernel), and each step of an Elman RNN a matmul plus one fused node.
 
 Shapes: T steps, N batch, I ``input_size``, H ``hidden_size``, L
 ``num_layers``, D = 2 if ``bidirectional`` else 1. Input (T, N, I), or (N, T,
