@@ -1,6 +1,7 @@
 """Char-LSTM training step, tinynet against PyTorch's nn.LSTM, in one run.
 
     python benchmarks/lstm.py [--samples 15] [--min-time 0.3] [--impl ref|cpu_v1|cpu_v2]
+    OPENBLAS_NUM_THREADS=1 BENCH_TORCH_THREADS=1 python benchmarks/lstm.py   # one core each
 
 The workload (issue 7): one-hot input over a 65-character vocabulary, an LSTM
 with hidden size 128, 64 steps, batch 32, a Linear layer to the vocabulary,
@@ -121,6 +122,16 @@ def _compare(a, b):
     return worst
 
 
+def _commit():
+    import subprocess
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def _time(step, reps):
     t0 = time.perf_counter()
     for _ in range(reps):
@@ -143,7 +154,12 @@ def main(argv=None):
     if args.impl:
         kernels.use(lstm=args.impl)
     import numba
-    print("command:", " ".join([os.path.basename(sys.executable)] + sys.argv))
+    env = " ".join(f"{k}={os.environ[k]}" for k in
+                   ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "BENCH_TORCH_THREADS",
+                    "OPENBLAS_CORETYPE", "TINYNET_LSTM_IMPL") if k in os.environ)
+    print("command:", " ".join(([env] if env else []) +
+                               [os.path.basename(sys.executable)] + sys.argv))
+    print("commit:", _commit())
     print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"versions: python {platform.python_version()}, numpy {np.__version__}, numba "
