@@ -56,8 +56,7 @@ class _Setup:
         else:
             import torch as mod
             import torch.nn.functional as F
-            mod.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "0")) or
-                                mod.get_num_threads())
+            _torch_threads(mod)
         self.mod, self.F = mod, F
         nn = mod.nn
         if lib == "tinynet":
@@ -98,6 +97,13 @@ class _Setup:
             res["grad " + n] = _np(p.grad)
         self.opt.zero_grad()
         return res
+
+
+def _torch_threads(torch):
+    # BENCH_TORCH_THREADS=1 gives PyTorch one core, like OPENBLAS_NUM_THREADS=1 for NumPy
+    n = int(os.environ.get("BENCH_TORCH_THREADS", "0"))
+    if n:
+        torch.set_num_threads(n)
 
 
 def _np(t):
@@ -147,6 +153,7 @@ def main(argv=None):
     p.add_argument("--impl", default=None, help="force a tinynet.kernels.lstm_cell version")
     args = p.parse_args(argv)
     import torch
+    _torch_threads(torch)
 
     import tinynet
     from tinynet import kernels
