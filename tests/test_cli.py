@@ -128,3 +128,15 @@ def test_examples_train(capsys):
         assert cnn_digits.main(epochs=3, log=lambda *a: None) > 0.85
     finally:
         sys.path.pop(0)
+
+
+def test_train_lstm_runs_the_char_lstm():
+    assert main(["train", "lstm", "--max-steps", "3", "--max-chars", "20000", "--quiet"]) == 0
+
+
+@pytest.mark.slow
+def test_train_rnn_beats_the_seasonal_baseline(tmp_path, capsys):
+    # exit status 0 means the forecaster beat both baselines on held-out data
+    assert main(["train", "rnn", "--plot", str(tmp_path / "f.png")]) == 0
+    assert "the model beats the best baseline" in capsys.readouterr().out
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"

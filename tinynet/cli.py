@@ -130,7 +130,16 @@ def _info(args):
     return 0
 
 
+SEEDS = {"lstm": "char_lstm", "rnn": "timeseries_rnn", "sentiment": "sentiment_lstm"}
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and argv[0] == "train" and argv[1] in SEEDS:
+        # the recurrent seed models keep their own options (tinynet train lstm --help)
+        import importlib
+        module = importlib.import_module(f"tinynet.seeds.{SEEDS[argv[1]]}")
+        return module.main(argv[2:])
     parser = argparse.ArgumentParser(prog="tinynet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a tiny network with raw tensor ops")
@@ -138,8 +147,10 @@ def main(argv=None):
     demo.add_argument("--lr", type=float, default=0.1)
     demo.add_argument("--seed", type=int, default=0)
 
-    tr = sub.add_parser("train", help="train a seed model (mlp, cnn) in a run directory")
-    tr.add_argument("model", choices=["mlp", "cnn"])
+    tr = sub.add_parser("train", help="train a seed model: mlp, cnn (in a run directory), "
+                                      "lstm (char-LSTM), rnn (time series), sentiment; "
+                                      "`tinynet train lstm --help` for its options")
+    tr.add_argument("model", choices=["mlp", "cnn"] + sorted(SEEDS))
     tr.add_argument("--data", default="digits", help="'digits' (embedded) or 'mnist:PATH'")
     tr.add_argument("--epochs", type=int)
     tr.add_argument("--batch-size", type=int)

@@ -15,4 +15,5 @@ from tinynet.nn.loss import (  # noqa: F401
     NLLLoss, SmoothL1Loss)
 from tinynet.nn.module import Module, Parameter  # noqa: F401
 from tinynet.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm  # noqa: F401
+from tinynet.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from tinynet.nn.sparse import Embedding  # noqa: F401
