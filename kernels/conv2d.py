@@ -11,6 +11,12 @@ the CPU and cuBLAS through CuPy on the GPU):
               over the C*KH*KW rows of the column matrix; col2im with
               ``prange`` over the N*C input planes (each plane is written by
               one thread, so no atomics). Compiled once, cached on disk.
+- ``cuda_v2`` Numba CUDA, ``@cuda.jit``, on CuPy arrays (through
+              ``__cuda_array_interface__``): im2col with one thread per column
+              entry; col2im as a gather, one thread per input pixel summing
+              the column entries that map to it (deterministic, no atomics).
+              Under ``NUMBA_ENABLE_CUDASIM=1`` it runs on NumPy arrays, which
+              is how CI tests it without a GPU.
 
 Shapes: x (N, C, H, W), w (O, C/groups, KH, KW), y (N, O, OH, OW); SH, SW
 strides, PH, PW paddings, DH, DW dilations. The column matrix is laid out
@@ -133,6 +139,111 @@ def col2im_cpu_v1(cols, x_shape, SH, SW, PH, PW, DH, DW):
     return gx
 
 
+# ---------------------------------------------------------------- v2: Numba CUDA
+_v2 = None
+_THREADS = 128
+
+
+cuda = None          # numba.cuda, imported on first use (the simulator patches this global)
+
+
+def _build_v2():
+    global cuda
+    from numba import cuda
+
+    @cuda.jit
+    def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, cols):
+        t = cuda.grid(1)
+        C, _, _, N, OH, OW = cols.shape
+        if t >= cols.size:
+            return
+        ow = t % OW
+        oh = (t // OW) % OH
+        n = (t // (OW * OH)) % N
+        j = (t // (OW * OH * N)) % KW
+        i = (t // (OW * OH * N * KW)) % KH
+        c = t // (OW * OH * N * KW * KH)
+        h = oh * SH - PH + i * DH
+        w = ow * SW - PW + j * DW
+        H, W = x.shape[2], x.shape[3]
+        if 0 <= h < H and 0 <= w < W:
+            cols[c, i, j, n, oh, ow] = x[n, c, h, w]
+        else:
+            cols[c, i, j, n, oh, ow] = 0
+
+    @cuda.jit
+    def col2im(cols, SH, SW, PH, PW, DH, DW, gx):
+        t = cuda.grid(1)
+        N, C, H, W = gx.shape
+        if t >= gx.size:
+            return
+        w = t % W
+        h = (t // W) % H
+        c = (t // (W * H)) % C
+        n = t // (W * H * C)
+        KH, KW, OH, OW = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
+        acc = 0.0
+        for i in range(KH):
+            th = h + PH - i * DH
+            if th < 0 or th % SH != 0 or th // SH >= OH:
+                continue
+            oh = th // SH
+            for j in range(KW):
+                tw = w + PW - j * DW
+                if tw < 0 or tw % SW != 0 or tw // SW >= OW:
+                    continue
+                acc += cols[c, i, j, n, oh, tw // SW]
+        gx[n, c, h, w] = acc
+
+    return im2col, col2im
+
+
+def _kernels_v2():
+    global _v2
+    if _v2 is None:
+        _v2 = _build_v2()
+    return _v2
+
+
+def _blocks(n):
+    return max(1, (n + _THREADS - 1) // _THREADS)
+
+
+def im2col_cuda_v2(x, KH, KW, SH, SW, PH, PW, DH, DW):
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    OH, OW = out_size(H, KH, SH, PH, DH), out_size(W, KW, SW, PW, DW)
+    cols = xp.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
+    _kernels_v2()[0][_blocks(cols.size), _THREADS](xp.ascontiguousarray(x), KH, KW, SH, SW,
+                                                    PH, PW, DH, DW, cols)
+    return cols
+
+
+def col2im_cuda_v2(cols, x_shape, SH, SW, PH, PW, DH, DW):
+    xp = get_array_module(cols)
+    gx = xp.empty(x_shape, dtype=cols.dtype)
+    _kernels_v2()[1][_blocks(gx.size), _THREADS](xp.ascontiguousarray(cols), SH, SW, PH, PW,
+                                                  DH, DW, gx)
+    return gx
+
+
+def cuda_sim_enabled():
+    """True when Numba's CUDA simulator is on (CUDA kernels then take NumPy arrays)."""
+    try:
+        from numba import config
+        return bool(config.ENABLE_CUDASIM)
+    except ImportError:
+        return False
+
+
+def _numba_cuda_available():
+    try:
+        from numba import cuda
+        return cuda.is_available()
+    except Exception:
+        return False
+
+
 # ---------------------------------------------------------------- table, dispatch
 class Impl:
     def __init__(self, name, im2col, col2im, device, available):
@@ -151,6 +262,7 @@ def _numba_available():
 IMPLS = {
     "ref": Impl("ref", im2col_ref, col2im_ref, "any", lambda: True),
     "cpu_v1": Impl("cpu_v1", im2col_cpu_v1, col2im_cpu_v1, "cpu", _numba_available),
+    "cuda_v2": Impl("cuda_v2", im2col_cuda_v2, col2im_cuda_v2, "cuda", _numba_cuda_available),
 }
 
 
@@ -163,13 +275,21 @@ def select(x):
         impl = IMPLS.get(name)
         if impl is None:
             raise ValueError(f"TINYNET_CONV_IMPL={name!r} is not one of {sorted(IMPLS)}")
-        if impl.device == "cpu" and on_gpu:
-            raise RuntimeError(f"conv implementation {name!r} runs on the CPU only, but the "
-                               "input is a CuPy array")
+        check_device("conv", impl, on_gpu)
         return impl
     if on_gpu:
-        return IMPLS["ref"]
+        return IMPLS["cuda_v2"] if _numba_cuda_available() else IMPLS["ref"]
     return IMPLS["cpu_v1"] if _numba_available() else IMPLS["ref"]
+
+
+def check_device(path, impl, on_gpu):
+    """A forced implementation must suit the arrays' device."""
+    if impl.device == "cpu" and on_gpu:
+        raise RuntimeError(f"{path} implementation {impl.name!r} runs on the CPU only, but "
+                           "the input is a CuPy array")
+    if impl.device == "cuda" and not on_gpu and not cuda_sim_enabled():
+        raise RuntimeError(f"{path} implementation {impl.name!r} needs CuPy (GPU) arrays, "
+                           "or NUMBA_ENABLE_CUDASIM=1 to simulate it on NumPy arrays")
 
 
 # ---------------------------------------------------------------- the three products
@@ -230,12 +350,43 @@ _SHAPES = [
 ]
 
 
+def _runs_here(impl):
+    # CUDA versions run on a real GPU (CuPy arrays) or, simulated, on NumPy arrays
+    return impl.available() and (impl.device != "cuda" or cuda_sim_enabled()
+                                 or _gpu_arrays_available())
+
+
+def _gpu_arrays_available():
+    from tinynet.backend import cuda_is_available
+    return cuda_is_available()
+
+
+def _on(impl, a):
+    """``a`` on the device that ``impl`` computes on."""
+    if impl.device == "cuda" and not cuda_sim_enabled():
+        from tinynet.backend import to_device
+        return to_device(a, "cuda")
+    return a
+
+
+def _host(a):
+    return a.get() if hasattr(a, "get") else a
+
+
+def _sync(impl):
+    if impl.device == "cuda" and not cuda_sim_enabled():
+        from numba import cuda
+        cuda.synchronize()
+
+
 def _check_and_time():
     import time
     rng = np.random.default_rng(0)
     ok = True
     first_call = {}
-    for (N, C, H, W, O, KH, KW, s, p, d, g) in _SHAPES:
+    sim = cuda_sim_enabled()
+    shapes = _SHAPES[:3] if sim else _SHAPES        # the simulator needs tiny shapes
+    for (N, C, H, W, O, KH, KW, s, p, d, g) in shapes:
         x = rng.standard_normal((N, C, H, W)).astype(np.float32)
         w = rng.standard_normal((O, C // g, KH, KW)).astype(np.float32)
         ref_y, _ = conv2d_forward(x, w, s, p, d, g, IMPLS["ref"])
@@ -243,32 +394,37 @@ def _check_and_time():
         ref_gx = conv2d_backward_input(gy, w, x.shape, s, p, d, g, IMPLS["ref"])
         ref_gw = conv2d_backward_weight(x, gy, w.shape, s, p, d, g, None, IMPLS["ref"])
         for name, impl in IMPLS.items():
-            if name == "ref" or not impl.available() or impl.device == "cuda":
+            if name == "ref" or not _runs_here(impl):
                 continue
+            xi, wi, gyi = _on(impl, x), _on(impl, w), _on(impl, gy)
             t0 = time.perf_counter()
-            y, _ = conv2d_forward(x, w, s, p, d, g, impl)
-            gx = conv2d_backward_input(gy, w, x.shape, s, p, d, g, impl)
+            y, _ = conv2d_forward(xi, wi, s, p, d, g, impl)
+            gx = conv2d_backward_input(gyi, wi, x.shape, s, p, d, g, impl)
+            _sync(impl)
             first_call.setdefault(name, time.perf_counter() - t0)
-            gw = conv2d_backward_weight(x, gy, w.shape, s, p, d, g, None, impl)
+            gw = conv2d_backward_weight(xi, gyi, w.shape, s, p, d, g, None, impl)
             for what, a, b in (("y", y, ref_y), ("gx", gx, ref_gx), ("gw", gw, ref_gw)):
-                err = float(np.abs(a - b).max())
+                a = _host(a)
                 if not np.allclose(a, b, rtol=1e-4, atol=1e-4):
                     ok = False
                     print(f"MISMATCH {name} {what} shape {(N, C, H, W, O, KH, KW)}: "
-                          f"max abs diff {err:.3e}")
+                          f"max abs diff {float(np.abs(a - b).max()):.3e}")
     if not ok:
         return 1
     print("conv2d: all versions match the reference")
     for name, seconds in first_call.items():
         print(f"{name}: first call {seconds:.2f} s (Numba compile, or loading its on-disk cache)")
+    if sim:
+        print("(CUDA simulator: timings skipped)")
+        return 0
     for name, impl in IMPLS.items():
-        if not impl.available() or impl.device == "cuda":
+        if not _runs_here(impl):
             continue
         for (N, C, H, W, O, KH, KW, s, p, d, g) in _SHAPES[3:]:
-            x = rng.standard_normal((N, C, H, W)).astype(np.float32)
-            w = rng.standard_normal((O, C // g, KH, KW)).astype(np.float32)
+            x = _on(impl, rng.standard_normal((N, C, H, W)).astype(np.float32))
+            w = _on(impl, rng.standard_normal((O, C // g, KH, KW)).astype(np.float32))
             y, cols = conv2d_forward(x, w, s, p, d, g, impl)
-            gy = np.ones_like(y)
+            gy = get_array_module(y).ones_like(y)
 
             def step():
                 y, cols = conv2d_forward(x, w, s, p, d, g, impl)
@@ -278,13 +434,16 @@ def _check_and_time():
                 step()
             times = []
             for _ in range(10):
+                _sync(impl)
                 t0 = time.perf_counter()
                 step()
+                _sync(impl)
                 times.append(time.perf_counter() - t0)
             ms = 1e3 * float(np.median(times))
             flops = 3 * 2 * N * O * y.shape[2] * y.shape[3] * (C // g) * KH * KW
-            print(f"{name:8s} N{N} C{C}->O{O} {H}x{W} k{KH}: fwd+bwd {ms:7.2f} ms "
-                  f"{flops / ms / 1e6:6.1f} GFLOP/s")
+            device = "gpu" if impl.device == "cuda" else "cpu"
+            print(f"{name:8s} ({device}) N{N} C{C}->O{O} {H}x{W} k{KH}: fwd+bwd {ms:7.2f} ms "
+                  f"{flops / ms / 1e6:8.1f} GFLOP/s")
     return 0
 
 

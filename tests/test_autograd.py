@@ -315,3 +315,42 @@ def test_multi_output_function_with_unused_output():
     a, b, c = tn.split(x, 2)
     (b * 3).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [0, 0, 3, 3, 0, 0])
+
+
+def test_detect_anomaly_names_the_forward_op_and_user_line():
+    x = tn.tensor([1.0, 0.0], requires_grad=True)
+    with tn.autograd.detect_anomaly():
+        with pytest.raises(RuntimeError, match=r"Log produced NaN or Inf .*test_autograd.py"):
+            with np.errstate(divide="ignore"):
+                x.log()
+
+
+def test_detect_anomaly_names_the_backward_op():
+    x = tn.tensor([1.0, 0.0], requires_grad=True)
+    with tn.autograd.detect_anomaly():
+        y = x.sqrt().sum()
+        with np.errstate(divide="ignore"):
+            with pytest.raises(RuntimeError, match=r"backward of Sqrt returned NaN or Inf.*"
+                                                   r"input 0.*test_autograd.py"):
+                y.backward()
+
+
+def test_detect_anomaly_is_off_by_default_and_restored():
+    x = tn.tensor([0.0], requires_grad=True)
+    with np.errstate(divide="ignore"):
+        assert np.isinf(x.log().item())
+    with tn.autograd.detect_anomaly():
+        pass
+    with np.errstate(divide="ignore"):
+        assert np.isinf(x.log().item())
+
+
+def test_graph_summary_counts_saved_bytes():
+    x = tn.tensor(np.ones(1000, np.float32), requires_grad=True)
+    y = (x * 2).exp().sum()
+    s = tn.autograd.graph_summary(y)
+    names = [op["op"] for op in s.ops]
+    assert names == ["Sum", "Exp", "Mul"]
+    # x (4000 B) and the Mul output (4000 B), and Exp's saved output (4000 B)
+    assert s.total_bytes == 12000 + 4       # + the float32 scalar 2
+    assert "3 ops" in str(s)

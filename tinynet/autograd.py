@@ -22,6 +22,7 @@ from tinynet.backend import get_array_module
 class _GradMode(threading.local):
     # threading.local: no_grad in one thread does not affect another
     enabled = True
+    anomaly = False
 
 
 _mode = _GradMode()
@@ -111,6 +112,8 @@ class Function:
                 if x.requires_grad:
                     record = True
                     break
+        if _mode.anomaly:
+            _check_forward(self, inputs, ys)
         if type(ys) is not tuple:                   # the common single-output case
             out = _make(ys, record)
             if record:
@@ -183,6 +186,123 @@ class Function:
 
     def __repr__(self):
         return f"<{self.name}>"
+
+
+# ---------------------------------------------------------------- anomaly detection
+class detect_anomaly:
+    """Inside ``with tn.autograd.detect_anomaly():`` the first op whose forward
+    output or backward gradient holds NaN/Inf (from finite inputs) raises a
+    RuntimeError naming the op and the line of user code that created it.
+    Slower: every op checks its results and records where it was called."""
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+
+    def __enter__(self):
+        self.prev = _mode.anomaly
+        _mode.anomaly = self.enabled
+
+    def __exit__(self, *exc):
+        _mode.anomaly = self.prev
+        return False
+
+
+def _user_site():
+    """'file:line in function: code' of the innermost frame outside tinynet."""
+    import os
+    import traceback
+    root = os.path.dirname(os.path.abspath(__file__))
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        if not os.path.abspath(frame.filename).startswith(root):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}: {frame.line}"
+    return "(inside tinynet)"
+
+
+def _finite(a):
+    xp = get_array_module(a)
+    return a.dtype.kind not in "fc" or bool(xp.isfinite(a).all())
+
+
+def _check_forward(fn, inputs, ys):
+    fn._created_at = _user_site()
+    outs = ys if type(ys) is tuple else (ys,)
+    if all(_finite(x.data) for x in inputs) and not all(_finite(y) for y in outs):
+        raise RuntimeError(
+            f"detect_anomaly: {fn.name} produced NaN or Inf in its forward output from finite "
+            f"inputs ({', '.join(describe_short(x) for x in inputs)}); the op was called at "
+            f"{fn._created_at}")
+
+
+def _check_backward(fn, gys, gxs):
+    if not all(_finite(g.data) for g in gys if g is not None):
+        return                        # an earlier op is to blame, and was reported
+    for j, gx in enumerate(gxs):
+        if gx is not None and not _finite(gx.data):
+            raise RuntimeError(
+                f"detect_anomaly: the backward of {fn.name} returned NaN or Inf in the "
+                f"gradient for input {j} {describe_short(fn.inputs[j])}; the op was called "
+                f"at {getattr(fn, '_created_at', '(unknown: created outside detect_anomaly)')}")
+
+
+# ---------------------------------------------------------------- graph summary
+class GraphSummary:
+    """The ops of a graph and the bytes each one keeps alive for backward."""
+
+    def __init__(self, ops, total_bytes):
+        self.ops, self.total_bytes = ops, total_bytes
+
+    def __str__(self):
+        lines = [f"{'op':<20} {'output shape':<20} {'saved bytes':>12}  created at"]
+        for op in self.ops:
+            lines.append(f"{op['op']:<20} {str(op['shape']):<20} {op['saved_bytes']:>12}  "
+                         f"{op['created_at'] or ''}")
+        lines.append(f"{len(self.ops)} ops, {self.total_bytes} bytes saved for backward "
+                     "(each array counted once)")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _arrays_of(fn):
+    """The arrays a Function keeps for backward: its inputs' data, saved
+    outputs and any array it stored on itself (masks, indices, columns)."""
+    found = []
+    for x in fn.__dict__.get("inputs") or ():
+        found.append(x.data)
+    for a in fn.__dict__.get("_saved_outputs") or ():
+        found.append(a)
+    for k, v in fn.__dict__.items():
+        if k not in ("inputs", "_saved_outputs") and hasattr(v, "nbytes") and \
+                hasattr(v, "shape") and getattr(v, "ndim", 0) > 0:
+            found.append(v)
+    return found
+
+
+def graph_summary(*outputs):
+    """What the graph behind ``outputs`` holds: one row per op (name, output
+    shape, bytes of the arrays it saved for backward, where it was created
+    under detect_anomaly) and the total, counting shared arrays once."""
+    seen_fn, seen_arr, ops, total = set(), set(), [], 0
+    stack = [y.grad_fn for y in outputs if y.grad_fn is not None]
+    while stack:
+        fn = stack.pop()
+        if id(fn) in seen_fn:
+            continue
+        seen_fn.add(id(fn))
+        own = 0
+        for a in _arrays_of(fn):
+            own += a.nbytes
+            if id(a) not in seen_arr:
+                seen_arr.add(id(a))
+                total += a.nbytes
+        out = fn.outputs[0]() if fn.__dict__.get("outputs") else None
+        ops.append({"op": fn.name, "shape": None if out is None else out.shape,
+                    "saved_bytes": own, "created_at": fn.__dict__.get("_created_at"),
+                    "freed": bool(fn.__dict__.get("_freed"))})
+        for x in fn.__dict__.get("inputs") or ():
+            if x.grad_fn is not None:
+                stack.append(x.grad_fn)
+    return GraphSummary(ops, total)
 
 
 # ---------------------------------------------------------------- backward
@@ -317,7 +437,14 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
             gys = node.grads
             node.grads = None
             _output_hooks(f, gys, wanted, captured)
-            if node.needed:
+            if node.needed and _mode.anomaly:
+                _mode.anomaly = False        # blame the op whose backward this is, not its parts
+                try:
+                    gxs = _call_backward(f, gys)
+                finally:
+                    _mode.anomaly = True
+                _check_backward(f, gys, gxs)
+            elif node.needed:
                 gxs = _call_backward(f, gys)
             else:
                 gxs = (None,) * len(f.inputs)

@@ -40,6 +40,96 @@ def _demo(args):
     return 0 if loss.item() < 0.05 and checked else 1
 
 
+def _train(args):
+    from tinynet import models, train
+    defaults = models.DEFAULTS[args.model]
+    config = {
+        "model": args.model, "data": args.data, "seed": args.seed, "device": args.device,
+        "epochs": args.epochs or defaults["epochs"],
+        "batch_size": args.batch_size or defaults["batch_size"],
+        "optimizer": args.optimizer or defaults["optimizer"],
+        "lr": args.lr or defaults["lr"], "quiet": args.quiet, "max_steps": args.max_steps,
+    }
+    run = train.Run(args.out or train.default_run_dir(args.model))
+    run.write_config(config)
+    print(f"tinynet train {args.model}: run directory {run.path}", flush=True)
+    summary = train.fit(config, run)
+    _report(summary, run)
+    return 0
+
+
+def _report(summary, run):
+    if summary.get("val_acc") is not None:
+        print(f"done: {summary['epochs']} epochs, {summary['steps']} steps in "
+              f"{summary['seconds']:.1f} s of training; held-out accuracy "
+              f"{summary['val_acc']:.4f}; curves in {run.file('curves.png')}")
+    else:
+        print(f"stopped after {summary.get('stopped_at_step')} steps; checkpoint in {run.path}")
+
+
+def _resume(args):
+    from tinynet import train
+    run = train.Run(args.run)
+    config = run.config()
+    if args.epochs:
+        config["epochs"] = args.epochs
+    config["max_steps"] = args.max_steps
+    config["quiet"] = args.quiet or config.get("quiet", False)
+    run.write_config(config)
+    summary = train.fit(config, run, resume=True)
+    _report(summary, run)
+    return 0
+
+
+def _eval(args):
+    from tinynet import train
+    from tinynet.serialization import load
+    run = train.Run(args.run)
+    config = run.config()
+    model, _, _, _, test_set = train.build(config)
+    model.load_state_dict(load(run.file("checkpoint.npz"))["model"])
+    loss, acc = train.evaluate(model, test_set, config["device"])
+    print(f"{args.run}: held-out loss {loss:.4f}, accuracy {acc:.4f} "
+          f"({len(test_set)} samples of {config['data']})")
+    return 0
+
+
+def _info(args):
+    import os
+    import platform
+
+    import numpy as np
+
+    import tinynet as tn
+    from tinynet.kernels import conv2d, pool2d     # sets Numba's threading layer
+    print(f"tinynet {tn.__version__}  python {platform.python_version()}  numpy {np.__version__}")
+    try:
+        import numba
+        from numba import config as numba_config
+        print(f"numba {numba.__version__}  threading layer "
+              f"{numba_config.THREADING_LAYER}  threads {numba_config.NUMBA_NUM_THREADS}")
+    except ImportError:
+        print("numba: not installed (kernels fall back to the NumPy reference)")
+    try:
+        from threadpoolctl import threadpool_info
+        for lib in threadpool_info():
+            print(f"{lib['user_api']}: {lib.get('internal_api')} {lib.get('version')} "
+                  f"({lib.get('architecture')}), {lib.get('num_threads')} threads")
+    except ImportError:
+        print("BLAS: install threadpoolctl (the 'bench' extra) to see which BLAS runs")
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
+                "NUMBA_THREADING_LAYER", "TINYNET_CONV_IMPL", "TINYNET_POOL_IMPL"):
+        if var in os.environ:
+            print(f"{var}={os.environ[var]}")
+    print(f"kernels: conv {conv2d.select(np.zeros(1)).name}, pool "
+          f"{pool2d.select(np.zeros(1)).name} (CPU)")
+    if tn.cuda.is_available():
+        print(f"CUDA: {tn.cuda.device_count()} GPU(s) through CuPy")
+    else:
+        print("CUDA: no usable GPU (CuPy missing, or no device/driver)")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="tinynet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,10 +137,34 @@ def main(argv=None):
     demo.add_argument("--steps", type=int, default=2000)
     demo.add_argument("--lr", type=float, default=0.1)
     demo.add_argument("--seed", type=int, default=0)
+
+    tr = sub.add_parser("train", help="train a seed model (mlp, cnn) in a run directory")
+    tr.add_argument("model", choices=["mlp", "cnn"])
+    tr.add_argument("--data", default="digits", help="'digits' (embedded) or 'mnist:PATH'")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"])
+    tr.add_argument("--lr", type=float)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
+    tr.add_argument("--out", help="run directory (default runs/<model>-<time>)")
+    tr.add_argument("--max-steps", type=int, help="stop after this many steps (checkpointed)")
+    tr.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+
+    rs = sub.add_parser("resume", help="continue a run from its checkpoint")
+    rs.add_argument("run")
+    rs.add_argument("--epochs", type=int, help="new total number of epochs")
+    rs.add_argument("--max-steps", type=int)
+    rs.add_argument("--quiet", action="store_true")
+
+    ev = sub.add_parser("eval", help="evaluate a run's checkpoint on its held-out set")
+    ev.add_argument("run")
+    sub.add_parser("info", help="versions, BLAS, threads, kernels, GPU")
+
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return _demo(args)
-    return 2
+    handlers = {"demo": _demo, "train": _train, "resume": _resume, "eval": _eval,
+                "info": _info}
+    return handlers[args.command](args)
 
 
 if __name__ == "__main__":

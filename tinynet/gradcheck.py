@@ -85,6 +85,8 @@ def _numerical(fn, args, j, eps, n_out_elems):
     with no_grad():
         for k in range(flat.size):
             orig = flat[k]
+            # copies: an output may be a view of the input being perturbed
+            # (reshape, getitem, a gradient that is grad_output itself)
             flat[k] = orig + eps
             plus = [np.array(o.data, dtype=np.float64).reshape(-1) for o in _outputs(fn, args)]
             flat[k] = orig - eps

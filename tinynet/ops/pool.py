@@ -26,33 +26,34 @@ class MaxPool2dFunction(Function):
         return y
 
     def backward(self, gy):
-        return MaxPoolScatter(self.idx, self.inputs[0].shape)(gy)
+        window = self.k + self.s + self.p + self.d
+        return MaxPoolScatter(self.idx, self.inputs[0].shape, window)(gy)
 
 
 class MaxPoolScatter(Function):
     """gx[idx] += gy: the max-pool backward."""
 
-    def __init__(self, idx, x_shape):
-        self.idx, self.x_shape = idx, x_shape
+    def __init__(self, idx, x_shape, window):
+        self.idx, self.x_shape, self.window = idx, x_shape, window
 
     def forward(self, gy):
-        return K.select(gy).max_scatter(gy, self.idx, self.x_shape)
+        return K.select(gy).max_scatter(gy, self.idx, self.x_shape, self.window)
 
     def backward(self, ggx):
-        return MaxPoolGather(self.idx, self.x_shape)(ggx)
+        return MaxPoolGather(self.idx, self.x_shape, self.window)(ggx)
 
 
 class MaxPoolGather(Function):
     """ggy = ggx[idx]: the adjoint of the scatter."""
 
-    def __init__(self, idx, x_shape):
-        self.idx, self.x_shape = idx, x_shape
+    def __init__(self, idx, x_shape, window):
+        self.idx, self.x_shape, self.window = idx, x_shape, window
 
     def forward(self, ggx):
         return K.max_gather(ggx, self.idx)
 
     def backward(self, g):
-        return MaxPoolScatter(self.idx, self.x_shape)(g)
+        return MaxPoolScatter(self.idx, self.x_shape, self.window)(g)
 
 
 class AvgPool2dFunction(Function):

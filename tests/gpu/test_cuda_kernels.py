@@ -1,0 +1,121 @@
+"""The Numba CUDA kernel versions against the NumPy reference.
+
+They run on a real GPU (CuPy arrays) when one exists, and on NumPy arrays
+under Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1), which is how CI runs
+them: tests/gpu/test_cuda_simulator.py starts this file in a subprocess with
+the simulator on. Shapes are tiny because the simulator runs every thread in
+Python.
+"""
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet import kernels
+from tinynet.kernels import conv2d as KC
+from tinynet.kernels import pool2d as KP
+from tinynet.ops.conv import conv2d, conv_transpose2d
+from tinynet.ops.pool import avg_pool2d, max_pool2d
+
+SIM = KC.cuda_sim_enabled()
+GPU = tn.cuda.is_available()
+pytestmark = pytest.mark.skipif(
+    not (SIM or GPU), reason="needs a GPU, or NUMBA_ENABLE_CUDASIM=1 (test_cuda_simulator.py "
+                             "runs this file that way)")
+
+
+def on_device(a):
+    """Arrays live where the CUDA kernels read them: NumPy in the simulator."""
+    return a if SIM else tn.backend.to_device(a, "cuda")
+
+
+def host(a):
+    return a.get() if hasattr(a, "get") else a
+
+
+CONV = [
+    # (N, C, H, W, O, KH, KW, stride, padding, dilation, groups)
+    (1, 2, 5, 4, 2, 3, 3, (1, 1), (1, 1), (1, 1), 1),
+    (2, 2, 6, 5, 2, 3, 2, (2, 1), (0, 1), (1, 2), 2),
+    (1, 1, 5, 5, 1, 2, 2, (3, 3), (0, 0), (1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", CONV, ids=lambda c: "-".join(map(str, c)).replace(" ", ""))
+def test_conv_cuda_matches_reference(c, dtype):
+    N, C, H, W, O, KH, KW, s, p, d, g = c
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((O, C // g, KH, KW)).astype(dtype)
+    ref, cu = KC.IMPLS["ref"], KC.IMPLS["cuda_v2"]
+    y_ref, _ = KC.conv2d_forward(x, w, s, p, d, g, ref)
+    gy = rng.standard_normal(y_ref.shape).astype(dtype)
+    y, cols = KC.conv2d_forward(on_device(x), on_device(w), s, p, d, g, cu)
+    gx = KC.conv2d_backward_input(on_device(gy), on_device(w), x.shape, s, p, d, g, cu)
+    gw = KC.conv2d_backward_weight(on_device(x), on_device(gy), w.shape, s, p, d, g, cols, cu)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(host(y), y_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(host(gx), KC.conv2d_backward_input(gy, w, x.shape, s, p, d, g, ref),
+                               rtol=tol, atol=tol)
+    np.testing.assert_allclose(host(gw), KC.conv2d_backward_weight(x, gy, w.shape, s, p, d, g,
+                                                                    None, ref), rtol=tol, atol=tol)
+
+
+POOL = [
+    # (N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, ceil_mode)
+    (1, 2, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1, False),
+    (1, 1, 5, 6, 3, 2, 2, 3, 1, 1, 1, 1, True),
+    (1, 1, 7, 5, 3, 2, 2, 1, 1, 0, 2, 1, False),
+]
+
+
+@pytest.mark.parametrize("c", POOL, ids=lambda c: "-".join(map(str, c)))
+def test_pool_cuda_matches_reference(c):
+    N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, ceil = c
+    rng = np.random.default_rng(1)
+    x = rng.permutation(N * C * H * W).reshape(N, C, H, W).astype(np.float32)
+    OH, OW = KP.out_size(H, KH, SH, PH, DH, ceil), KP.out_size(W, KW, SW, PW, DW, ceil)
+    window = (KH, KW, SH, SW, PH, PW, DH, DW)
+    ref, cu = KP.IMPLS["ref"], KP.IMPLS["cuda_v2"]
+    ry, ridx = ref.max_fwd(x, *window, OH, OW)
+    y, idx = cu.max_fwd(on_device(x), *window, OH, OW)
+    np.testing.assert_array_equal(host(y), ry)
+    np.testing.assert_array_equal(host(idx), ridx)
+    gy = rng.standard_normal(ry.shape).astype(np.float32)
+    np.testing.assert_allclose(host(cu.max_scatter(on_device(gy), idx, x.shape, window)),
+                               ref.max_scatter(gy, ridx, x.shape, window), rtol=1e-6)
+    if DH == DW == 1:
+        div = KP.avg_divisor(np, x.shape, KH, KW, SH, SW, PH, PW, OH, OW, True, None)
+        np.testing.assert_allclose(host(cu.avg_fwd(on_device(x), KH, KW, SH, SW, PH, PW, OH, OW,
+                                                   div)),
+                                   ref.avg_fwd(x, KH, KW, SH, SW, PH, PW, OH, OW, div), rtol=1e-6)
+        np.testing.assert_allclose(host(cu.avg_bwd(on_device(gy), x.shape, KH, KW, SH, SW, PH,
+                                                   PW, div)),
+                                   ref.avg_bwd(gy, x.shape, KH, KW, SH, SW, PH, PW, div),
+                                   rtol=1e-6, atol=1e-7)
+
+
+def _device_tensor(shape, seed):
+    a = np.random.default_rng(seed).standard_normal(shape)
+    return tn.tensor(a, requires_grad=True, device=None if SIM else "cuda")
+
+
+@pytest.mark.skipif(not SIM, reason="gradcheck on the GPU runs in tests/gpu/test_cupy_ops.py")
+def test_ops_gradcheck_through_cuda_kernels():
+    x = _device_tensor((1, 2, 4, 4), 2)
+    w = _device_tensor((2, 1, 2, 2), 3)
+    with kernels.use(conv="cuda_v2", pool="cuda_v2"):
+        assert tn.gradcheck(lambda a, b: conv2d(a, b, stride=1, padding=1, groups=2), (x, w))
+        assert tn.gradcheck(lambda a, b: conv_transpose2d(a, b, stride=2, groups=2), (x, w))
+        assert tn.gradcheck(lambda a: max_pool2d(a, 2, 1), (x,))
+        assert tn.gradcheck(lambda a: avg_pool2d(a, 3, 1, 1), (x,))
+
+
+def test_selection_prefers_cuda_kernels_for_gpu_arrays():
+    if SIM:
+        with kernels.use(conv="cuda_v2"):
+            assert KC.select(np.zeros(1)).name == "cuda_v2"
+    else:
+        import cupy
+        assert KC.select(cupy.zeros(1)).name == "cuda_v2"
+        assert KP.select(cupy.zeros(1)).name == "cuda_v2"

@@ -1,0 +1,20 @@
+"""Run the CUDA kernel tests under Numba's CUDA simulator, so that CI (which
+has no GPU) exercises every CUDA kernel on NumPy arrays."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.mark.slow
+def test_cuda_kernels_pass_under_the_simulator():
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          os.path.join(HERE, "test_cuda_kernels.py")],
+                         env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout and " skipped" not in out.stdout.splitlines()[-1], \
+        out.stdout[-2000:]
