@@ -132,6 +132,15 @@ def test_tour_exists_and_chapters_are_listed():
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
+def test_chapter_links_to_other_files_resolve(chapter):
+    text = chapter.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+        if "://" in target:
+            continue
+        assert (chapter.parent / target).exists(), f"{chapter.name}: broken link {target}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
 def test_chapter_runs(chapter, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)               # files a chapter writes land here
     run_chapter(chapter)
