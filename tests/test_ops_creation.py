@@ -87,9 +87,9 @@ def test_creation_with_requires_grad_gives_a_leaf():
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
 
 
-@pytest.mark.xfail(strict=True, reason="tensor.randint does not accept PyTorch's "
-                   "randint(high, size) form yet (core, reported to the lead)")
 def test_randint_high_size_form():
     tn.manual_seed(0)
     x = tn.randint(10, (3,))
-    assert x.shape == (3,) and x.numpy().max() < 10
+    assert x.shape == (3,) and x.numpy().max() < 10 and x.dtype == tn.int64
+    with pytest.raises(ValueError, match="low < high"):
+        tn.randint(5, 5, (2,))
