@@ -172,13 +172,14 @@ class Graph:
         else:
             raise ValueError(f"viz.figure: unknown layout {layout!r}; expected 'auto', "
                              "'layered' or 'networkx'")
-        # size the figure so that boxes of the widest label fit side by side
-        char_w, line_h, pad = 0.6 * fontsize, 1.25 * fontsize, 0.4 * fontsize   # points
-        widest = max((len(line) for n in self.nodes for line in n.lines), default=1)
-        tallest = max((len(n.lines) for n in self.nodes), default=1)
-        unit_x = char_w * widest + 2 * pad + 24             # points between box centres
-        unit_y = line_h * tallest + 2 * pad + 36
-        xs = [p[0] for p in pos.values()] or [0.0]
+        # box sizes in points, from the label text in a monospace font
+        char_w, line_h, pad = 0.6 * fontsize, 1.25 * fontsize, 0.4 * fontsize
+        half = {n.id: (char_w * max(len(line) for line in n.lines) / 2 + pad,
+                       line_h * len(n.lines) / 2 + pad) for n in self.nodes}
+        # one data unit between box centres: the widest box plus a gap
+        unit_x = 2 * max(w for w, _ in half.values()) + 24
+        unit_y = 2 * max(h for _, h in half.values()) + 36
+        xs = [p[0] for p in pos.values()]
         x_lo, x_hi = min(xs) - 0.6, max(xs) + 0.6
         y_lo, y_hi = -0.6, len(layers) - 0.4
         fig = Figure(figsize=(min(40, (x_hi - x_lo) * unit_x / 72),
@@ -187,17 +188,15 @@ class Graph:
         ax.set_axis_off()
         ax.set_xlim(x_lo, x_hi)
         ax.set_ylim(y_lo, y_hi)
-        # points per data unit, after the caps on the figure size
-        sx = fig.get_figwidth() * 72 / (x_hi - x_lo)
-        sy = fig.get_figheight() * 72 / (y_hi - y_lo)
-        half = {n.id: (char_w * max(len(line) for line in n.lines) / 2 + pad,
-                       line_h * len(n.lines) / 2 + pad) for n in self.nodes}
         for n in self.nodes:
             ax.text(*pos[n.id], n.label, ha="center", va="center", fontsize=fontsize,
                     family="monospace", zorder=3,
                     bbox=dict(boxstyle=f"round,pad={pad / fontsize:.2f}", fc=COLORS[n.kind],
                               ec="#666666",
                               ls="--" if n.kind in ("freed", "const") else "-"))
+        # points per data unit, after the caps on the figure size
+        sx = fig.get_figwidth() * 72 / (x_hi - x_lo)
+        sy = fig.get_figheight() * 72 / (y_hi - y_lo)
         for a, b in self.edges:
             dx = (pos[b][0] - pos[a][0]) * sx
             dy = (pos[b][1] - pos[a][1]) * sy
