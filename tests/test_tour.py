@@ -7,19 +7,27 @@ For every chapter:
 - an ```output block right after a python block must equal what that block
   printed, line by line, where ``...`` in a line matches any text (for
   digits that rounding may change);
+- every picture, written as ![...](img/NAME.svg), must be made by the
+  chapter's own code (it renders NAME.svg) and the committed
+  docs/tour/img/NAME.svg must show the same labels, so no picture is stale;
 - every source link, written as
   [`Name`, path/to/file.py lines A-B](../../path/to/file.py#LA-LB),
   must still point at exactly the lines of the function or class ``Name``.
 
 When code moves, ``python tests/test_tour.py --fix`` rewrites the line
-numbers of the source links (and says which ones changed).
+numbers of the source links (and says which ones changed) and re-renders the
+pictures.
 """
 import ast
 import contextlib
+import html
 import io
 import os
 import re
+import shutil
 import sys
+import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -32,6 +40,7 @@ FENCE = re.compile(r"^```(?P<info>[\w-]*)[ \t]*\n(?P<body>.*?)^```[ \t]*$", re.M
 LINK = re.compile(
     r"\[`(?P<name>[A-Za-z_][\w.]*)`, (?P<file>[\w/.-]+\.py) lines (?P<a>\d+)-(?P<b>\d+)\]"
     r"\((?P<target>[^)#\s]+)#L(?P<ta>\d+)-L(?P<tb>\d+)\)")
+IMAGE = re.compile(r"!\[[^\]]*\]\(img/(?P<name>[\w.-]+\.svg)\)")
 # anything that looks like a link to source lines, well-formed or not
 ANY_SOURCE_LINK = re.compile(r"\]\([^)\s]*\.py#L[^)]*\)")
 
@@ -93,6 +102,18 @@ def check_links(path):
     return problems, LINK.sub(fix, text)
 
 
+def svg_labels(path):
+    """The text shown in an SVG picture, as a multiset of lines (the same for
+    Graphviz's and matplotlib's rendering of one graph)."""
+    text = Path(path).read_text(encoding="utf-8")
+    found = re.findall(r"<text\b[^>]*>(.*?)</text>", text, re.S)
+    return Counter(html.unescape(re.sub(r"<[^>]+>", "", t)).strip() for t in found)
+
+
+def pictures(path):
+    return IMAGE.findall(path.read_text(encoding="utf-8"))
+
+
 def output_matches(got, want):
     if len(got) != len(want):
         return False
@@ -144,6 +165,12 @@ def test_chapter_links_to_other_files_resolve(chapter):
 def test_chapter_runs(chapter, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)               # files a chapter writes land here
     run_chapter(chapter)
+    for name in pictures(chapter):
+        made, committed = tmp_path / name, TOUR / "img" / name
+        assert made.exists(), f"{chapter.name} shows img/{name} but its code does not render it"
+        assert committed.exists(), f"docs/tour/img/{name} is missing (run --fix)"
+        assert svg_labels(made) == svg_labels(committed), \
+            f"docs/tour/img/{name} is stale (run: python tests/test_tour.py --fix)"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
@@ -166,7 +193,24 @@ def main(argv):
         if fixed != chapter.read_text(encoding="utf-8"):
             chapter.write_text(fixed, encoding="utf-8")
             print(f"rewrote {os.path.relpath(chapter, ROOT)}")
+        if pictures(chapter):
+            render_pictures(chapter)
     return 0
+
+
+def render_pictures(chapter):
+    """Run the chapter in a scratch folder and keep the pictures it shows."""
+    (TOUR / "img").mkdir(exist_ok=True)
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)
+        try:
+            run_chapter(chapter)
+        finally:
+            os.chdir(here)
+        for name in pictures(chapter):
+            shutil.copyfile(os.path.join(scratch, name), TOUR / "img" / name)
+            print(f"rendered docs/tour/img/{name}")
 
 
 if __name__ == "__main__":

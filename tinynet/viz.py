@@ -279,7 +279,7 @@ class _Walker:
             kind = "output"
         else:
             kind = "leaf" if t.requires_grad else "const"
-        lines = [name] if name else []
+        lines = [name] if name else (["output"] if root else [])
         if kind == "const" and not name:
             value = t.numpy().reshape(()).item() if t.numel() == 1 else None
             lines.append("const" if value is None else f"const {value:.4g}")
