@@ -205,6 +205,8 @@ def test_gradgradcheck_passes_verbose_through(capsys):
     assert tn.gradgradcheck(fn, inputs, verbose=True)
     out = capsys.readouterr().out
     # inputs of the first-derivative map: x, then grad_output
+    assert out.startswith("gradgradcheck: checking the gradients of fn as a function of its "
+                          "inputs 0..0 and of grad_outputs 1..1\n")
     assert "with respect to input 0 (2, 3): ok" in out
     assert "with respect to input 1 (2, 3): ok" in out
 

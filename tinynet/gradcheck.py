@@ -590,6 +590,9 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
         return tuple(g if g is not None else Tensor(np.zeros(xs[j].shape))
                      for g, j in zip(grads, diff_idx))
 
+    if verbose:
+        print(f"gradgradcheck: checking the gradients of fn as a function of its inputs "
+              f"0..{n_args - 1} and of grad_outputs {n_args}..{n_args + len(grad_outputs) - 1}")
     return gradcheck(first_grads, tuple(args) + tuple(grad_outputs), eps=eps, atol=atol,
                      rtol=rtol, raise_exception=raise_exception, nondet_tol=nondet_tol,
                      verbose=verbose)
