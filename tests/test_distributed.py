@@ -56,6 +56,12 @@ class TinyMLP:
             for n, p in self.named_parameters():
                 p.copy_(np.asarray(state[n].data if isinstance(state[n], Tensor) else state[n]))
 
+    def to(self, device):
+        from tinynet.backend import to_device
+        for p in self.parameters():
+            p.data = to_device(p.data, device)
+        return self
+
     def __call__(self, x):
         return (x @ self.w1.T + self.b1).tanh() @ self.w2.T + self.b2
 
@@ -75,7 +81,7 @@ class Indexable:
         return self.n
 
 
-def train(model, sync, steps, num_replicas, rank, start_step=0, opt_state=None):
+def train(model, sync, steps, num_replicas, rank, start_step=0, opt_state=None, device="cpu"):
     """``steps`` SGD steps of ``model`` on this rank's shard of each global batch
     (global batch B); returns the optimizer's state_dict."""
     from tinynet import optim
@@ -91,7 +97,8 @@ def train(model, sync, steps, num_replicas, rank, start_step=0, opt_state=None):
         epoch, k = divmod(step, per_epoch)
         sampler.set_epoch(epoch)
         idx = np.array(list(sampler))[k * per_rank:(k + 1) * per_rank]
-        loss = ((model(Tensor(x[idx])) - Tensor(y[idx])) ** 2).mean()
+        xb, yb = Tensor(x[idx]).to(device), Tensor(y[idx]).to(device)
+        loss = ((model(xb) - yb) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         sync()
@@ -101,7 +108,7 @@ def train(model, sync, steps, num_replicas, rank, start_step=0, opt_state=None):
 
 
 def flat_params(model):
-    return np.concatenate([p.data.ravel() for p in model.parameters()])
+    return np.concatenate([p.numpy().ravel() for p in model.parameters()])
 
 
 # ================================================================ the worker (under mpiexec)
@@ -184,6 +191,25 @@ def scenario_buckets(out):
         dist._collective_on_flat = original
 
 
+def scenario_cuda(out):
+    """The collectives and DDP on CuPy tensors (through host copies unless
+    TINYNET_MPI_CUDA_AWARE=1), compared with the NumPy runs."""
+    r, w = dist.rank(), dist.world_size()
+    t = tn.tensor(np.arange(6, dtype=np.float32).reshape(2, 3) * (r + 1), device="cuda")
+    out["cuda_sum"] = dist.all_reduce(t).numpy()
+    out["cuda_device"] = np.array(t.device)
+    out["cuda_bcast"] = dist.broadcast(tn.tensor(np.full(3, r + 10.0), device="cuda"),
+                                       src=w - 1).numpy()
+    parts = [tn.zeros(2, dtype=tn.int64, device="cuda") for _ in range(w)]
+    dist.all_gather(parts, tn.tensor(np.array([r, r * r]), device="cuda"))
+    out["cuda_gather"] = np.stack([p.numpy() for p in parts])
+    model = TinyMLP(seed=100 + r).to("cuda")
+    ddp = dist.DistributedDataParallel(model)
+    train(model, ddp.sync_gradients, K, w, r, device="cuda")
+    out["cuda_final"] = flat_params(model)
+    out["cuda_grad_device"] = np.array(model.w1.grad.device)
+
+
 def scenario_checkpoint(out, folder):
     """Resume on another world size: 2 ranks -> 1 and 1 -> 2, each compared with an
     uninterrupted single-process run of K + K steps."""
@@ -194,14 +220,21 @@ def scenario_checkpoint(out, folder):
         out["ck_reference"] = flat_params(ref)
 
     # 2 ranks for K steps, checkpoint, then one process continues
+    from tinynet import serialization
     model = TinyMLP(seed=300)
     ddp = dist.DistributedDataParallel(model)
     opt_state = train(model, ddp.sync_gradients, K, w, r)
     path = os.path.join(folder, "two.npz")
-    dist.save({"model": model.state_dict(), "optimizer": opt_state, "step": K}, path)
+    writes, original = [], serialization.save
+    serialization.save = lambda *a, **k: (writes.append(1), original(*a, **k))
+    try:
+        dist.save({"model": model.state_dict(), "optimizer": opt_state, "step": K}, path)
+    finally:
+        serialization.save = original
+    out["ck_writes"] = np.array(len(writes))
     out["ck_files"] = np.array(sorted(os.listdir(folder)))
     if r == 0:
-        ck = tn.load(path)
+        ck = serialization.load(path)
         cont = TinyMLP(seed=999)
         cont.load_state_dict(ck["model"])
         train(cont, lambda: None, K, 1, 0, start_step=ck["step"], opt_state=ck["optimizer"])
@@ -212,7 +245,7 @@ def scenario_checkpoint(out, folder):
     if r == 0:
         first = TinyMLP(seed=300)
         state = train(first, lambda: None, K, 1, 0)
-        tn.save({"model": first.state_dict(), "optimizer": state, "step": K}, path)
+        serialization.save({"model": first.state_dict(), "optimizer": state, "step": K}, path)
     dist.barrier()
     ck = dist.load(path)               # rank 0 reads, every rank receives
     cont = TinyMLP(seed=500 + r)
@@ -235,7 +268,7 @@ def worker(folder, scenarios):
 
 # ================================================================ running the worker
 WORLD = 2
-SCENARIOS = ["collectives", "ddp", "buckets"]
+SCENARIOS = ["collectives", "ddp", "buckets", "checkpoint"]
 
 
 def mpi_missing():
@@ -326,12 +359,42 @@ def test_gradients_reduced_in_buckets_not_per_parameter(ranks):
         np.testing.assert_array_equal(out["extra_grad"], np.full(4, 1.5, np.float32))
 
 
+def test_cupy_tensors_through_host_copies(tmp_path):
+    if not tn.cuda.is_available():
+        pytest.skip("no usable CUDA GPU (CuPy missing, or no device)")
+    ranks = run_mpi(str(tmp_path), ["cuda", "ddp"])
+    base = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for out in ranks:
+        np.testing.assert_array_equal(out["cuda_sum"], base * 3)
+        assert str(out["cuda_device"]).startswith("cuda")
+        np.testing.assert_array_equal(out["cuda_bcast"], np.full(3, 11.0))
+        np.testing.assert_array_equal(out["cuda_gather"], [[0, 0], [1, 1]])
+        assert str(out["cuda_grad_device"]).startswith("cuda")
+        # CuPy's matmul and reductions round differently from NumPy's: float64 tolerance
+        np.testing.assert_allclose(out["cuda_final"], out["ddp_final"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(ranks[0]["cuda_final"], ranks[1]["cuda_final"])
+
+
 def test_parameter_unused_on_some_ranks(ranks):
     for out in ranks:
         np.testing.assert_array_equal(out["partial_extra"], np.full(4, 1.5, np.float32))
         np.testing.assert_array_equal(out["partial_b2"], np.full(OUT, 0.5))
         # w1, b1, w2 unused on every rank keep None; b2 and extra got averaged gradients
         assert list(out["partial_none"]) == [True, True, True, False, False]
+
+
+def test_checkpoint_written_once_by_rank0(ranks):
+    assert [int(out["ck_writes"]) for out in ranks] == [1, 0]
+    # the file appears complete under its name (tn.save renames a temporary file)
+    assert list(ranks[1]["ck_files"]) == ["two.npz"]
+
+
+def test_resume_on_another_world_size(ranks):
+    ref = ranks[0]["ck_reference"]          # one process, 2K steps, uninterrupted
+    np.testing.assert_allclose(ranks[0]["ck_two_then_one"], ref, rtol=1e-12, atol=1e-13)
+    for out in ranks:
+        np.testing.assert_allclose(out["ck_one_then_two"], ref, rtol=1e-12, atol=1e-13)
+    np.testing.assert_array_equal(ranks[0]["ck_one_then_two"], ranks[1]["ck_one_then_two"])
 
 
 # ================================================================ in-process (one process)
@@ -440,6 +503,45 @@ def test_sampler_start_resumes_mid_epoch_on_another_world_size():
         for s in samplers:
             s.set_epoch(0, start=8)
         assert sorted(i for s in samplers for i in s) == sorted(order[8:])
+
+
+def loader_batches(loader, limit=None):
+    out = []
+    for x, in loader:
+        out.append(sorted(x.numpy().tolist()))
+        if limit is not None and len(out) == limit:
+            break
+    return out
+
+
+def test_distributed_loader_batches_are_global_batches_split():
+    from tinynet.data import TensorDataset
+    data = TensorDataset(tn.arange(20))
+    order = list(dist.DistributedSampler(data, 1, 0, seed=2).global_order())
+    loaders = [dist.DistributedLoader(data, batch_size=3, seed=2, num_replicas=2, rank=r)
+               for r in (0, 1)]
+    assert [len(x) for x in loaders] == [4, 4]              # 10 samples per rank, last batch 1
+    per_rank = [loader_batches(x) for x in loaders]
+    for k in range(3):
+        assert sorted(per_rank[0][k] + per_rank[1][k]) == sorted(order[6 * k:6 * k + 6])
+    # the epoch advanced by itself: the next pass is the next shuffle
+    assert loaders[0].state_dict() == {"epoch": 1, "start": 0}
+    assert loader_batches(loaders[0]) != per_rank[0]
+
+
+def test_distributed_loader_resumes_mid_epoch_on_another_world_size():
+    from tinynet.data import TensorDataset
+    data = TensorDataset(tn.arange(24))
+    two = [dist.DistributedLoader(data, batch_size=2, seed=5, num_replicas=2, rank=r)
+           for r in (0, 1)]
+    for x in two:
+        loader_batches(x, limit=2)                          # 2 global batches of 4
+    state = two[0].state_dict()
+    assert state == {"epoch": 0, "start": 8}
+    one = dist.DistributedLoader(data, batch_size=4, seed=5, num_replicas=1, rank=0)
+    one.load_state_dict(state)
+    order = list(one.sampler.global_order())
+    assert loader_batches(one) == [sorted(order[i:i + 4]) for i in range(8, 24, 4)]
 
 
 def test_sampler_errors():
