@@ -14,6 +14,8 @@ from tinynet.ops import *  # noqa: F401,F403
 from tinynet.ops import abs, all, any, max, min, pow, sum  # noqa: F401  (shadow builtins)
 from tinynet.random import get_rng_state, manual_seed, set_rng_state  # noqa: F401
 from tinynet.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
+from tinynet.serialization import CheckpointError, load, save  # noqa: F401
+from tinynet import autograd, data  # noqa: F401,E402
 
 float = float32      # noqa: A001  PyTorch's aliases
 double = float64

@@ -60,10 +60,12 @@ def _numerical(fn, args, j, eps, n_out_elems):
     with no_grad():
         for k in range(flat.size):
             orig = flat[k]
+            # copies: an output may be a view of the input being perturbed
+            # (reshape, getitem, a gradient that is grad_output itself)
             flat[k] = orig + eps
-            plus = [np.asarray(o.data, dtype=np.float64).reshape(-1) for o in _outputs(fn, args)]
+            plus = [np.array(o.data, dtype=np.float64).reshape(-1) for o in _outputs(fn, args)]
             flat[k] = orig - eps
-            minus = [np.asarray(o.data, dtype=np.float64).reshape(-1) for o in _outputs(fn, args)]
+            minus = [np.array(o.data, dtype=np.float64).reshape(-1) for o in _outputs(fn, args)]
             flat[k] = orig
             for i in range(len(jac)):
                 jac[i][k] = (plus[i] - minus[i]) / (2 * eps)

@@ -531,9 +531,14 @@ def rand(*shape, dtype=None, device=None, requires_grad=False):
 
 
 def randint(low, high=None, size=(), dtype=None, device=None):
+    """Integers in [low, high); ``randint(high, size)`` as in PyTorch."""
     from tinynet import random
-    if high is None:
+    if isinstance(high, (tuple, list)):          # randint(high, size)
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     arr = random.integers(low, high, _shape_arg((size,), "randint"), _to_dtype(dtype) or int64)
     return _place(arr, device, False)
 
@@ -565,7 +570,7 @@ def _attach_methods():
                  "expand", "flatten", "gather", "index_select", "movedim", "permute",
                  "repeat", "reshape", "split", "squeeze", "transpose", "unsqueeze", "view",
                  "sum_to", "isnan", "isfinite", "logical_not", "eq", "ne", "lt", "le",
-                 "gt", "ge", "add", "sub", "mul", "div", "pow"):
+                 "gt", "ge", "add", "sub", "mul", "div", "pow", "cumsum"):
         setattr(Tensor, name, getattr(ops, name))
 
     def swap(fn):

@@ -1,1 +1,21 @@
-"""Datasets, DataLoader and transforms."""
+"""Datasets, DataLoader and transforms (``tinynet.data``).
+
+    from tinynet.data import DataLoader, digits
+    loader = DataLoader(digits("train"), batch_size=64, shuffle=True, seed=0)
+    for images, labels in loader:        # (64, 1, 8, 8) float32, (64,) int64
+        ...
+"""
+from tinynet.data import transforms  # noqa: F401
+from tinynet.data.dataloader import DataLoader, default_collate  # noqa: F401
+from tinynet.data.dataset import (  # noqa: F401
+    ConcatDataset, Dataset, Subset, TensorDataset, random_split)
+from tinynet.data.uci_digits import digits  # noqa: F401
+from tinynet.data.folder import ImageFolder  # noqa: F401
+from tinynet.data.mnist import MNIST, FashionMNIST, read_idx  # noqa: F401
+from tinynet.data.synthetic import sine_waves, spirals  # noqa: F401
+from tinynet.data.text import CharDataset  # noqa: F401
+
+__all__ = ["CharDataset", "ConcatDataset", "DataLoader", "Dataset", "FashionMNIST",
+           "ImageFolder", "MNIST",
+           "Subset", "TensorDataset", "default_collate", "digits", "random_split",
+           "read_idx", "sine_waves", "spirals", "transforms"]

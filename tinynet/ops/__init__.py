@@ -6,7 +6,7 @@ from tinynet.ops.elementwise import (  # noqa: F401
     mul, ne, neg, pow, relu, rsqrt, sigmoid, sign, sin, softplus, sqrt, sub, tanh, where)
 from tinynet.ops.linalg import dot, matmul, mT, outer  # noqa: F401
 from tinynet.ops.reduce import (  # noqa: F401
-    all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod,
+    all, amax, amin, any, argmax, argmin, cumsum, log_softmax, logsumexp, max, mean, min, prod,
     softmax, std, sum, var)
 from tinynet.ops.shape import (  # noqa: F401
     astype, broadcast_to, cat, chunk, clone, concatenate, expand, flatten, gather,

@@ -34,7 +34,11 @@ def _scalar(value, like):
 def _promote(a, b):
     da, db = a.data.dtype, b.data.dtype
     ra, rb = _KIND_RANK[da.kind], _KIND_RANK[db.kind]
-    if ra == rb:
+    if ra == rb and (a.data.ndim == 0) != (b.data.ndim == 0):
+        # a 0-d tensor acts like a scalar within its kind (PyTorch):
+        # float32[3] * float64 0-d stays float32
+        dt = db if a.data.ndim == 0 else da
+    elif ra == rb:
         dt = np.promote_types(da, db)
     else:
         dt = da if ra > rb else db
@@ -126,7 +130,11 @@ class Pow(BinaryFunction):
         ga, gb = self.needs_input_grad
         gx_a = gx_b = None
         if ga:
-            gx_a = sum_to(gy * b * a ** (b - 1), a.shape)
+            # b * a^(b-1) would be 0 * inf = nan at a == 0, b == 0, where
+            # d(a^0)/da is 0: use base 1 there so the product is exactly 0
+            both_zero = (a.data == 0) & (b.data == 0)
+            base = where(both_zero, 1.0, a) if both_zero.any() else a
+            gx_a = sum_to(gy * b * base ** (b - 1), a.shape)
         if gb:
             # d(a^b)/db = a^b log a, taken as 0 where a == 0 (PyTorch's choice)
             safe = where(a.detach() == 0, 1.0, a) if (a.data == 0).any() else a
@@ -184,6 +192,8 @@ def div(a, b):
 
 def pow(a, b):
     if type(a) is Tensor and isinstance(b, (int, float)) and not isinstance(b, bool):
+        if a.dtype.kind in "biu" and isinstance(b, float):
+            a = a.astype(np.float32)         # int tensor ** 0.5 is float32 (not float64)
         return PowScalar(b)(a)
     a, b = operands(a, b)
     return Pow()(a, b)
@@ -400,45 +410,66 @@ class Erf(Function):
         return gy * (2 / math.sqrt(math.pi)) * exp(-x * x)
 
 
-def _unary(cls):
+def to_float(x):
+    """``x`` as a Tensor, int/bool converted to float32: PyTorch's result
+    dtype for exp, log, sin, ... of an integer tensor (NumPy would give float64)."""
+    x = as_tensor(x)
+    return x.astype(np.float32) if x.dtype.kind in "biu" else x
+
+
+def require_float(x, op):
+    """``x`` as a Tensor, or a TypeError if it is not floating point (PyTorch
+    has no integer kernels for these ops either)."""
+    x = as_tensor(x)
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"{op}: expected a floating point tensor, got {describe(x)}; "
+                        "convert first with x.float()")
+    return x
+
+
+def _unary(cls, float_result=False):
     def op(x):
-        return cls()(x)
+        return cls()(to_float(x) if float_result else x)
     op.__name__ = cls.__name__.lower()
     op.__doc__ = f"Elementwise {cls.__name__.lower()} (differentiable)."
     return op
 
 
 neg = _unary(Neg)
-exp = _unary(Exp)
-log = _unary(Log)
-log1p = _unary(Log1p)
-sqrt = _unary(Sqrt)
-rsqrt = _unary(Rsqrt)
+exp = _unary(Exp, float_result=True)
+log = _unary(Log, float_result=True)
+log1p = _unary(Log1p, float_result=True)
+sqrt = _unary(Sqrt, float_result=True)
+rsqrt = _unary(Rsqrt, float_result=True)
 abs = _unary(Abs)
-sin = _unary(Sin)
-cos = _unary(Cos)
-tanh = _unary(Tanh)
-sigmoid = _unary(Sigmoid)
+sin = _unary(Sin, float_result=True)
+cos = _unary(Cos, float_result=True)
+tanh = _unary(Tanh, float_result=True)
+sigmoid = _unary(Sigmoid, float_result=True)
 relu = _unary(Relu)
-erf = _unary(Erf)
+erf = _unary(Erf, float_result=True)
 
 
 def leaky_relu(x, negative_slope=0.01):
-    return LeakyRelu(negative_slope)(x)
+    """x where x > 0, else negative_slope * x."""
+    return LeakyRelu(negative_slope)(require_float(x, "leaky_relu"))
 
 
 def elu(x, alpha=1.0):
-    return Elu(alpha)(x)
+    """x where x > 0, else alpha * (exp(x) - 1)."""
+    return Elu(alpha)(require_float(x, "elu"))
 
 
 def softplus(x, beta=1.0, threshold=20.0):
-    return Softplus(beta, threshold)(x)
+    """log(1 + exp(beta x)) / beta, linear where beta x > threshold (PyTorch)."""
+    return Softplus(beta, threshold)(require_float(x, "softplus"))
 
 
 def gelu(x, approximate="none"):
+    """x * Phi(x) with the exact erf form, or ``approximate='tanh'``."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Gelu(approximate)(x)
+    return Gelu(approximate)(require_float(x, "gelu"))
 
 
 def sign(x):
@@ -467,6 +498,7 @@ def clamp(x, min=None, max=None):
     """Limit values to [min, max]; the gradient passes where x is inside."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    x = as_tensor(x)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         y = x
         if min is not None:
@@ -474,6 +506,8 @@ def clamp(x, min=None, max=None):
         if max is not None:
             y = minimum(y, max)
         return y
+    if x.dtype.kind in "biu" and any(isinstance(v, (float, np.floating)) for v in (min, max)):
+        x = x.astype(np.float32)        # int tensor, float bounds: float32 (PyTorch)
     t = x.dtype.type
     return Clamp(None if min is None else t(min), None if max is None else t(max))(x)
 

@@ -1,5 +1,7 @@
 """Matrix products: ``matmul`` (``@``) with NumPy's rules for 1-D operands and
 batch broadcasting, and the helpers built on it."""
+import numpy as np
+
 from tinynet.autograd import Function
 from tinynet.backend import get_array_module
 from tinynet.ops.elementwise import operands
@@ -50,6 +52,12 @@ def matmul(a, b):
     if k_a != k_b:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match: "
                          f"{k_a} != {k_b}")
+    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+    try:
+        np.broadcast_shapes(batch_a, batch_b)
+    except ValueError:
+        raise ValueError(f"matmul: batch dims {batch_a} and {batch_b} of shapes {a.shape} "
+                         f"and {b.shape} cannot broadcast") from None
     return MatMul()(a, b)
 
 

@@ -10,9 +10,9 @@ import numpy as np
 
 from tinynet.autograd import Function
 from tinynet.backend import get_array_module
-from tinynet.ops.elementwise import exp, where
+from tinynet.ops.elementwise import exp, require_float, to_float, where
 from tinynet.ops.shape import broadcast_to, normalize_axes, normalize_axis, reshape
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, as_tensor
 
 
 def _axes_args(x, axis, dim, keepdims, keepdim, op):
@@ -55,8 +55,8 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "sum")
     if dtype is not None:
         x = x.astype(dtype)
-    elif x.dtype.kind in "bi" and x.dtype != np.int64:
-        x = x.astype(np.int64)        # PyTorch sums bool/int into int64
+    elif x.dtype.kind in "biu" and x.dtype != np.int64:
+        x = x.astype(np.int64)        # PyTorch sums bool/int/uint8 into int64
     return Sum(axes, keepdims)(x)
 
 
@@ -91,40 +91,63 @@ def var(x, axis=None, keepdims=False, *, correction=None, unbiased=None, dim=Non
     return sum(centered * centered, axes, keepdims=keepdims) / builtins.max(n - correction, 0)
 
 
+class _StdFromVar(Function):
+    """sqrt for std: its gradient is 0 where the std is 0 (a constant row),
+    as in PyTorch, instead of 0 * inf = nan."""
+    keep_outputs = True
+
+    def forward(self, v):
+        return get_array_module(v).sqrt(v)
+
+    def backward(self, gy):
+        y = self.output()
+        zero = y.data == 0
+        if not zero.any():
+            return gy / (2 * y)
+        return where(zero, 0.0, gy / (2 * where(zero, 1.0, y)))
+
+
 def std(x, axis=None, keepdims=False, *, correction=None, unbiased=None, dim=None,
         keepdim=None):
-    return var(x, axis, keepdims, correction=correction, unbiased=unbiased, dim=dim,
-               keepdim=keepdim) ** 0.5
+    """Standard deviation, ``correction=1`` by default (PyTorch)."""
+    return _StdFromVar()(var(x, axis, keepdims, correction=correction, unbiased=unbiased,
+                             dim=dim, keepdim=keepdim))
 
 
 # ---------------------------------------------------------------- max, min
 class _Extreme(Function):
-    """max/min over axes. One axis: the gradient goes to the element that
-    argmax picks (the first); several axes or all: it is shared evenly among
-    ties. Both are PyTorch's behaviours (max(dim) and amax / max())."""
+    """max/min over axes. ``max(x, dim=int)`` sends the gradient to the
+    element argmax picks (the first maximal one), as PyTorch's max(dim) does;
+    ``max(x)``, a tuple of axes and ``amax`` share it evenly among ties, as
+    PyTorch's max() and amax do."""
     reducer = None
     arg = None
 
-    def __init__(self, axes, keepdims):
-        self.axes, self.keepdims = axes, keepdims
+    def __init__(self, axes, keepdims, evenly):
+        self.axes, self.keepdims, self.evenly = axes, keepdims, evenly
 
     def forward(self, x):
         xp = get_array_module(x)
         y = getattr(xp, self.reducer)(x, axis=self.axes, keepdims=True)
-        if len(self.axes) == 1 and x.ndim > 0:
+        self.y_kept = y
+        return y if self.keepdims else y.reshape([s for i, s in enumerate(y.shape)
+                                                   if i not in self.axes])
+
+    def _mask(self, x):
+        """Where the gradient goes: one-hot at argmax, or ties shared evenly."""
+        xp = get_array_module(x)
+        if not self.evenly and len(self.axes) == 1 and x.ndim > 0:
             ax = self.axes[0]
             idx = getattr(xp, self.arg)(x, axis=ax)
             mask = xp.zeros(x.shape, dtype=x.dtype)
             xp.put_along_axis(mask, xp.expand_dims(idx, ax), 1, axis=ax)
-        else:
-            mask = (x == y).astype(x.dtype)
-            mask /= mask.sum(axis=self.axes, keepdims=True)
-        self.mask = mask
-        return y if self.keepdims else y.reshape([s for i, s in enumerate(y.shape)
-                                                   if i not in self.axes])
+            return mask
+        mask = (x == self.y_kept).astype(x.dtype)
+        return mask / mask.sum(axis=self.axes, keepdims=True)
 
     def backward(self, gy):
-        return _expand_back(gy, self.inputs[0].shape, self.axes) * self.mask
+        x = self.inputs[0]
+        return _expand_back(gy, x.shape, self.axes) * self._mask(x.data)
 
 
 class Max(_Extreme):
@@ -135,25 +158,42 @@ class Min(_Extreme):
     reducer, arg = "min", "argmin"
 
 
-def _extreme(cls, op, x, axis, keepdims, dim, keepdim):
+def _extreme(cls, op, x, axis, keepdims, dim, keepdim, evenly):
     if isinstance(axis, Tensor) or isinstance(dim, Tensor):
-        raise TypeError(f"{op}: for the elementwise {op} of two tensors use tn.{op}imum")
+        name = op.lstrip("a")
+        raise TypeError(f"{op}: for the elementwise {name} of two tensors use tn.{name}imum")
+    x = as_tensor(x)
+    # a single int dim picks one element (PyTorch's max(dim)); None or a
+    # tuple of dims shares the gradient among ties (PyTorch's max() / amax)
+    one_dim = isinstance(dim if dim is not None else axis, (int, np.integer))
     axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, op)
     if x.numel() == 0:
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
-    return cls(axes, keepdims)(x)
+    return cls(axes, keepdims, evenly or not one_dim)(x)
 
 
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """The maximum values (``argmax`` gives the indices)."""
-    return _extreme(Max, "max", x, axis, keepdims, dim, keepdim)
+    """The maximum values (``argmax`` gives the indices).
+
+    With one int ``dim`` the gradient goes to the first maximal element, with
+    ``dim=None`` or a tuple it is split evenly among ties (PyTorch's rules).
+    """
+    return _extreme(Max, "max", x, axis, keepdims, dim, keepdim, evenly=False)
 
 
 def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    return _extreme(Min, "min", x, axis, keepdims, dim, keepdim)
+    """The minimum values; gradient rules as in ``max``."""
+    return _extreme(Min, "min", x, axis, keepdims, dim, keepdim, evenly=False)
 
 
-amax, amin = max, min
+def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """The maximum over ``axis``; the gradient is split evenly among ties."""
+    return _extreme(Max, "amax", x, axis, keepdims, dim, keepdim, evenly=True)
+
+
+def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """The minimum over ``axis``; the gradient is split evenly among ties."""
+    return _extreme(Min, "amin", x, axis, keepdims, dim, keepdim, evenly=True)
 
 
 def _arg(name, x, axis, keepdims, dim, keepdim):
@@ -216,6 +256,7 @@ class LogSumExp(Function):
 
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """log(sum(exp(x))) computed without overflow."""
+    x = to_float(x)                 # integer input gives float32, as in PyTorch
     axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "logsumexp")
     return LogSumExp(axes, keepdims)(x)
 
@@ -298,11 +339,40 @@ class LogSoftmax(Function):
 
 def softmax(x, axis=-1, *, dim=None):
     """exp(x) / sum(exp(x)) along one axis, shifted by the max for stability."""
+    x = require_float(x, "softmax")
     ax = normalize_axis(axis if dim is None else dim, x.ndim, "softmax")
     return Softmax(ax)(x)
 
 
 def log_softmax(x, axis=-1, *, dim=None):
+    """x - logsumexp(x) along one axis, computed without overflow."""
+    x = require_float(x, "log_softmax")
     ax = normalize_axis(axis if dim is None else dim, x.ndim, "log_softmax")
     return LogSoftmax(ax)(x)
+
+
+# ---------------------------------------------------------------- cumsum
+class Cumsum(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        return get_array_module(x).cumsum(x, axis=self.axis)
+
+    def backward(self, gy):
+        # x[i] feeds y[j] for every j >= i: a reversed cumulative sum of gy,
+        # written as total - cumsum + gy so that it stays differentiable
+        total = sum(gy, self.axis, keepdims=True)
+        return total - cumsum(gy, self.axis) + gy
+
+
+def cumsum(x, dim, *, axis=None):
+    """Cumulative sum along ``dim``; integer input sums into int64 (PyTorch)."""
+    x = as_tensor(x)
+    ax = normalize_axis(dim if axis is None else axis, x.ndim, "cumsum")
+    if x.dtype.kind in "biu" and x.dtype != np.int64:
+        x = x.astype(np.int64)
+    if x.ndim == 0:
+        return reshape(Cumsum(0)(reshape(x, (1,))), ())
+    return Cumsum(ax)(x)
 

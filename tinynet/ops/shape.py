@@ -27,6 +27,11 @@ def normalize_axes(axis, ndim, op):
     """None -> all axes; int or tuple -> a sorted tuple of distinct axes."""
     if axis is None:
         return tuple(range(ndim))
+    if ndim == 0 and isinstance(axis, (list, tuple)):
+        # a 0-d tensor accepts dim 0 / -1 (PyTorch) and has nothing to reduce
+        for a in axis:
+            normalize_axis(a, ndim, op)
+        return ()
     if isinstance(axis, (list, tuple)):
         axes = tuple(normalize_axis(a, ndim, op) for a in axis)
         if len(set(axes)) != len(axes):
@@ -225,6 +230,10 @@ def cat(tensors, dim=0, axis=None):
         raise ValueError("cat: expected a non-empty list of tensors")
     axis = dim if axis is None else axis
     ref = tensors[0]
+    for k, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise ValueError(f"cat: tensor {k} is 0-d and cannot be concatenated; "
+                             "use tn.stack to join scalars")
     ax = normalize_axis(axis, ref.ndim, "cat")
     for k, t in enumerate(tensors):
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape))
