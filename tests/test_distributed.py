@@ -129,6 +129,8 @@ def scenario_collectives(out):
     out["gather"] = np.stack([p.numpy() for p in parts])
     out["gather_obj"] = np.array(dist.all_gather_object([None] * w, f"rank{r}"))
     out["world"] = np.array([r, w])
+    out["sums"] = np.array(dist.sum_across_ranks(r + 1, 0.5))
+    out["any"] = np.array([dist.any_rank(r == 1), dist.any_rank(False)])
 
 
 def scenario_ddp(out):
@@ -325,6 +327,8 @@ def test_all_reduce_strided_view_in_place(ranks):
 
 def test_broadcast_and_all_gather(ranks):
     for out in ranks:
+        np.testing.assert_array_equal(out["sums"], [3.0, 1.0])
+        assert list(out["any"]) == [True, False]
         np.testing.assert_array_equal(out["bcast"], np.full(3, 11.0))   # from the last rank
         np.testing.assert_array_equal(out["gather"], [[0, 0], [1, 1]])
         assert list(out["gather_obj"]) == ["rank0", "rank1"]
@@ -432,6 +436,7 @@ def test_collective_errors():
         dist.all_gather([tn.zeros(3)], tn.zeros(2))
     with pytest.raises(TypeError, match="DistributedDataParallel: expected a Module, got int"):
         dist.DistributedDataParallel(3)
+    assert dist.sum_across_ranks(2, 0.5) == (2.0, 0.5) and dist.any_rank(True)
 
 
 def test_init_refuses_a_multi_process_launch_without_mpi4py(monkeypatch):

@@ -50,9 +50,10 @@ from tinynet.backend import _import_cupy, device_of, is_cupy_array
 from tinynet.tensor import Tensor
 
 __all__ = ["DistributedDataParallel", "DistributedLoader", "DistributedSampler", "ReduceOp",
-           "all_gather", "all_gather_object", "all_reduce", "barrier", "broadcast",
-           "broadcast_object_list", "get_rank", "get_world_size", "init", "is_available",
-           "is_initialized", "launched_by_mpi", "load", "rank", "save", "world_size"]
+           "all_gather", "all_gather_object", "all_reduce", "any_rank", "barrier", "broadcast",
+           "broadcast_object_list", "data_parallel", "get_rank", "get_world_size", "init",
+           "is_available", "is_initialized", "launched_by_mpi", "load", "rank", "save",
+           "sum_across_ranks", "world_size"]
 
 # Environment variables that MPI launchers (MPICH/Intel hydra, Open MPI,
 # MVAPICH, PMIx/Slurm) set in the processes they start.
@@ -324,6 +325,23 @@ def broadcast_object_list(object_list, src=0):
         object_list[:] = comm.bcast(list(object_list) if comm.Get_rank() == src else None,
                                     root=src)
     return object_list
+
+
+def sum_across_ranks(*values):
+    """The sums over all ranks of a few Python numbers (counts, loss totals),
+    in one call; returns a tuple of floats."""
+    total = np.array(values, dtype=np.float64)
+    all_reduce(total)
+    return tuple(total.tolist())
+
+
+def any_rank(flag):
+    """True on every rank if ``flag`` is true on any rank (e.g. a Ctrl-C seen by
+    one process), so that all ranks take the same branch and no collective
+    waits for a rank that left the loop."""
+    flags = np.array([bool(flag)])
+    all_reduce(flags, op="max")
+    return bool(flags[0])
 
 
 # ---------------------------------------------------------------- bucketed collectives
@@ -660,6 +678,21 @@ class DistributedLoader:
     def load_state_dict(self, state):
         self.sampler.set_epoch(state["epoch"], state.get("start", 0))
         self._batches_done = 0
+
+
+def data_parallel(model, dataset, batch_size, seed=0):
+    """``(DistributedDataParallel(model), DistributedLoader)`` for a training
+    loop whose ``batch_size`` is the *global* batch, split evenly over the
+    ranks: the run then makes the same steps on any number of ranks.
+
+    The loop calls ``model.sync_gradients()`` between backward and step.
+    """
+    size = world_size()
+    if batch_size % size:
+        raise ValueError(f"data_parallel: the global batch size {batch_size} must be divisible "
+                         f"by the number of processes {size}")
+    return (DistributedDataParallel(model),
+            DistributedLoader(dataset, batch_size=batch_size // size, shuffle=True, seed=seed))
 
 
 # ---------------------------------------------------------------- checkpoints
