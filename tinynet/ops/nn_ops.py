@@ -1,0 +1,217 @@
+"""Ops behind the basic layers: linear, dropout, embedding, one_hot, normalize.
+
+Shapes: ``N`` batch, ``C`` channels/classes, ``*`` any number of extra dims,
+``IN``/``OUT`` features of a linear layer, ``V`` vocabulary size, ``D``
+embedding dim.
+"""
+import numpy as np
+
+from tinynet import random
+from tinynet.autograd import Function, is_grad_enabled
+from tinynet.backend import get_array_module, to_device
+from tinynet.ops.elementwise import abs as abs_, clamp, pow as pow_, sqrt
+from tinynet.ops.linalg import matmul
+from tinynet.ops.reduce import sum as sum_
+from tinynet.ops.shape import reshape, transpose
+from tinynet.tensor import Tensor, as_tensor, describe
+
+
+# ---------------------------------------------------------------- linear
+class LinearFunction(Function):
+    """y = x @ w.T + b in one node: one matmul forward, two matmuls backward."""
+
+    def forward(self, x, w, b=None):
+        y = x @ w.T
+        if b is not None:
+            y += b                       # in place: y is a fresh array
+        return y
+
+    def backward(self, gy):
+        x, w = self.inputs[0], self.inputs[1]
+        needs = self.needs_input_grad
+        has_bias = len(self.inputs) == 3
+        if not is_grad_enabled():
+            # plain backward (no create_graph): the same formulas on raw arrays,
+            # skipping the per-op overhead of this hot path
+            return self._backward_arrays(gy.data, x.data, w.data, needs, has_bias)
+        gx = matmul(gy, w) if needs[0] else None
+        gw = gb = None
+        # fold every leading dim into one batch dim so gw is a single matmul
+        gy2 = reshape(gy, (-1, gy.shape[-1])) if gy.ndim != 2 else gy
+        if needs[1]:
+            x2 = reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
+            gw = matmul(transpose(gy2), x2)
+        if has_bias and needs[2]:
+            gb = sum_(gy2, axis=0)
+        return (gx, gw, gb) if has_bias else (gx, gw)
+
+    @staticmethod
+    def _backward_arrays(gy, x, w, needs, has_bias):
+        gx = Tensor._make(gy @ w) if needs[0] else None
+        gy2 = gy.reshape(-1, gy.shape[-1])
+        gw = Tensor._make(gy2.T @ x.reshape(-1, x.shape[-1])) if needs[1] else None
+        if not has_bias:
+            return gx, gw
+        return gx, gw, (Tensor._make(gy2.sum(axis=0)) if needs[2] else None)
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias`` (PyTorch's F.linear).
+
+    Shape: input (*, IN), weight (OUT, IN), bias (OUT,) -> (*, OUT).
+    """
+    if input.ndim < 1 or weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {input.shape} does not match weight of "
+                         f"shape {weight.shape}: expected input (*, {weight.shape[-1]}); "
+                         f"input {describe(input)}, weight {describe(weight)}")
+    if input.dtype != weight.dtype:
+        raise TypeError(f"linear: input dtype {input.dtype} does not match weight dtype "
+                        f"{weight.dtype}; convert one of them (model.double() or x.float())")
+    if bias is None:
+        return LinearFunction()(input, weight)
+    if bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    return LinearFunction()(input, weight, bias)
+
+
+# ---------------------------------------------------------------- dropout
+def _check_p(p, op):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, got {p}")
+
+
+def _keep_mask(shape, p, like):
+    """A {0, 1/(1-p)} mask drawn from tinynet's generator (so manual_seed
+    reproduces it), in ``like``'s dtype and on its device."""
+    keep = random.uniform(0.0, 1.0, shape, np.float64) >= p
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)     # p = 1 drops everything
+    mask = (keep * scale).astype(like.dtype)
+    return Tensor(to_device(mask, like.device) if like.is_cuda else mask)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p).
+
+    Inverted dropout: at evaluation (``training=False``) it is the identity.
+    ``inplace`` is accepted for compatibility; the result is always a new tensor.
+    """
+    _check_p(p, "dropout")
+    if not training or p == 0.0:
+        return input
+    return input * _keep_mask(input.shape, p, input)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels: one draw per (N, C) pair.
+
+    Shape: (N, C, H, W), or (N, C, L), which PyTorch 2.x also treats as
+    batched channels for dropout2d.
+    """
+    _check_p(p, "dropout2d")
+    if input.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 3-D (N, C, L) or 4-D (N, C, H, W) input, "
+                         f"got shape {input.shape}")
+    if not training or p == 0.0:
+        return input
+    shape = input.shape[:2] + (1,) * (input.ndim - 2)
+    return input * _keep_mask(shape, p, input)
+
+
+# ---------------------------------------------------------------- embedding
+class EmbeddingFunction(Function):
+    """Rows of the weight picked by integer indices."""
+
+    def __init__(self, indices, padding_idx):
+        self.indices, self.padding_idx = indices, padding_idx
+
+    def forward(self, w):
+        return w[self.indices]
+
+    def backward(self, gy):
+        return EmbeddingGrad(self.indices, self.padding_idx, self.inputs[0].shape[0])(gy)
+
+
+class EmbeddingGrad(Function):
+    """Scatter-add of output gradients into the weight's rows; the padding
+    row gets none (it stays a fixed vector, as in PyTorch)."""
+
+    def __init__(self, indices, padding_idx, num_embeddings):
+        self.indices, self.padding_idx, self.V = indices, padding_idx, num_embeddings
+
+    def forward(self, gy):
+        xp = get_array_module(gy)
+        gw = xp.zeros((self.V, gy.shape[-1]), dtype=gy.dtype)
+        idx = self.indices.reshape(-1)
+        xp.add.at(gw, idx, gy.reshape(-1, gy.shape[-1]))
+        if self.padding_idx is not None:
+            gw[self.padding_idx] = 0
+        return gw
+
+    def backward(self, ggw):
+        if self.padding_idx is not None:
+            xp = get_array_module(ggw.data)
+            keep = xp.ones((self.V, 1), dtype=ggw.dtype)
+            keep[self.padding_idx] = 0
+            ggw = ggw * Tensor(keep)
+        return EmbeddingFunction(self.indices, None)(ggw)
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """Look up rows of ``weight`` (V, D) at the integer indices ``input`` (*).
+
+    Shape: input (*) int, weight (V, D) -> (*, D). The row ``padding_idx``
+    gets no gradient. ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` are
+    not supported.
+    """
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are "
+                                  "not supported")
+    input = as_tensor(input)
+    if input.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be an integer tensor, got {input.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (V, D), got shape {weight.shape}")
+    V = weight.shape[0]
+    idx = input.data
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= V):
+        raise IndexError(f"embedding: index out of range: indices span "
+                         f"[{int(idx.min())}, {int(idx.max())}] but the weight has {V} rows")
+    if padding_idx is not None:
+        if not -V <= padding_idx < V:
+            raise ValueError(f"embedding: padding_idx must be within [{-V}, {V}), "
+                             f"got {padding_idx}")
+        padding_idx %= V
+    return EmbeddingFunction(idx, padding_idx)(weight)
+
+
+# ---------------------------------------------------------------- one_hot, normalize
+def one_hot(tensor, num_classes=-1):
+    """(*) int64 class indices -> (*, num_classes) int64 one-hot (not differentiable)."""
+    tensor = as_tensor(tensor)
+    if tensor.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
+    idx = tensor.data
+    xp = get_array_module(idx)
+    if num_classes == -1:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
+        raise ValueError(f"one_hot: class values must be in [0, {num_classes}), got values "
+                         f"in [{int(idx.min())}, {int(idx.max())}]")
+    out = (idx[..., None] == xp.arange(num_classes)).astype(np.int64)
+    return Tensor(out)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """``input / max(||input||_p, eps)`` along ``dim`` (PyTorch's F.normalize)."""
+    if p <= 0:
+        raise ValueError(f"normalize: p must be positive, got {p}")
+    # max(||x||, eps) == (max(sum |x|^p, eps^p))^(1/p): clamping before the root
+    # keeps the gradient finite at an all-zero slice (it is zero there).
+    if p == 2:
+        total = sum_(input * input, axis=dim, keepdims=True)
+        norm = sqrt(clamp(total, min=eps * eps))
+    else:
+        total = sum_(pow_(abs_(input), float(p)), axis=dim, keepdims=True)
+        norm = pow_(clamp(total, min=eps ** p), 1.0 / p)
+    return input / norm
