@@ -155,6 +155,30 @@ def scenario_ddp(out):
     out["f32_dtypes"] = np.array([str(p.grad.dtype) for p in model32.parameters()])
 
 
+def scenario_module(out):
+    """DDP around a tinynet.nn model with buffers (batch norm's running statistics)."""
+    import tinynet.nn as nn
+    r, w = dist.rank(), dist.world_size()
+    tn.manual_seed(10 + r)
+    net = nn.Sequential(nn.Linear(IN, HID), nn.BatchNorm1d(HID, momentum=0.0), nn.ReLU(),
+                        nn.Linear(HID, OUT))
+    net[1].running_mean.fill_(float(r))
+    ddp = dist.DistributedDataParallel(net)
+    out["mod_keys"] = np.array(list(ddp.state_dict()))
+    out["mod_buffer_start"] = net[1].running_mean.numpy().copy()
+    net[1].running_mean.fill_(float(r) + 5)      # the ranks' buffers drift apart again
+    x = tn.tensor(dataset(np.float32)[0][:4])
+    ddp.eval()
+    ddp(x)                                       # eval mode: nothing is sent
+    out["mod_buffer_eval"] = net[1].running_mean.numpy().copy()
+    ddp.train()
+    loss = ddp(x).sum()                          # train mode: rank 0's buffers first
+    out["mod_buffer_train"] = net[1].running_mean.numpy().copy()
+    loss.backward()
+    ddp.sync_gradients()
+    out["mod_grads"] = np.concatenate([p.grad.numpy().ravel() for p in net.parameters()])
+
+
 def scenario_buckets(out):
     r = dist.rank()
     calls = []
@@ -270,7 +294,7 @@ def worker(folder, scenarios):
 
 # ================================================================ running the worker
 WORLD = 2
-SCENARIOS = ["collectives", "ddp", "buckets", "checkpoint"]
+SCENARIOS = ["collectives", "ddp", "module", "buckets", "checkpoint"]
 
 
 def mpi_missing():
@@ -353,6 +377,16 @@ def test_two_ranks_at_global_batch_match_one_process(ranks):
     # mean of two half-batch means == the full-batch mean, up to float64 rounding
     np.testing.assert_allclose(ranks[0]["ddp_final"], ranks[0]["single_final"],
                                rtol=1e-12, atol=1e-13)
+
+
+def test_ddp_around_an_nn_module_with_buffers(ranks):
+    for r, out in enumerate(ranks):
+        assert list(out["mod_keys"])[:2] == ["0.weight", "0.bias"]     # no "module." prefix
+        assert "1.running_mean" in list(out["mod_keys"])
+        np.testing.assert_array_equal(out["mod_buffer_start"], np.zeros(HID))   # rank 0's
+        np.testing.assert_array_equal(out["mod_buffer_eval"], np.full(HID, r + 5.0))
+        np.testing.assert_array_equal(out["mod_buffer_train"], np.full(HID, 5.0))
+    np.testing.assert_array_equal(ranks[0]["mod_grads"], ranks[1]["mod_grads"])
 
 
 def test_gradients_reduced_in_buckets_not_per_parameter(ranks):
