@@ -98,6 +98,9 @@ def worker(args):
     if w > 1:
         row["allreduce_grad_ms"] = 1e3 * bare_allreduce_seconds(grad_bytes)
         row["allreduce_8B_us"] = 1e6 * bare_allreduce_seconds(8)
+        # a few sizes, for a latency + bandwidth model of the all-reduce
+        row["allreduce_ms_by_bytes"] = {n: 1e3 * bare_allreduce_seconds(n, 20)
+                                        for n in (2 ** 16, 2 ** 20, 2 ** 23)}
     if r == 0:
         print("RESULT " + json.dumps(row), flush=True)
 
@@ -166,6 +169,12 @@ def main(argv=None):
             f"{row.get('allreduce_grad_ms', 0):12.3f} {row.get('allreduce_8B_us', 0):7.1f} "
             f"{row['samples_per_s']:9.0f} "
             f"{(base / row['step_ms'] if base else float('nan')):8.2f}")
+    for row in rows:
+        if "allreduce_ms_by_bytes" in row:
+            sweep = ", ".join(f"{int(n) / 2 ** 20:g} MiB {ms:.3f} ms"
+                              for n, ms in row["allreduce_ms_by_bytes"].items())
+            lines.append(f"bare all-reduce, {row['procs']} procs: 8 B "
+                         f"{row['allreduce_8B_us']:.1f} us, {sweep}")
     print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as f:

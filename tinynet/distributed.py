@@ -500,7 +500,7 @@ class DistributedDataParallel:
     def sync_gradients(self):
         """Average the parameters' ``.grad`` over all ranks (after backward, before step)."""
         comm = _world()
-        if comm is None:
+        if comm is None or comm.Get_size() == 1:      # nothing to average
             return
         start = time.perf_counter()
         params = self._params()
