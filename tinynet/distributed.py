@@ -348,13 +348,14 @@ def any_rank(flag):
 def _buckets(arrays, cap_bytes):
     """Group ``arrays`` (indices) into buckets of one dtype and device each,
     closing a bucket once it holds ``cap_bytes`` or more."""
-    open_, done = {}, []
+    open_, filled, done = {}, {}, []
     for i, a in enumerate(arrays):
         key = (a.dtype, device_of(a))
-        bucket = open_.setdefault(key, [])
-        bucket.append(i)
-        if sum(arrays[j].nbytes for j in bucket) >= cap_bytes:
+        open_.setdefault(key, []).append(i)
+        filled[key] = filled.get(key, 0) + a.nbytes
+        if filled[key] >= cap_bytes:
             done.append(open_.pop(key))
+            filled[key] = 0
     return done + list(open_.values())
 
 
