@@ -312,7 +312,10 @@ def run_mpi(folder, scenarios, n=WORLD, timeout=120):
     os.makedirs(os.path.join(folder, "ck"), exist_ok=True)
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                # one thread per rank: the ranks already share the machine's cores
-               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
+               # harmless for MPICH; lets an Open MPI mpiexec run as root on a 1-core runner
+               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
     cmd = ["mpiexec", "-n", str(n), sys.executable, os.path.abspath(__file__), "worker", folder,
            ",".join(scenarios)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)

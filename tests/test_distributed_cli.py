@@ -38,7 +38,10 @@ def two_ranks(tmp_path_factory):
         pytest.skip("mpi4py or mpiexec missing (pip install -e '.[dist]')")
     folder = tmp_path_factory.mktemp("runs")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
+               # harmless for MPICH; lets an Open MPI mpiexec run as root on a 1-core runner
+               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
     # one mpiexec job runs both (each rank runs the two commands in turn)
     script = ("import sys; from tinynet import cli; a = sys.argv[1:];"
               "cli.main(['train', 'cnn', '--distributed', '--out', a[0], '--max-steps', '5'] "
