@@ -89,7 +89,13 @@ def _report(summary, run):
 def _resume(args):
     from tinynet import train
     run = train.Run(args.run)
-    config = run.config()
+    if args.distributed:
+        # only rank 0 needs the run directory (machines without a shared file system)
+        from tinynet import distributed
+        config = distributed.broadcast_object_list(
+            [run.config() if _lead(True) else None])[0]
+    else:
+        config = run.config()
     if args.epochs:
         config["epochs"] = args.epochs
     config["max_steps"] = args.max_steps
