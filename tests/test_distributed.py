@@ -279,6 +279,11 @@ def scenario_checkpoint(out, folder):
     ddp = dist.DistributedDataParallel(cont)
     train(cont, ddp.sync_gradients, K, w, r, start_step=ck["step"], opt_state=ck["optimizer"])
     out["ck_one_then_two"] = flat_params(cont)
+    # a missing file is an error on every rank, not a hang of the ranks that wait
+    try:
+        dist.load(os.path.join(folder, "missing.npz"))
+    except RuntimeError as e:
+        out["ck_missing"] = np.array(str(e))
 
 
 def worker(folder, scenarios):
@@ -428,6 +433,13 @@ def test_checkpoint_written_once_by_rank0(ranks):
     assert [int(out["ck_writes"]) for out in ranks] == [1, 0]
     # the file appears complete under its name (tn.save renames a temporary file)
     assert list(ranks[1]["ck_files"]) == ["two.npz"]
+
+
+def test_checkpoint_errors_reach_every_rank(ranks, tmp_path):
+    for out in ranks:
+        assert "rank 0 could not read" in str(out["ck_missing"])
+    with pytest.raises(RuntimeError, match="rank 0 could not write"):
+        dist.save({"a": 1}, str(tmp_path / "no" / "such" / "folder" / "x.npz"))
 
 
 def test_resume_on_another_world_size(ranks):

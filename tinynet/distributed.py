@@ -39,7 +39,6 @@ per bucket rather than one per parameter: for small tensors the per-call
 latency, not the bandwidth, is what dominates.
 """
 import importlib.util
-import math
 import os
 import time
 
