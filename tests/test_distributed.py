@@ -129,6 +129,8 @@ def scenario_collectives(out):
     out["gather"] = np.stack([p.numpy() for p in parts])
     out["gather_obj"] = np.array(dist.all_gather_object([None] * w, f"rank{r}"))
     out["world"] = np.array([r, w])
+    out["local"] = np.array([dist.local_rank(), dist.local_rank()])      # cached the 2nd time
+    out["local_cpu"] = np.array(dist.local_device("cpu"))
     out["sums"] = np.array(dist.sum_across_ranks(r + 1, 0.5))
     out["any"] = np.array([dist.any_rank(r == 1), dist.any_rank(False)])
 
@@ -234,6 +236,7 @@ def scenario_cuda(out):
     train(model, ddp.sync_gradients, K, w, r, device="cuda")
     out["cuda_final"] = flat_params(model)
     out["cuda_grad_device"] = np.array(model.w1.grad.device)
+    out["cuda_local_device"] = np.array(dist.local_device("cuda"))
 
 
 def scenario_checkpoint(out, folder):
@@ -357,6 +360,11 @@ def test_all_reduce_strided_view_in_place(ranks):
         np.testing.assert_array_equal(out["strided"], expected)
 
 
+def test_local_rank_on_one_machine(ranks):
+    for r, out in enumerate(ranks):
+        assert list(out["local"]) == [r, r] and str(out["local_cpu"]) == "cpu"
+
+
 def test_broadcast_and_all_gather(ranks):
     for out in ranks:
         np.testing.assert_array_equal(out["sums"], [3.0, 1.0])
@@ -416,6 +424,7 @@ def test_cupy_tensors_through_host_copies(tmp_path):
         np.testing.assert_array_equal(out["cuda_bcast"], np.full(3, 11.0))
         np.testing.assert_array_equal(out["cuda_gather"], [[0, 0], [1, 1]])
         assert str(out["cuda_grad_device"]).startswith("cuda")
+        assert str(out["cuda_local_device"]).startswith("cuda:")
         # CuPy's matmul and reductions round differently from NumPy's: float64 tolerance
         np.testing.assert_allclose(out["cuda_final"], out["ddp_final"], rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(ranks[0]["cuda_final"], ranks[1]["cuda_final"])
@@ -486,6 +495,7 @@ def test_collective_errors():
     with pytest.raises(TypeError, match="DistributedDataParallel: expected a Module, got int"):
         dist.DistributedDataParallel(3)
     assert dist.sum_across_ranks(2, 0.5) == (2.0, 0.5) and dist.any_rank(True)
+    assert dist.local_rank() == 0 and dist.local_device("cuda:1") == "cuda:1"
 
 
 def test_init_refuses_a_multi_process_launch_without_mpi4py(monkeypatch):

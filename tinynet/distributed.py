@@ -52,7 +52,8 @@ from tinynet.tensor import Tensor
 __all__ = ["DistributedDataParallel", "DistributedLoader", "DistributedSampler", "ReduceOp",
            "all_gather", "all_gather_object", "all_reduce", "any_rank", "barrier", "broadcast",
            "broadcast_object_list", "data_parallel", "get_rank", "get_world_size", "init",
-           "is_available", "is_initialized", "launched_by_mpi", "load", "rank", "save",
+           "is_available", "is_initialized", "launched_by_mpi", "load", "local_device",
+           "local_rank", "rank", "save",
            "sum_across_ranks", "world_size"]
 
 # Environment variables that MPI launchers (MPICH/Intel hydra, Open MPI,
@@ -143,6 +144,35 @@ def world_size():
 
 get_rank = rank                    # PyTorch's names
 get_world_size = world_size
+
+_local_rank = None
+
+
+def local_rank():
+    """This process's index among the ranks on the same machine (0 without MPI)."""
+    global _local_rank
+    comm = _world()
+    if comm is None:
+        return 0
+    if _local_rank is None:
+        # the ranks that share memory with this one are the ones on its machine
+        node = comm.Split_type(_MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+        _local_rank = node.Get_rank()
+        node.Free()
+    return _local_rank
+
+
+def local_device(device):
+    """The device this rank should use when asked for ``device``: ``'cuda'``
+    becomes ``'cuda:<local rank mod GPUs>'``, so the ranks on one machine
+    spread over its GPUs; ``'cpu'`` and an explicit ``'cuda:N'`` stay."""
+    if str(device) != "cuda":
+        return device
+    from tinynet.backend import cuda_is_available
+    if not cuda_is_available():
+        return device                  # moving to it raises tinynet's usual error
+    count = _import_cupy().cuda.runtime.getDeviceCount()
+    return f"cuda:{local_rank() % count}"
 
 
 def barrier():
