@@ -184,8 +184,10 @@ def build(config):
 def fit(config, run, resume=False):
     """Train (or continue) the run; returns a summary dict."""
     from tqdm import tqdm
-    model, opt, loader, train_set, test_set = build(config)
     dist = _distributed(config)
+    if dist:                                  # 'cuda' means this rank's GPU on its machine
+        config = dict(config, device=dist.local_device(config["device"]))
+    model, opt, loader, train_set, test_set = build(config)
     lead = dist is None or dist.rank() == 0      # the rank that prints and writes files
     world = 1 if dist is None else dist.world_size()
     epoch, step, skip = 0, 0, 0
