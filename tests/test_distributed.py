@@ -81,7 +81,8 @@ class Indexable:
         return self.n
 
 
-def train(model, sync, steps, num_replicas, rank, start_step=0, opt_state=None, device="cpu"):
+def train(model, sync, steps, num_replicas, rank, start_step=0, opt_state=None, device="cpu",
+          after_step=None):
     """``steps`` SGD steps of ``model`` on this rank's shard of each global batch
     (global batch B); returns the optimizer's state_dict."""
     from tinynet import optim
@@ -104,6 +105,8 @@ def train(model, sync, steps, num_replicas, rank, start_step=0, opt_state=None, 
         sync()
         opt.step()
         step += 1
+        if after_step is not None:
+            after_step()
     return opt.state_dict()
 
 
@@ -141,7 +144,9 @@ def scenario_ddp(out):
     model = TinyMLP(seed=100 + r)
     ddp = dist.DistributedDataParallel(model)
     out["start"] = flat_params(model)
-    train(model, ddp.sync_gradients, K, w, r)
+    history = []
+    train(model, ddp.sync_gradients, K, w, r, after_step=lambda: history.append(flat_params(model)))
+    out["ddp_history"] = np.stack(history)
     out["ddp_final"] = flat_params(model)
     out["ddp_syncs"] = np.array(ddp.syncs)
     if r == 0:
@@ -383,6 +388,8 @@ def test_ddp_starts_from_rank0_parameters(ranks):
 
 def test_ddp_parameters_identical_across_ranks_after_k_steps(ranks):
     assert int(ranks[0]["ddp_syncs"]) == K
+    assert ranks[0]["ddp_history"].shape[0] == K
+    np.testing.assert_array_equal(ranks[0]["ddp_history"], ranks[1]["ddp_history"])  # every step
     np.testing.assert_array_equal(ranks[0]["ddp_final"], ranks[1]["ddp_final"])
     np.testing.assert_array_equal(ranks[0]["f32_final"], ranks[1]["f32_final"])
     assert set(ranks[0]["f32_dtypes"]) == {"float32"}
