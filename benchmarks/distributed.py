@@ -106,11 +106,17 @@ def worker(args):
 
 
 # ---------------------------------------------------------------- the driver
+def find_mpiexec():
+    """mpiexec on PATH, or beside this Python (a venv's bin/ that is not activated)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return shutil.which("mpiexec") or (beside if os.access(beside, os.X_OK) else None)
+
+
 def run_procs(n, args):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads), NUMBA_NUM_THREADS=str(args.threads))
-    cmd = ["mpiexec", "-n", str(n), sys.executable, os.path.abspath(__file__), "--worker",
+    cmd = [find_mpiexec(), "-n", str(n), sys.executable, os.path.abspath(__file__), "--worker",
            "--batch", str(args.batch), "--image-size", str(args.image_size),
            "--steps", str(args.steps), "--warmup", str(args.warmup)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
@@ -152,7 +158,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.worker:
         return worker(args)
-    if shutil.which("mpiexec") is None:
+    if find_mpiexec() is None:
         raise SystemExit("mpiexec not found: pip install -e '.[dist]' (mpi4py + MPICH)")
     lines = header(args)
     rows = [run_procs(n, args) for n in args.procs]

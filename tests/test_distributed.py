@@ -310,10 +310,16 @@ WORLD = 2
 SCENARIOS = ["collectives", "ddp", "module", "buckets", "checkpoint"]
 
 
+def find_mpiexec():
+    """mpiexec on PATH, or beside this Python (a venv's bin/ that is not activated)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return shutil.which("mpiexec") or (beside if os.access(beside, os.X_OK) else None)
+
+
 def mpi_missing():
     if not dist.is_available():
         return "mpi4py is not installed (pip install -e '.[dist]')"
-    if shutil.which("mpiexec") is None:
+    if find_mpiexec() is None:
         return "mpiexec is not on PATH (pip install -e '.[dist]' installs MPICH's)"
     return None
 
@@ -329,7 +335,7 @@ def run_mpi(folder, scenarios, n=WORLD, timeout=120):
                # harmless for MPICH; lets an Open MPI mpiexec run as root on a 1-core runner
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1")
-    cmd = ["mpiexec", "-n", str(n), sys.executable, os.path.abspath(__file__), "worker", folder,
+    cmd = [find_mpiexec(), "-n", str(n), sys.executable, os.path.abspath(__file__), "worker", folder,
            ",".join(scenarios)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:

@@ -31,10 +31,16 @@ def assert_same_parameters(a, b):
         np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=1e-5, err_msg=k)
 
 
+def find_mpiexec():
+    """mpiexec on PATH, or beside this Python (a venv's bin/ that is not activated)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return shutil.which("mpiexec") or (beside if os.access(beside, os.X_OK) else None)
+
+
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     """A --distributed run on 2 ranks stopped after 5 steps, and one run to the epoch's end."""
-    if not dist.is_available() or shutil.which("mpiexec") is None:
+    if not dist.is_available() or find_mpiexec() is None:
         pytest.skip("mpi4py or mpiexec missing (pip install -e '.[dist]')")
     folder = tmp_path_factory.mktemp("runs")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -46,7 +52,7 @@ def two_ranks(tmp_path_factory):
     script = ("import sys; from tinynet import cli; a = sys.argv[1:];"
               "cli.main(['train', 'cnn', '--distributed', '--out', a[0], '--max-steps', '5'] "
               "+ a[2:]); cli.main(['train', 'cnn', '--distributed', '--out', a[1]] + a[2:])")
-    cmd = ["mpiexec", "-n", "2", sys.executable, "-c", script, str(folder / "stopped"),
+    cmd = [find_mpiexec(), "-n", "2", sys.executable, "-c", script, str(folder / "stopped"),
            str(folder / "full")] + ARGS
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
