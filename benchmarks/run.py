@@ -33,7 +33,10 @@ sys.path.insert(0, HERE)
 # tinynet / PyTorch time ratio goals from the project's issues
 GOALS = {"op_overhead": 1.5, "mlp_step": 1.2, "conv2d_b": 2.0, "cnn_step": 2.0,
          "lstm_step": 3.0}
-TOLERANCE = {"mlp_step": 1e-4, "cnn_step": 1e-4}     # one optimizer step, in parameter units
+# Agreement is judged per array as max|ours - torch| / max|torch| (float32 sums of
+# tens of thousands of terms differ in the last digits); training steps compare
+# parameters after one optimizer step, where tiny gradients may round either way.
+TOLERANCE = {"mlp_step": 1e-3, "cnn_step": 1e-3, "lstm_step": 1e-3}
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
@@ -77,9 +80,11 @@ def _check_child(name):
         if a.shape != b.shape:
             return {"max_abs_diff": float("inf"), "max_rel_diff": float("inf"),
                     "compared": list(ours), "error": f"{k}: shape {a.shape} vs {b.shape}"}
+        if not a.size:
+            continue
         d = np.abs(a.astype(np.float64) - b.astype(np.float64))
-        abs_d = max(abs_d, float(d.max()) if d.size else 0.0)
-        rel_d = max(rel_d, float((d / (np.abs(b) + 1e-6)).max()) if d.size else 0.0)
+        abs_d = max(abs_d, float(d.max()))
+        rel_d = max(rel_d, float(d.max()) / (float(np.abs(b).max()) + 1e-12))
     return {"max_abs_diff": abs_d, "max_rel_diff": rel_d, "compared": sorted(ours)}
 
 
@@ -179,8 +184,8 @@ def measure(names, blas_env, samples, rounds, min_time, warmup, torch_ok):
         chk = _child(["--check", name], env) if torch_ok else {"max_abs_diff": None}
         row["max_abs_diff"] = chk["max_abs_diff"]
         row["max_rel_diff"] = chk.get("max_rel_diff")
-        tol = TOLERANCE.get(name, 1e-3)
-        row["ok"] = chk["max_abs_diff"] is not None and chk["max_abs_diff"] <= tol \
+        tol = TOLERANCE.get(name, 1e-4)
+        row["ok"] = chk["max_abs_diff"] is not None and chk["max_rel_diff"] <= tol \
             and "error" not in chk
         runs = {"tinynet": [], "torch": []}
         firsts = {}
@@ -220,7 +225,8 @@ def table(machine, results):
              f"commit: {machine['commit']}; sgemm 1024^3 float32: "
              f"{machine['sgemm_gflops']:.1f} GFLOP/s",
              "",
-             "| workload | tinynet | PyTorch | ratio (goal) | GFLOP/s | of sgemm | max abs diff | ok |",
+             "| workload | tinynet | PyTorch | ratio (goal) | GFLOP/s | of sgemm "
+             "| max abs diff (rel) | ok |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
         unit = r["unit"]
@@ -230,7 +236,8 @@ def table(machine, results):
             ratio += f" (≤ {r['goal']}x)"
         gf = f"{r['gflops']:.1f}" if r["gflops"] else ""
         frac = f"{100 * r['sgemm_fraction']:.0f}%" if r["sgemm_fraction"] else ""
-        diff = f"{r['max_abs_diff']:.1e}" if r["max_abs_diff"] is not None else "not checked"
+        diff = (f"{r['max_abs_diff']:.1e} ({r['max_rel_diff']:.0e})"
+                if r["max_abs_diff"] is not None else "not checked")
         lines.append(f"| {r['workload']} | {r['tinynet_ms']:.3f} {unit} | {torch_s} | {ratio} "
                      f"| {gf} | {frac} | {diff} | {'yes' if r['ok'] else 'FAILED'} |")
     return "\n".join(lines)

@@ -1,14 +1,15 @@
 """Numba kernels for tinynet's hot paths, installed as ``tinynet.kernels``.
 
-Each hot path is one module (``conv2d``, ``pool2d``) holding several
-implementations of the same kernels side by side, llm.c style: a plain NumPy
-reference (the oracle), then faster versions. Each module ends with an
+Each hot path is one module (``conv2d``, ``pool2d``, ``lstm_cell``, ``gru_cell``)
+holding several implementations of the same kernels side by side, llm.c style:
+a plain NumPy reference (the oracle), then faster versions. Each module ends with an
 ``IMPLS`` table and a ``select(device)`` that picks one.
 
 Choosing an implementation:
 
 - automatically: the fastest available one for the device;
-- by environment: ``TINYNET_CONV_IMPL=ref`` / ``TINYNET_POOL_IMPL=cpu_v1``;
+- by environment: ``TINYNET_CONV_IMPL=ref`` / ``TINYNET_POOL_IMPL=cpu_v1`` /
+  ``TINYNET_LSTM_IMPL`` / ``TINYNET_GRU_IMPL``;
 - from code: ``tinynet.kernels.use(conv="ref")`` (also a context manager).
 
 Threading: Numba's parallel loops use the ``workqueue`` layer unless
@@ -34,7 +35,7 @@ _configure_numba()
 
 
 def forced(path):
-    """The implementation forced for ``path`` ('conv', 'pool'), or None."""
+    """The implementation forced for ``path`` ('conv', 'pool', 'lstm', 'gru'), or None."""
     return _forced.get(path) or os.environ.get(f"TINYNET_{path.upper()}_IMPL") or None
 
 
@@ -43,8 +44,9 @@ class use:
     ``with tinynet.kernels.use(pool="ref"): ...`` for a block."""
 
     def __init__(self, **choices):
-        from tinynet.kernels import conv2d, pool2d
-        tables = {"conv": conv2d.IMPLS, "pool": pool2d.IMPLS}
+        from tinynet.kernels import conv2d, gru_cell, lstm_cell, pool2d
+        tables = {"conv": conv2d.IMPLS, "pool": pool2d.IMPLS, "lstm": lstm_cell.IMPLS,
+                  "gru": gru_cell.IMPLS}
         for path, name in choices.items():
             if path not in tables:
                 raise ValueError(f"kernels.use: unknown hot path {path!r}; expected one of "

@@ -329,6 +329,34 @@ op("var-composite-chain", lambda x: (x - x.mean(1, keepdims=True)).exp().sum(),
    lambda t, x: (x - x.mean(1, keepdim=True)).exp().sum(), [(2, 3)])
 
 
+# ---------------------------------------------------------------- convolution and pooling
+import tinynet.nn.functional as F  # noqa: E402
+
+op("conv2d", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+   lambda t, x, w, b: t.nn.functional.conv2d(x, w, b, stride=2, padding=1),
+   [((2, 3, 7, 6), (4, 3, 3, 3), (4,))])
+op("conv2d-groups-dilation", lambda x, w: F.conv2d(x, w, padding=2, dilation=2, groups=2),
+   lambda t, x, w: t.nn.functional.conv2d(x, w, padding=2, dilation=2, groups=2),
+   [((1, 4, 6, 7), (4, 2, 3, 2))])
+op("conv1d", lambda x, w: F.conv1d(x, w, stride=2, padding=1),
+   lambda t, x, w: t.nn.functional.conv1d(x, w, stride=2, padding=1), [((2, 3, 9), (4, 3, 3))])
+op("conv_transpose2d", lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1,
+                                                       output_padding=1),
+   lambda t, x, w: t.nn.functional.conv_transpose2d(x, w, stride=2, padding=1,
+                                                    output_padding=1),
+   [((2, 3, 3, 4), (3, 2, 3, 3))])
+op("unfold", lambda x: F.unfold(x, (2, 3), padding=1, stride=2),
+   lambda t, x: t.nn.functional.unfold(x, (2, 3), padding=1, stride=2), [(2, 2, 5, 4)])
+op("fold", lambda x: F.fold(x, (4, 5), 2, stride=2),
+   lambda t, x: t.nn.functional.fold(x, (4, 5), 2, stride=2), [(2, 8, 4)])
+op("max_pool2d", lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+   lambda t, x: t.nn.functional.max_pool2d(x, 3, 2, 1, ceil_mode=True), [(2, 3, 7, 6)])
+op("avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+   lambda t, x: t.nn.functional.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+   [(2, 3, 7, 6)])
+op("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (2, 3)),
+   lambda t, x: t.nn.functional.adaptive_avg_pool2d(x, (2, 3)), [(2, 3, 5, 7)])
+
 # ---------------------------------------------------------------- PyTorch side
 def torch_forward_backward(torch, check, arrays, case):
     """PyTorch outputs and gradients of sum(w * outputs), with the weights

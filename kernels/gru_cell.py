@@ -1,0 +1,173 @@
+"""GRU cell gate math: the element-wise part of one GRU step, fused.
+
+As for the LSTM (``tinynet.kernels.lstm_cell``, whose docstring explains the
+choice between versions), the two projections are BLAS matmuls done by the
+caller; this file is the rest of the step.
+
+Versions (one IMPLS entry each):
+
+- ``ref``     NumPy/CuPy reference, the oracle.
+- ``cpu_v1``  Numba CPU, ``@njit(parallel=True)``, ``prange`` over batch rows.
+- ``cpu_v2``  Numba CPU, ``@njit`` serial.
+
+Shapes: N batch, H hidden size. ``xg`` (N, 3H) = x @ w_ih.T + b_ih and
+``hg`` (N, 3H) = h_prev @ w_hh.T + b_hh, gate order r, z, n as in PyTorch,
+which applies the reset gate after the hidden matmul:
+
+    r = sigmoid(xg_r + hg_r)
+    z = sigmoid(xg_z + hg_z)
+    n = tanh(xg_n + r * hg_n)
+    h = (1 - z) * n + z * h_prev
+
+The forward saves ``act`` (N, 3H) = r, z, n; the backward also reads ``hg``
+and ``h_prev``, which are inputs anyway.
+
+``python -m tinynet.kernels.gru_cell`` checks every version against ``ref``
+and then times them.
+"""
+import numpy as np
+
+from tinynet.backend import get_array_module
+from tinynet.kernels.lstm_cell import Impl, _c, _numba_available, _sigmoid, check_and_time
+from tinynet.kernels import lstm_cell as _lstm
+
+
+# ---------------------------------------------------------------- v0: reference
+def gru_fwd_ref(xg, hg, h_prev):
+    """h (N, H) and the activated gates act (N, 3H) = r, z, n."""
+    xp = get_array_module(xg)
+    H = h_prev.shape[1]
+    act = xp.empty_like(xg)
+    act[:, :2 * H] = _sigmoid(xp, xg[:, :2 * H] + hg[:, :2 * H])     # r, z
+    r, z = act[:, :H], act[:, H:2 * H]
+    act[:, 2 * H:] = xp.tanh(xg[:, 2 * H:] + r * hg[:, 2 * H:])     # n
+    n = act[:, 2 * H:]
+    h = n + z * (h_prev - n)
+    return h, act
+
+
+def gru_bwd_ref(gh, act, hg, h_prev):
+    """Gradients of xg (N, 3H), hg (N, 3H) and h_prev (N, H)."""
+    xp = get_array_module(gh)
+    H = h_prev.shape[1]
+    r, z, n = act[:, :H], act[:, H:2 * H], act[:, 2 * H:]
+    hn = hg[:, 2 * H:]
+    dn = gh * (1 - z) * (1 - n * n)          # through tanh
+    dxg = xp.empty_like(act)
+    dxg[:, :H] = dn * hn * r * (1 - r)
+    dxg[:, H:2 * H] = gh * (h_prev - n) * z * (1 - z)
+    dxg[:, 2 * H:] = dn
+    dhg = dxg.copy()
+    dhg[:, 2 * H:] = dn * r                  # the reset gate scales the hidden part of n
+    return dxg, dhg, gh * z
+
+
+# ---------------------------------------------------------------- v1, v2: Numba CPU
+_built = {}
+
+
+def _build(parallel):
+    from numba import njit, prange
+
+    @njit(inline="always")
+    def sig(x):
+        return 1 / (1 + np.exp(-x))
+
+    @njit(inline="always")
+    def tanh(x):
+        return 2 / (1 + np.exp(-2 * x)) - 1
+
+    @njit(parallel=parallel, cache=True)
+    def fwd(xg, hg, h_prev, h, act):
+        N, H = h_prev.shape
+        for b in prange(N):
+            for j in range(H):
+                r = sig(xg[b, j] + hg[b, j])
+                z = sig(xg[b, H + j] + hg[b, H + j])
+                n = tanh(xg[b, 2 * H + j] + r * hg[b, 2 * H + j])
+                h[b, j] = n + z * (h_prev[b, j] - n)
+                act[b, j] = r
+                act[b, H + j] = z
+                act[b, 2 * H + j] = n
+
+    @njit(parallel=parallel, cache=True)
+    def bwd(gh, act, hg, h_prev, dxg, dhg, dh_prev):
+        N, H = h_prev.shape
+        for b in prange(N):
+            for j in range(H):
+                r = act[b, j]
+                z = act[b, H + j]
+                n = act[b, 2 * H + j]
+                g = gh[b, j]
+                dn = g * (1 - z) * (1 - n * n)
+                dr = dn * hg[b, 2 * H + j] * r * (1 - r)
+                dz = g * (h_prev[b, j] - n) * z * (1 - z)
+                dxg[b, j] = dr
+                dxg[b, H + j] = dz
+                dxg[b, 2 * H + j] = dn
+                dhg[b, j] = dr
+                dhg[b, H + j] = dz
+                dhg[b, 2 * H + j] = dn * r
+                dh_prev[b, j] = g * z
+
+    return fwd, bwd
+
+
+def _kernels(parallel):
+    if parallel not in _built:
+        _built[parallel] = _build(parallel)
+    return _built[parallel]
+
+
+def _fwd_numba(parallel):
+    def launch(xg, hg, h_prev):
+        dt = xg.dtype
+        N, H = h_prev.shape
+        h = np.empty((N, H), dt)
+        act = np.empty((N, 3 * H), dt)
+        _kernels(parallel)[0](_c(xg, dt), _c(hg, dt), _c(h_prev, dt), h, act)
+        return h, act
+    return launch
+
+
+def _bwd_numba(parallel):
+    def launch(gh, act, hg, h_prev):
+        dt = act.dtype
+        N, H = h_prev.shape
+        dxg = np.empty((N, 3 * H), dt)
+        dhg = np.empty((N, 3 * H), dt)
+        dh_prev = np.empty((N, H), dt)
+        _kernels(parallel)[1](_c(gh, dt), _c(act, dt), _c(hg, dt), _c(h_prev, dt),
+                              dxg, dhg, dh_prev)
+        return dxg, dhg, dh_prev
+    return launch
+
+
+gru_fwd_cpu_v1, gru_bwd_cpu_v1 = _fwd_numba(True), _bwd_numba(True)
+gru_fwd_cpu_v2, gru_bwd_cpu_v2 = _fwd_numba(False), _bwd_numba(False)
+
+
+# ---------------------------------------------------------------- table, dispatch
+IMPLS = {
+    "ref": Impl("ref", gru_fwd_ref, gru_bwd_ref, "any", lambda: True),
+    "cpu_v1": Impl("cpu_v1", gru_fwd_cpu_v1, gru_bwd_cpu_v1, "cpu", _numba_available),
+    "cpu_v2": Impl("cpu_v2", gru_fwd_cpu_v2, gru_bwd_cpu_v2, "cpu", _numba_available),
+}
+
+
+def select(x):
+    """The implementation for array ``x``: forced by ``TINYNET_GRU_IMPL`` /
+    ``tinynet.kernels.use(gru=...)``, else the one ``lstm_cell.select`` rules pick."""
+    return _lstm.select(x, path="gru", table=IMPLS)
+
+
+def _make_inputs(rng, N, H, dt):
+    r = lambda *s: rng.standard_normal(s).astype(dt)  # noqa: E731
+    return dict(xg=r(N, 3 * H), hg=r(N, 3 * H), h_prev=r(N, H), gh=r(N, H))
+
+
+if __name__ == "__main__":
+    raise SystemExit(check_and_time(
+        "gru_cell", IMPLS, _make_inputs,
+        lambda d: (d["xg"], d["hg"], d["h_prev"]),
+        lambda d, out: (d["gh"], out[1], d["hg"], d["h_prev"])))

@@ -1,0 +1,58 @@
+"""The benchmark harness: outputs are checked before anything is timed, and
+a wrong implementation is reported as failed. No timing happens here."""
+import json
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
+
+import run as bench  # noqa: E402
+import workloads  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["op_overhead", "conv2d_a", "maxpool", "mlp_step"])
+def test_workloads_agree_with_pytorch(name):
+    pytest.importorskip("torch")
+    chk = bench._check_child(name)
+    assert chk["max_rel_diff"] <= bench.TOLERANCE.get(name, 1e-4), chk
+    assert chk["compared"]
+
+
+def test_a_wrong_implementation_is_reported_as_failed(monkeypatch):
+    pytest.importorskip("torch")
+    import tinynet.nn.functional as F
+    real = F.max_pool2d
+    # a plausible bug: pooling with the wrong stride gives the right shape's neighbour
+    monkeypatch.setattr(F, "max_pool2d", lambda x, k: real(x * 1.01, k))
+    chk = bench._check_child("maxpool")
+    assert chk["max_rel_diff"] > bench.TOLERANCE.get("maxpool", 1e-4)
+
+
+def test_every_workload_builds_for_tinynet():
+    for name in workloads.WORKLOADS:
+        case = workloads.build(name, "tinynet")
+        assert callable(case.step) and case.unit in ("ms", "us/op")
+
+
+def test_table_json_and_chart(tmp_path):
+    machine = {"command": "python benchmarks/run.py", "cpu": "test cpu", "cores": 2,
+               "platform": "linux", "versions": {"numpy": "2"}, "blas": {}, "env": {},
+               "commit": "abc", "sgemm_gflops": 100.0}
+    results = [
+        {"workload": "conv2d_b", "blas_env": "default", "tinynet_ms": 4.0, "torch_ms": 2.0,
+         "ratio": 2.0, "gflops": 50.0, "sgemm_fraction": 0.5, "max_abs_diff": 1e-6,
+         "max_rel_diff": 1e-7, "ok": True, "unit": "ms", "goal": 2.0},
+        {"workload": "maxpool", "blas_env": "default", "tinynet_ms": 3.0, "torch_ms": 1.0,
+         "ratio": 3.0, "gflops": None, "sgemm_fraction": None, "max_abs_diff": 0.5,
+         "max_rel_diff": 0.1, "ok": False, "unit": "ms", "goal": None},
+    ]
+    text = bench.table(machine, results)
+    assert "| conv2d_b | 4.000 ms | 2.000 ms | 2.00x (≤ 2.0x)" in text
+    assert "| maxpool |" in text and "FAILED" in text and "command: python" in text
+    png = tmp_path / "chart.png"
+    bench.chart(results, str(png))
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    json.dumps({"machine": machine, "results": results})

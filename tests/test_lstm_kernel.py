@@ -1,0 +1,134 @@
+"""LSTM and GRU gate-math kernels: every version in IMPLS against ``ref``,
+forward and backward, float32 and float64; dispatch and forcing."""
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet import kernels
+from tinynet.kernels import gru_cell as KG
+from tinynet.kernels import lstm_cell as KL
+from tinynet.ops.recurrent import gru_cell, lstm_cell
+
+SHAPES = [(1, 1), (3, 5), (4, 17), (32, 128)]        # (N, H)
+DTYPES = [(np.float64, 1e-12), (np.float32, 2e-5)]     # Numba rounds via float64
+
+
+def impls(table):
+    return [name for name, impl in table.items()
+            if name != "ref" and impl.available() and impl.device == "cpu"]
+
+
+def lstm_inputs(N, H, dt, seed=0):
+    rng = np.random.default_rng(seed)
+    r = lambda *s: (3 * rng.standard_normal(s)).astype(dt)  # noqa: E731  (saturating gates too)
+    return r(N, 4 * H), r(N, 4 * H), r(N, H), r(N, H), r(N, H)
+
+
+@pytest.mark.parametrize("name", impls(KL.IMPLS))
+@pytest.mark.parametrize("dt,tol", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("N,H", SHAPES, ids=[f"N{n}-H{h}" for n, h in SHAPES])
+def test_lstm_versions_match_reference(name, dt, tol, N, H):
+    xg, hg, c_prev, gh, gc = lstm_inputs(N, H, dt)
+    ref, impl = KL.IMPLS["ref"], KL.IMPLS[name]
+    h0, c0, act0 = ref.fwd(xg, hg, c_prev)
+    h1, c1, act1 = impl.fwd(xg, hg, c_prev)
+    d0 = ref.bwd(gh, gc, act0, c_prev, c0)
+    d1 = impl.bwd(gh, gc, act1, c_prev, c1)
+    for a, b in zip((h1, c1, act1) + d1, (h0, c0, act0) + d0):
+        assert a.dtype == dt and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def gru_inputs(N, H, dt, seed=0):
+    rng = np.random.default_rng(seed)
+    r = lambda *s: (3 * rng.standard_normal(s)).astype(dt)  # noqa: E731
+    return r(N, 3 * H), r(N, 3 * H), r(N, H), r(N, H)
+
+
+@pytest.mark.parametrize("name", impls(KG.IMPLS))
+@pytest.mark.parametrize("dt,tol", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("N,H", SHAPES, ids=[f"N{n}-H{h}" for n, h in SHAPES])
+def test_gru_versions_match_reference(name, dt, tol, N, H):
+    xg, hg, h_prev, gh = gru_inputs(N, H, dt)
+    ref, impl = KG.IMPLS["ref"], KG.IMPLS[name]
+    h0, act0 = ref.fwd(xg, hg, h_prev)
+    h1, act1 = impl.fwd(xg, hg, h_prev)
+    d0 = ref.bwd(gh, act0, hg, h_prev)
+    d1 = impl.bwd(gh, act1, hg, h_prev)
+    for a, b in zip((h1, act1) + d1, (h0, act0) + d0):
+        assert a.dtype == dt and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_lstm_reference_matches_plain_formulas():
+    # the oracle itself, against the textbook equations written out in NumPy
+    xg, hg, c_prev, _, _ = lstm_inputs(3, 4, np.float64)
+    h, c, _ = KL.lstm_fwd_ref(xg, hg, c_prev)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    i, f, g, o = np.split(xg + hg, 4, axis=1)
+    c_want = sig(f) * c_prev + sig(i) * np.tanh(g)
+    np.testing.assert_allclose(c, c_want, rtol=1e-12)
+    np.testing.assert_allclose(h, sig(o) * np.tanh(c_want), rtol=1e-12)
+
+
+def test_saturated_gates_stay_finite():
+    big = np.full((2, 8), 1e4, np.float32)
+    for impl in KL.IMPLS.values():
+        if impl.available():
+            h, c, act = impl.fwd(big, -3 * big, np.zeros((2, 2), np.float32))
+            assert np.isfinite(h).all() and np.isfinite(act).all()
+
+
+@pytest.mark.parametrize("name", ["ref"] + impls(KL.IMPLS))
+def test_forced_lstm_impl_runs_the_op(name, monkeypatch):
+    # the op gives the same result whichever version is forced, by env or by use()
+    rng = np.random.default_rng(1)
+    x, h, c = (tn.tensor(rng.standard_normal(s).astype(np.float32)) for s in
+               ((2, 3), (2, 4), (2, 4)))
+    w_ih, w_hh = (tn.tensor(rng.standard_normal(s).astype(np.float32)) for s in
+                  ((16, 3), (16, 4)))
+    with kernels.use(lstm="ref"):
+        want = lstm_cell(x, h, c, w_ih, w_hh)
+    monkeypatch.setenv("TINYNET_LSTM_IMPL", name)
+    got = lstm_cell(x, h, c, w_ih, w_hh)
+    with kernels.use(lstm=name):
+        got2 = lstm_cell(x, h, c, w_ih, w_hh)
+    for a, b, b2 in zip(want, got, got2):
+        np.testing.assert_allclose(b.data, a.data, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(b2.data, a.data, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ref"] + impls(KG.IMPLS))
+def test_forced_gru_impl_runs_the_op(name):
+    rng = np.random.default_rng(2)
+    x, h = (tn.tensor(rng.standard_normal(s)) for s in ((2, 3), (2, 4)))
+    w_ih, w_hh = (tn.tensor(rng.standard_normal(s)) for s in ((12, 3), (12, 4)))
+    with kernels.use(gru="ref"):
+        want = gru_cell(x, h, w_ih, w_hh)
+    with kernels.use(gru=name):
+        got = gru_cell(x, h, w_ih, w_hh)
+    np.testing.assert_allclose(got.data, want.data, rtol=1e-12)
+
+
+def test_unknown_impl_is_rejected(monkeypatch):
+    with pytest.raises(ValueError, match="lstm implementation 'nope'"):
+        kernels.use(lstm="nope")
+    monkeypatch.setenv("TINYNET_GRU_IMPL", "nope")
+    with pytest.raises(ValueError, match="TINYNET_GRU_IMPL='nope'"):
+        KG.select(np.zeros((1, 3)))
+
+
+def test_self_check_reports_match(capsys):
+    rc = KL.check_and_time("lstm_cell", KL.IMPLS, KL._make_inputs,
+                           lambda d: (d["xg"], d["hg"], d["c_prev"]),
+                           lambda d, out: (d["gh"], d["gc"], out[2], d["c_prev"], out[1]),
+                           shapes=[(2, 3), (1, 1), (3, 4)])
+    assert rc == 0
+    assert "lstm_cell: all versions match" in capsys.readouterr().out
+
+
+def test_default_selection(monkeypatch):
+    monkeypatch.delenv("TINYNET_LSTM_IMPL", raising=False)
+    monkeypatch.delenv("TINYNET_GRU_IMPL", raising=False)
+    assert KL.select(np.zeros((2, 8), np.float32)).name == KL.CPU_DEFAULT
+    assert KG.select(np.zeros((2, 6), np.float32)).name == KL.CPU_DEFAULT
