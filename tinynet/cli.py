@@ -49,13 +49,32 @@ def _train(args):
         "batch_size": args.batch_size or defaults["batch_size"],
         "optimizer": args.optimizer or defaults["optimizer"],
         "lr": args.lr or defaults["lr"], "quiet": args.quiet, "max_steps": args.max_steps,
+        "distributed": args.distributed,
     }
-    run = train.Run(args.out or train.default_run_dir(args.model))
-    run.write_config(config)
-    print(f"tinynet train {args.model}: run directory {run.path}", flush=True)
+    path = args.out or train.default_run_dir(args.model)
+    lead, world = _lead(args.distributed), ""
+    if args.distributed:
+        # the default name holds the time: every rank must use rank 0's
+        from tinynet import distributed
+        path = distributed.broadcast_object_list([path])[0]
+        world = f", {distributed.world_size()} processes"
+    run = train.Run(path)
+    if lead:
+        run.write_config(config)
+        print(f"tinynet train {args.model}: run directory {run.path}{world}", flush=True)
     summary = train.fit(config, run)
-    _report(summary, run)
+    if lead:
+        _report(summary, run)
     return 0
+
+
+def _lead(distributed):
+    """True on the process that prints and writes (rank 0 of a --distributed run)."""
+    if not distributed:
+        return True
+    from tinynet import distributed as dist
+    dist.init()
+    return dist.rank() == 0
 
 
 def _report(summary, run):
@@ -70,14 +89,24 @@ def _report(summary, run):
 def _resume(args):
     from tinynet import train
     run = train.Run(args.run)
-    config = run.config()
+    if args.distributed:
+        # only rank 0 needs the run directory (machines without a shared file system)
+        from tinynet import distributed
+        config = distributed.broadcast_object_list(
+            [run.config() if _lead(True) else None])[0]
+    else:
+        config = run.config()
     if args.epochs:
         config["epochs"] = args.epochs
     config["max_steps"] = args.max_steps
     config["quiet"] = args.quiet or config.get("quiet", False)
-    run.write_config(config)
+    config["distributed"] = args.distributed or config.get("distributed", False)
+    lead = _lead(config["distributed"])
+    if lead:
+        run.write_config(config)
     summary = train.fit(config, run, resume=True)
-    _report(summary, run)
+    if lead:
+        _report(summary, run)
     return 0
 
 
@@ -161,12 +190,17 @@ def main(argv=None):
     tr.add_argument("--out", help="run directory (default runs/<model>-<time>)")
     tr.add_argument("--max-steps", type=int, help="stop after this many steps (checkpointed)")
     tr.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    tr.add_argument("--distributed", action="store_true",
+                    help="data-parallel over the processes of `mpiexec -n N` (MPI); "
+                         "--batch-size is then the global batch, split over them")
 
     rs = sub.add_parser("resume", help="continue a run from its checkpoint")
     rs.add_argument("run")
     rs.add_argument("--epochs", type=int, help="new total number of epochs")
     rs.add_argument("--max-steps", type=int)
     rs.add_argument("--quiet", action="store_true")
+    rs.add_argument("--distributed", action="store_true",
+                    help="continue under `mpiexec -n N`, any N (kept from a --distributed run)")
 
     ev = sub.add_parser("eval", help="evaluate a run's checkpoint on its held-out set")
     ev.add_argument("run")

@@ -150,6 +150,19 @@ def default_run_dir(model):
 
 
 # ---------------------------------------------------------------- training
+def _distributed(config):
+    """The tinynet.distributed module for a --distributed run, else None."""
+    if not config.get("distributed"):
+        return None
+    from tinynet import distributed
+    return distributed
+
+
+def _stop(interrupted, dist):
+    # Under MPI every rank must agree, or one would wait forever in a collective.
+    return dist.any_rank(interrupted) if dist else bool(interrupted)
+
+
 def build(config):
     train_set, test_set = load_data(config["data"])
     channels, size = image_geometry(train_set)
@@ -157,33 +170,45 @@ def build(config):
     model = models.MODELS[config["model"]](image_size=size, channels=channels)
     model.to(config["device"])
     opt = make_optimizer(config["optimizer"], model.parameters(), config["lr"])
-    loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True,
-                        seed=config["seed"])
+    if config.get("distributed"):
+        # batch_size is the global batch, split over the ranks (tinynet.distributed)
+        from tinynet import distributed
+        model, loader = distributed.data_parallel(model, train_set, config["batch_size"],
+                                                  seed=config["seed"])
+    else:
+        loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True,
+                            seed=config["seed"])
     return model, opt, loader, train_set, test_set
 
 
 def fit(config, run, resume=False):
     """Train (or continue) the run; returns a summary dict."""
     from tqdm import tqdm
+    dist = _distributed(config)
+    if dist:                                  # 'cuda' means this rank's GPU on its machine
+        config = dict(config, device=dist.local_device(config["device"]))
     model, opt, loader, train_set, test_set = build(config)
+    lead = dist is None or dist.rank() == 0      # the rank that prints and writes files
+    world = 1 if dist is None else dist.world_size()
     epoch, step, skip = 0, 0, 0
     epoch_start = loader.state_dict()
     if resume:
-        ck = load(run.file("checkpoint.npz"))
+        ck = (dist.load if dist else load)(run.file("checkpoint.npz"))
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         tn.set_rng_state(ck["rng"])
         epoch, step, skip = ck["epoch"], ck["step"], ck["batch_in_epoch"]
         epoch_start = ck["loader_epoch_start"]
-        run.truncate_metrics(epoch)
+        if lead:
+            run.truncate_metrics(epoch)
 
     def checkpoint(batch_in_epoch):
-        save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+        (dist.save if dist else save)({"model": model.state_dict(), "optimizer": opt.state_dict(),
               "rng": tn.get_rng_state(), "epoch": epoch, "step": step,
               "batch_in_epoch": batch_in_epoch, "loader_epoch_start": epoch_start,
               "config": config}, run.file("checkpoint.npz"))
 
-    quiet = config.get("quiet") or not sys.stderr.isatty()
+    quiet = config.get("quiet") or not sys.stderr.isatty() or not lead
     max_steps = config.get("max_steps")
     model.train()
     # Ctrl-C only raises a flag; the loop stops between two steps, so the
@@ -205,6 +230,8 @@ def fit(config, run, resume=False):
                 loss = F.cross_entropy(out, y)
                 opt.zero_grad()
                 loss.backward()
+                if dist:
+                    model.sync_gradients()
                 opt.step()
                 step += 1
                 n = y.shape[0]
@@ -213,12 +240,13 @@ def fit(config, run, resume=False):
                 correct += int((out.argmax(1) == y).sum().item())
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
-                                samples_s=f"{seen / (time.perf_counter() - t0):.0f}")
-                if interrupted:
+                                samples_s=f"{world * seen / (time.perf_counter() - t0):.0f}")
+                if _stop(interrupted, dist):
                     checkpoint(batch + 1)
                     bar.close()
-                    print(f"\ninterrupted: checkpoint saved in {run.path}; continue with "
-                          f"`tinynet resume {run.path}`", flush=True)
+                    if lead:
+                        print(f"\ninterrupted: checkpoint saved in {run.path}; continue with "
+                              f"`tinynet resume {run.path}`", flush=True)
                     raise SystemExit(130)
                 if max_steps and step >= max_steps:
                     checkpoint(batch + 1)
@@ -226,13 +254,18 @@ def fit(config, run, resume=False):
                     return {"stopped_at_step": step, "epoch": epoch}
             bar.close()
             skip = 0
-            if interrupted:                   # Ctrl-C during the last batch of an epoch
+            if _stop(interrupted, dist):      # Ctrl-C during the last batch of an epoch
                 checkpoint(len(loader))
                 raise SystemExit(130)
             seconds = time.perf_counter() - t0
+            if dist:                          # the epoch's totals over all ranks
+                seen, loss_sum, correct = dist.sum_across_ranks(seen, loss_sum, correct)
             val_loss, val_acc = evaluate(model, test_set, config["device"])
             epoch += 1
             epoch_start = loader.state_dict()
+            if not lead:                      # the others only join the checkpoint's collective
+                checkpoint(0)
+                continue
             run.append_metrics({
                 "epoch": epoch, "step": step, "train_loss": loss_sum / max(seen, 1),
                 "train_acc": correct / max(seen, 1), "val_loss": val_loss, "val_acc": val_acc,
@@ -245,6 +278,8 @@ def fit(config, run, resume=False):
                       f"acc {val_acc:.4f}  {seconds:.1f} s", flush=True)
     finally:
         signal.signal(signal.SIGINT, previous)
+    if dist:
+        dist.barrier()                        # rank 0's metrics are complete
     rows = run.metrics()
     return {"epochs": epoch, "steps": step, "val_acc": rows[-1]["val_acc"] if rows else None,
             "seconds": sum(r["epoch_seconds"] for r in rows)}
