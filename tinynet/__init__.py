@@ -15,7 +15,7 @@ from tinynet.ops import abs, all, any, max, min, pow, sum  # noqa: F401  (shadow
 from tinynet.random import get_rng_state, manual_seed, set_rng_state  # noqa: F401
 from tinynet.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
 from tinynet.serialization import CheckpointError, load, save  # noqa: F401
-from tinynet import autograd, data, nn, optim  # noqa: F401,E402
+from tinynet import autograd, data, nn, optim, viz  # noqa: F401,E402
 
 float = float32      # noqa: A001  PyTorch's aliases
 double = float64

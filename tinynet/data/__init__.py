@@ -14,11 +14,12 @@ from tinynet.data.folder import ImageFolder  # noqa: F401
 from tinynet.data.mnist import MNIST, FashionMNIST, read_idx  # noqa: F401
 from tinynet.data.synthetic import sine_waves, spirals  # noqa: F401
 from tinynet.data.text import CharDataset  # noqa: F401
+from tinynet.data.distributed import DistributedLoader, DistributedSampler  # noqa: F401
 from tinynet.data.textsets import (  # noqa: F401
     CharStream, CharVocab, TextFolder, Vocab, make_sentiment_folder, pad_batch, stdlib_corpus,
     tokenize)
 
-__all__ = ["CharDataset", "CharStream", "CharVocab", "ConcatDataset", "DataLoader", "Dataset", "FashionMNIST",
+__all__ = ["DistributedLoader", "DistributedSampler", "CharDataset", "CharStream", "CharVocab", "ConcatDataset", "DataLoader", "Dataset", "FashionMNIST",
            "ImageFolder", "MNIST",
            "Subset", "TensorDataset", "default_collate", "digits", "random_split",
            "read_idx", "sine_waves", "spirals", "transforms", "TextFolder", "Vocab",
