@@ -204,6 +204,14 @@ def cnn_step(lib):
                        flops=3 * 2 * macs, seed=6)
 
 
+def lstm_step(lib):
+    """The char-LSTM training step (vocab 65 one-hot, hidden 128, seq 64,
+    batch 32, linear to vocab, cross-entropy over all steps, Adam); the
+    workload itself lives in benchmarks/lstm.py."""
+    import lstm
+    return lstm.lstm_step(lib)
+
+
 WORKLOADS = {
     "op_overhead": op_overhead,
     "mlp_step": mlp_step,
@@ -211,6 +219,7 @@ WORKLOADS = {
     "conv2d_b": conv2d_b,
     "maxpool": maxpool,
     "cnn_step": cnn_step,
+    "lstm_step": lstm_step,
 }
 
 

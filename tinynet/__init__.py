@@ -4,6 +4,8 @@ PyTorch's names and semantics on NumPy (CPU) and CuPy (GPU) arrays; see the
 README for a tour.
 """
 from tinynet import backend as _backend
+
+_backend.tune_malloc()
 from tinynet.autograd import (  # noqa: F401
     Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled)
 from tinynet.tensor import (  # noqa: F401
