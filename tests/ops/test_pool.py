@@ -12,6 +12,8 @@ from tinynet.ops.pool import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool
 # (N, C, H, W), kwargs
 MAX_CASES = [
     ((2, 3, 6, 6), dict(kernel_size=2)),
+    ((1, 2, 7, 5), dict(kernel_size=2, ceil_mode=True)),     # the 2x2 fast path must not apply
+    ((1, 2, 7, 5), dict(kernel_size=2)),
     ((1, 2, 7, 6), dict(kernel_size=3, stride=2, padding=1)),
     ((1, 2, 7, 6), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
     ((2, 1, 9, 8), dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 0), dilation=(2, 1))),
