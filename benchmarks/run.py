@@ -42,10 +42,11 @@ BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 # ---------------------------------------------------------------- child side
 def _time_child(name, lib, samples, min_time, warmup):
-    from workloads import build
+    from workloads import build, synchronize
     case = build(name, lib)
     t0 = time.perf_counter()
     case.step()
+    synchronize(lib)
     first = time.perf_counter() - t0
     t_end = time.perf_counter() + 0.2
     n = 1
@@ -53,8 +54,10 @@ def _time_child(name, lib, samples, min_time, warmup):
         case.step()
         n += 1
     # repeats per sample so that one sample lasts at least min_time
+    synchronize(lib)
     t0 = time.perf_counter()
     case.step()
+    synchronize(lib)
     one = max(time.perf_counter() - t0, 1e-7)
     reps = max(1, int(np.ceil(min_time / one)))
     times = []
@@ -62,6 +65,7 @@ def _time_child(name, lib, samples, min_time, warmup):
         t0 = time.perf_counter()
         for _ in range(reps):
             case.step()
+        synchronize(lib)
         times.append((time.perf_counter() - t0) / reps)
     return {"times": times, "first_call": first, "flops": case.flops, "unit": case.unit,
             "per_step": case.per_step, "reps": reps}
@@ -168,6 +172,7 @@ def _machine(blas_env, env):
         "env": {v: env.get(v, "(unset)") for v in BLAS_VARS + (
             "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS")},
         "sgemm_gflops": _child(["--sgemm"], env)["gflops"],
+        "device": os.environ.get("TINYNET_BENCH_DEVICE", "cpu"),
     }
 
 
@@ -222,8 +227,8 @@ def table(machine, results):
              f"machine: {machine['cpu']}, {machine['cores']} cores; {machine['platform']}",
              "versions: " + ", ".join(f"{k} {v}" for k, v in machine["versions"].items()),
              f"BLAS: {machine['blas']}; env: {machine['env']}",
-             f"commit: {machine['commit']}; sgemm 1024^3 float32: "
-             f"{machine['sgemm_gflops']:.1f} GFLOP/s",
+             f"commit: {machine['commit']}; sgemm 1024^3 float32 (NumPy, CPU): "
+             f"{machine['sgemm_gflops']:.1f} GFLOP/s; workloads on: {machine.get('device', 'cpu')}",
              "",
              "| workload | tinynet | PyTorch | ratio (goal) | GFLOP/s | of sgemm "
              "| max abs diff (rel) | ok |",

@@ -13,9 +13,13 @@
 Both libraries start from the same NumPy-generated inputs and weights, so
 their outputs must agree to float32 rounding.
 """
+import os
+
 import numpy as np
 
 N_CHAIN = 1000
+# TINYNET_BENCH_DEVICE=cuda runs every workload on the GPU (CuPy for tinynet)
+DEVICE = os.environ.get("TINYNET_BENCH_DEVICE", "cpu")
 
 
 class Case:
@@ -47,11 +51,21 @@ def _functional(name):
 
 def _tensor(lib, array, requires_grad=False):
     mod, _ = _libs(lib)
-    return mod.tensor(array, requires_grad=requires_grad)
+    return mod.tensor(array, requires_grad=requires_grad, device=DEVICE)
 
 
 def _np(t):
-    return t.detach().numpy().copy() if hasattr(t, "detach") else np.array(t)
+    if hasattr(t, "detach") and hasattr(t, "cpu"):
+        t = t.detach().cpu()
+    return np.array(t.numpy() if hasattr(t, "numpy") else t)
+
+
+def synchronize(lib):
+    """Wait for the GPU (timings of asynchronous GPU work need it)."""
+    if DEVICE == "cpu":
+        return
+    mod, _ = _libs(lib)
+    mod.cuda.synchronize()
 
 
 # ---------------------------------------------------------------- op_overhead
@@ -152,6 +166,7 @@ def _train_case(lib, make_model, make_opt, x, y, flops, seed):
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
         arrays[k] = rng.uniform(-1, 1, shape).astype(np.float32) / np.sqrt(fan_in)
     _load_weights(model, arrays, lib)
+    model.to(DEVICE)
     opt = make_opt(mod.optim, model.parameters())
     xt = _tensor(lib, x)
     yt = _tensor(lib, y)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# tinynet on a real GPU: the GPU tests, the CUDA kernels' self-checks, the
+# whole suite, the seed CNN on the GPU, and the benchmarks (tinynet CuPy vs
+# PyTorch CUDA, and tinynet NumPy vs PyTorch CPU on the same machine).
+# Run from the repository root on a machine with CuPy and Numba installed:
+#     bash benchmarks/gpu.sh [OUTDIR]
+out=${1:-${OUT:-/tmp/tinynet-gpu}}
+mkdir -p "$out"
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1
+step() { echo; echo "=== $*"; "$@"; echo "=== exit $?"; }
+step python3 -m pip install -q --no-deps --no-build-isolation -e .
+step nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+step python3 -c "import cupy, numba, numpy, tinynet as tn; print('cupy', cupy.__version__, 'numba', numba.__version__, 'numpy', numpy.__version__, 'tn.cuda.is_available()', tn.cuda.is_available())"
+step python3 -m tinynet.kernels.conv2d
+step python3 -m tinynet.kernels.pool2d
+step python3 -m pytest -q -p no:cacheprovider -rfEs tests/gpu
+step timeout 240 python3 -m pytest -q -p no:cacheprovider -n 8 tests
+step python3 -m tinynet.cli train cnn --device cuda --quiet --out "$out/run-cnn-cuda"
+TINYNET_BENCH_DEVICE=cuda step python3 benchmarks/run.py --quick \
+    --only mlp_step conv2d_a conv2d_b maxpool cnn_step --json "$out/bench-gpu.json"
+step python3 benchmarks/run.py --quick --only mlp_step conv2d_b cnn_step \
+    --json "$out/bench-cpu.json"
