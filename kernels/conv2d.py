@@ -236,12 +236,34 @@ def cuda_sim_enabled():
         return False
 
 
+_cuda_kernels_ok = None
+
+
 def _numba_cuda_available():
-    try:
-        from numba import cuda
-        return cuda.is_available()
-    except Exception:
-        return False
+    """True if Numba's CUDA kernels compile and run here.
+
+    Checked once with a tiny launch: a Numba CUDA build that does not match
+    the installed NumPy (seen on a GPU machine: numba-cuda with NumPy 2.5
+    fails inside its own import) must not break the GPU path; ``select()``
+    then uses the CuPy reference instead, with a warning.
+    """
+    global _cuda_kernels_ok
+    if _cuda_kernels_ok is None:
+        try:
+            from numba import cuda as numba_cuda
+            _cuda_kernels_ok = bool(numba_cuda.is_available())
+            if _cuda_kernels_ok and not cuda_sim_enabled():
+                from tinynet.backend import to_device
+                x = to_device(np.ones((1, 1, 2, 2), np.float32), "cuda")
+                im2col_cuda_v2(x, 1, 1, 1, 1, 0, 0, 1, 1)
+        except Exception as e:
+            if _cuda_kernels_ok:
+                import warnings
+                warnings.warn(f"tinynet: Numba's CUDA kernels do not work here "
+                              f"({type(e).__name__}: {e}); convolution and pooling on the "
+                              "GPU use the CuPy reference implementation instead")
+            _cuda_kernels_ok = False
+    return _cuda_kernels_ok
 
 
 # ---------------------------------------------------------------- table, dispatch

@@ -471,11 +471,8 @@ def avg_bwd_cuda_v2(gy, x_shape, KH, KW, SH, SW, PH, PW, divisor):
 
 
 def _numba_cuda_available():
-    try:
-        from numba import cuda as numba_cuda
-        return numba_cuda.is_available()
-    except Exception:
-        return False
+    from tinynet.kernels.conv2d import _numba_cuda_available as check
+    return check()          # one check (a tiny conv kernel launch) for both hot paths
 
 
 # ---------------------------------------------------------------- table, dispatch

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from tinynet.autograd import Function
-from tinynet.backend import get_array_module
+from tinynet.backend import get_array_module, is_cupy_array
 from tinynet.ops.shape import sum_to
 from tinynet.tensor import Tensor, as_tensor, describe
 
@@ -562,7 +562,12 @@ class Where(Function):
 
 def where(condition, x, y):
     """``x`` where ``condition`` holds, else ``y`` (both differentiable)."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if isinstance(condition, Tensor):
+        cond = condition.data
+    elif is_cupy_array(condition):
+        cond = condition              # a raw CuPy mask (backward passes use these)
+    else:
+        cond = np.asarray(condition)
     if cond.dtype != bool:
         raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):
