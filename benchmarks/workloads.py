@@ -38,6 +38,11 @@ def _libs(lib):
         import tinynet
         return tinynet, _functional("tinynet.nn.functional")
     import torch
+    if DEVICE != "cpu":
+        # full float32 like tinynet: PyTorch uses TF32 tensor cores for
+        # convolutions by default on recent GPUs (seen: 3e-4 relative difference)
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     return torch, _functional("torch.nn.functional")
 
 
