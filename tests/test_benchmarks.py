@@ -56,3 +56,11 @@ def test_table_json_and_chart(tmp_path):
     bench.chart(results, str(png))
     assert png.read_bytes()[:4] == b"\x89PNG"
     json.dumps({"machine": machine, "results": results})
+
+
+def test_per_issue_scripts_name_their_workloads():
+    for script, names in (("overhead.py", ["op_overhead"]), ("mlp.py", ["mlp_step"]),
+                          ("conv.py", ["conv2d_a", "conv2d_b", "maxpool", "cnn_step"])):
+        text = open(os.path.join(HERE, "..", "benchmarks", script)).read()
+        assert f'"--only", *"{" ".join(names)}".split()' in text
+        assert all(n in workloads.WORKLOADS for n in names)

@@ -392,3 +392,18 @@ def test_resume_from_checkpoint_replays_shuffles_and_augmentations(tmp_path):
     resumed.load_state_dict(ckpt["loader"])
     for got, want in zip(epochs(resumed, 2), expected):
         np.testing.assert_array_equal(got, want)
+
+
+def test_dataloader_device_moves_every_tensor_of_a_batch(monkeypatch):
+    moved = []
+    real_to = tn.Tensor.to
+
+    def spy(self, *args, **kw):
+        moved.append(args)
+        return real_to(self, *args, **kw)
+    monkeypatch.setattr(tn.Tensor, "to", spy)
+    ds = tn.data.TensorDataset(tn.arange(6).float(), tn.arange(6))
+    batches = list(tn.data.DataLoader(ds, batch_size=4, device="cpu"))
+    assert [b[0].device for b in batches] == ["cpu", "cpu"] and len(moved) == 4
+    dict_batch = tn.data.dataloader._to_device({"x": [tn.ones(2)], "n": 3}, "cpu")
+    assert dict_batch["n"] == 3 and dict_batch["x"][0].device == "cpu"

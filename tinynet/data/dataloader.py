@@ -97,13 +97,15 @@ class DataLoader:
         seed: seed of the loader's own shuffling generator; None draws the seed
             from ``tinynet.random`` when the loader first shuffles.
         collate_fn: merges a list of samples into a batch (default: ``default_collate``).
+        device: move every Tensor of each batch to this device ('cuda', 'cpu');
+            None leaves batches where the dataset keeps them.
 
     A ``TensorDataset`` (or a ``Subset`` of one) with the default collate is
     batched by indexing each tensor once per batch.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None,
-                 collate_fn=None):
+                 collate_fn=None, device=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size <= 0:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
@@ -116,6 +118,7 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.seed = seed
         self.collate_fn = collate_fn if collate_fn is not None else default_collate
+        self.device = device
         self._rng = None if seed is None else np.random.default_rng(int(seed))
         self._epoch_state = None       # generator state before this epoch's permutation
         self._batches_done = 0         # batches handed out in the current epoch
@@ -155,7 +158,7 @@ class DataLoader:
             else:
                 batch = self.collate_fn([self.dataset[int(i)] for i in idx])
             self._batches_done = b + 1
-            yield batch
+            yield batch if self.device is None else _to_device(batch, self.device)
         self._in_epoch = False
         self._batches_done = 0
 
@@ -198,3 +201,16 @@ class DataLoader:
         self._rng = None if rng_state is None else _generator_from_state(rng_state)
         self._skip = done
         self._in_epoch = False
+
+
+def _to_device(batch, device):
+    """``batch`` with every Tensor moved to ``device`` (tuples, lists, dicts kept)."""
+    if isinstance(batch, Tensor):
+        return batch.to(device)
+    if isinstance(batch, tuple):
+        return tuple(_to_device(b, device) for b in batch)
+    if isinstance(batch, list):
+        return [_to_device(b, device) for b in batch]
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
