@@ -119,3 +119,23 @@ def test_no_differentiable_input_is_an_error():
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="no input has requires_grad=True"):
             tn.gradgradcheck(lambda t: t * 2, (f64(2, requires_grad=False),))
+
+
+def test_an_infinite_numerical_derivative_does_not_allow_any_error():
+    class ZeroPow(tn.Function):          # 0 ** b: the derivative at b = 0 is -inf
+        def forward(self, b):
+            return np.zeros_like(b) ** b
+
+        def backward(self, gy):
+            return gy * 123.0
+
+    b = tn.tensor([0.0], dtype=tn.float64, requires_grad=True)
+    with np.errstate(all="ignore"):
+        with pytest.raises(tn.GradcheckError, match="Jacobian mismatch"):
+            tn.gradcheck(lambda t: ZeroPow()(t), (b,))
+
+
+def test_nan_on_both_sides_is_not_called_non_reentrant():
+    x = tn.tensor(np.array(2.0), requires_grad=True)      # var of one element: 0/0
+    with np.errstate(all="ignore"):
+        assert tn.gradcheck(tn.var, (x,))

@@ -243,15 +243,19 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
         again = _checked(_analytical_jacobian, verbose, outputs, diff_inputs, i)
         for jj, j in enumerate(diff_idx):
             a, n = analytical[jj], numerical[j][i]
-            if not np.allclose(a, again[jj], rtol=0, atol=nondet_tol):
+            if not np.allclose(a, again[jj], rtol=0, atol=nondet_tol, equal_nan=True):
                 return _fail(
                     f"gradcheck: backward is not reentrant for output {i} with respect to "
                     f"input {j}: two backward passes differ by up to "
                     f"{np.abs(a - again[jj]).max():.3e} (nondet_tol={nondet_tol})",
                     raise_exception, verbose, output_index=i, input_index=j)
             allowed = atol + rtol * np.abs(n)
-            bad = np.abs(a - n) > allowed
-            bad |= np.isnan(a) != np.isnan(n)
+            with np.errstate(invalid="ignore"):
+                bad = np.abs(a - n) > allowed
+            # an infinite numerical derivative would allow any error: non-finite
+            # entries must agree exactly (same infinity, or NaN on both sides)
+            finite = np.isfinite(a) & np.isfinite(n)
+            bad |= ~finite & ~((a == n) | (np.isnan(a) & np.isnan(n)))
             if bad.any():
                 msg, hints, report = _mismatch_report(fn, args, i, j, a, n, allowed, bad, eps,
                                                       atol, rtol, promoted, outputs)
@@ -270,7 +274,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
             g1 = _checked(_analytical, verbose, outputs, diff_inputs, i, v)
             g2 = _checked(_analytical, verbose, outputs, diff_inputs, i, 2.5 * v)
             for jj, j in enumerate(diff_idx):
-                if not np.allclose(g2[jj], 2.5 * g1[jj], rtol=1e-7, atol=1e-10):
+                if not np.allclose(g2[jj], 2.5 * g1[jj], rtol=1e-7, atol=1e-10,
+                                   equal_nan=True):
                     hint = ("the backward ignores or mishandles its grad_output argument "
                             "(forgot to multiply by gy)")
                     return _fail(
@@ -305,7 +310,15 @@ def _mismatch_report(fn, args, i, j, a, n, allowed, bad, eps, atol, rtol, promot
     lines += worst
     lines.append(f"  max abs diff: {np.nanmax(diff):.6g}")
     k, m = np.unravel_index(order[0], a.shape)
-    hints = _diagnose(fn, args, i, j, k, m, a, n, tuple(y.shape), eps, atol, rtol, promoted)
+    if not (np.isfinite(a).all() and np.isfinite(n).all()):
+        # the heuristics below assume finite Jacobians; name the non-finite entry
+        hints = [f"a derivative is infinite or NaN at input{_fmt_index(k, x.shape)} -> "
+                 f"output{_fmt_index(m, y.shape)} (numerical {n[k, m]:.6g}, analytical "
+                 f"{a[k, m]:.6g}): the function is not differentiable there (a pole, or "
+                 "0 ** 0); check it at other points"]
+    else:
+        hints = _diagnose(fn, args, i, j, k, m, a, n, tuple(y.shape), eps, atol, rtol,
+                          promoted)
     if hints:
         lines.append("  likely cause: " + "; ".join(hints))
     if a.size <= 64:
@@ -489,7 +502,9 @@ def _verbose_report(i, j, x, y, a, n, bad, eps, atol, rtol, worst, hints):
     bad_elem = bad.any(axis=1).reshape(x.shape)
     where = [_fmt_index(k, x.shape) for k in np.flatnonzero(bad_elem)]
     shown = ", ".join(where[:8]) + (f", ... ({len(where) - 8} more)" if len(where) > 8 else "")
-    top = np.nanmax(np.abs(per_elem[bad_elem])) if bad_elem.any() else 0.0
+    bad_mags = np.abs(per_elem[bad_elem])
+    bad_mags = bad_mags[np.isfinite(bad_mags)]
+    top = bad_mags.max() if bad_mags.size else 0.0
     lines = [f"gradcheck failed: output {i} with respect to input {j}",
              f"  input {j}: shape {tuple(x.shape)} {x.dtype}; output {i}: shape "
              f"{tuple(y.shape)}; eps={eps:g} atol={atol:g} rtol={rtol:g}",
@@ -546,6 +561,8 @@ def _heat_slice(v, b, top, limit, labelled):
                 cells.append(".".rjust(width))
             elif np.isnan(v[r, c]):
                 cells.append("?".rjust(width))
+            elif np.isinf(v[r, c]):
+                cells.append(("+" if v[r, c] > 0 else "-").rjust(width - 1) + "9")
             else:
                 level = min(9, max(1, int(np.ceil(9 * abs(v[r, c]) / top)))) if top else 1
                 cells.append(("+" if v[r, c] > 0 else "-") .rjust(width - 1) + str(level))
