@@ -27,6 +27,14 @@ look like, not where they are, which is what augmentation helps with.
 
 Entry points: ``train(config)`` returns the model, classes and per-epoch
 history; ``main(argv)`` is the command line (``--help`` lists the options).
+
+The convolutional examples:
+
+    examples/cnn_digits.py     the seeds' MNIST CNN (conv, maxpool, dense) on the 8x8 digits
+    examples/binary_cnn.py     binary image classifier: BatchNorm2d, Dropout, augmentation,
+                               binary_cross_entropy_with_logits, on an ImageFolder
+    examples/residual_cnn.py   residual blocks (identity and 1x1 projection shortcuts),
+                               a small ResNet on the 8x8 digits
 """
 import argparse
 import os
