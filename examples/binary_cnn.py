@@ -23,7 +23,10 @@ With no ``--data`` the example draws a small synthetic set into a temporary
 folder: ``cross`` images (a plus sign) and ``ring`` images (a hollow circle),
 each of a random size, colour and position on a noisy background, saved as
 PNG files. Because the shapes move around, the model has to learn what they
-look like, not where they are, which is what augmentation helps with.
+look like, not where they are; the augmentation adds more of that variety
+(flipped, shifted, slightly rotated copies). This set is easy: with the
+defaults, ``--no-augment`` reaches the same held-out accuracy, so try a
+small ``--n-per-class`` or your own photos to see augmentation matter.
 
 Entry points: ``train(config)`` returns the model, classes and per-epoch
 history; ``main(argv)`` is the command line (``--help`` lists the options).
