@@ -7,6 +7,14 @@ relu -> dense 10, RMSprop, cross-entropy: the seeds' MNIST model. The 8x8
 digits are small, so both convolutions pad by 1 to keep the shapes valid
 (8 -> 8 -> 4 -> 4 -> 2); `tinynet train cnn` trains the same model with
 progress bars, checkpoints and curves.
+
+The convolutional examples:
+
+    examples/cnn_digits.py     the seeds' MNIST CNN (conv, maxpool, dense) on the 8x8 digits
+    examples/binary_cnn.py     binary image classifier: BatchNorm2d, Dropout, augmentation,
+                               binary_cross_entropy_with_logits, on an ImageFolder
+    examples/residual_cnn.py   residual blocks (identity and 1x1 projection shortcuts),
+                               a small ResNet on the 8x8 digits
 """
 import time
 
