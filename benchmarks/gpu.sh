@@ -21,6 +21,8 @@ step nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 step python3 -c "import cupy, numba, numpy, tinynet as tn; print('cupy', cupy.__version__, 'numba', numba.__version__, 'numpy', numpy.__version__, 'tn.cuda.is_available()', tn.cuda.is_available())"
 step python3 -m tinynet.kernels.conv2d
 step python3 -m tinynet.kernels.pool2d
+step python3 -m tinynet.kernels.lstm_cell
+step python3 -m tinynet.kernels.gru_cell
 step python3 -m pytest -q -p no:cacheprovider -rfEs tests/gpu
 [ -n "$FULL" ] && step timeout 240 python3 -m pytest -q -p no:cacheprovider -n 8 tests
 step python3 -m tinynet.cli train cnn --device cuda --quiet --out "$out/run-cnn-cuda"

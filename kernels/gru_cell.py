@@ -9,6 +9,9 @@ Versions (one IMPLS entry each):
 - ``ref``     NumPy/CuPy reference, the oracle.
 - ``cpu_v1``  Numba CPU, ``@njit(parallel=True)``, ``prange`` over batch rows.
 - ``cpu_v2``  Numba CPU, ``@njit`` serial.
+- ``cuda_v3`` Numba CUDA, ``@cuda.jit`` on CuPy arrays: one thread per (n, h)
+              element, for the forward and for the backward; compiled per
+              dtype. Runs on NumPy arrays under ``NUMBA_ENABLE_CUDASIM=1``.
 
 Shapes: N batch, H hidden size. ``xg`` (N, 3H) = x @ w_ih.T + b_ih and
 ``hg`` (N, 3H) = h_prev @ w_hh.T + b_hh, gate order r, z, n as in PyTorch,
@@ -23,12 +26,14 @@ The forward saves ``act`` (N, 3H) = r, z, n; the backward also reads ``hg``
 and ``h_prev``, which are inputs anyway.
 
 ``python -m tinynet.kernels.gru_cell`` checks every version against ``ref``
-and then times them.
+and then times them (under the CUDA simulator: tiny shapes, no timing).
 """
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels.lstm_cell import Impl, _c, _numba_available, _sigmoid, check_and_time
+from tinynet.kernels.lstm_cell import (Impl, _c, _dev, _numba_available, _numba_cuda_available,
+                                       _sigmoid, check_and_time, cuda_dtype_ok, launch_config,
+                                       quiet_low_occupancy)
 from tinynet.kernels import lstm_cell as _lstm
 
 
@@ -147,11 +152,109 @@ gru_fwd_cpu_v1, gru_bwd_cpu_v1 = _fwd_numba(True), _bwd_numba(True)
 gru_fwd_cpu_v2, gru_bwd_cpu_v2 = _fwd_numba(False), _bwd_numba(False)
 
 
+# ---------------------------------------------------------------- v3: Numba CUDA
+_v3 = {}             # dtype -> (fwd, bwd)
+cuda = None          # numba.cuda, imported on first use (the simulator patches this global)
+
+
+def _build_v3(T):
+    """The kernels for float type ``T`` (constants cast to ``T`` so that
+    float32 math is not promoted to float64)."""
+    global cuda
+    import math
+    from numba import cuda
+    quiet_low_occupancy()
+
+    @cuda.jit(device=True)
+    def sig(x):
+        return T(0.5) + T(0.5) * math.tanh(T(0.5) * x)
+
+    @cuda.jit
+    def fwd(xg, hg, h_prev, h, act):
+        t = cuda.grid(1)
+        N, H = h_prev.shape
+        if t >= N * H:
+            return
+        b = t // H
+        j = t % H
+        r = sig(xg[b, j] + hg[b, j])
+        z = sig(xg[b, H + j] + hg[b, H + j])
+        n = math.tanh(xg[b, 2 * H + j] + r * hg[b, 2 * H + j])
+        h[b, j] = n + z * (h_prev[b, j] - n)
+        act[b, j] = r
+        act[b, H + j] = z
+        act[b, 2 * H + j] = n
+
+    @cuda.jit
+    def bwd(gh, act, hg, h_prev, dxg, dhg, dh_prev):
+        t = cuda.grid(1)
+        N, H = h_prev.shape
+        if t >= N * H:
+            return
+        b = t // H
+        j = t % H
+        one = T(1)
+        r = act[b, j]
+        z = act[b, H + j]
+        n = act[b, 2 * H + j]
+        g = gh[b, j]
+        dn = g * (one - z) * (one - n * n)
+        dr = dn * hg[b, 2 * H + j] * r * (one - r)
+        dz = g * (h_prev[b, j] - n) * z * (one - z)
+        dxg[b, j] = dr
+        dxg[b, H + j] = dz
+        dxg[b, 2 * H + j] = dn
+        dhg[b, j] = dr
+        dhg[b, H + j] = dz
+        dhg[b, 2 * H + j] = dn * r
+        dh_prev[b, j] = g * z
+
+    return fwd, bwd
+
+
+def _kernels_v3(dtype):
+    key = np.dtype(dtype)
+    if key not in _v3:
+        _v3[key] = _build_v3(key.type)
+    return _v3[key]
+
+
+def gru_fwd_cuda_v3(xg, hg, h_prev):
+    dt = xg.dtype
+    if not cuda_dtype_ok(dt):
+        return gru_fwd_ref(xg, hg, h_prev)
+    xp = get_array_module(xg)
+    N, H = h_prev.shape
+    h = xp.empty((N, H), dt)
+    act = xp.empty((N, 3 * H), dt)
+    if N * H:                   # no launch for an empty batch
+        _kernels_v3(dt)[0][launch_config(N * H)](_dev(xp, xg, dt), _dev(xp, hg, dt),
+                                              _dev(xp, h_prev, dt), h, act)
+    return h, act
+
+
+def gru_bwd_cuda_v3(gh, act, hg, h_prev):
+    dt = act.dtype
+    if not cuda_dtype_ok(dt):
+        return gru_bwd_ref(gh, act, hg, h_prev)
+    xp = get_array_module(act)
+    N, H = h_prev.shape
+    dxg = xp.empty((N, 3 * H), dt)
+    dhg = xp.empty((N, 3 * H), dt)
+    dh_prev = xp.empty((N, H), dt)
+    if N * H:                   # no launch for an empty batch
+        _kernels_v3(dt)[1][launch_config(N * H)](_dev(xp, gh, dt), _dev(xp, act, dt),
+                                              _dev(xp, hg, dt), _dev(xp, h_prev, dt),
+                                              dxg, dhg, dh_prev)
+    return dxg, dhg, dh_prev
+
+
 # ---------------------------------------------------------------- table, dispatch
 IMPLS = {
     "ref": Impl("ref", gru_fwd_ref, gru_bwd_ref, "any", lambda: True),
     "cpu_v1": Impl("cpu_v1", gru_fwd_cpu_v1, gru_bwd_cpu_v1, "cpu", _numba_available),
     "cpu_v2": Impl("cpu_v2", gru_fwd_cpu_v2, gru_bwd_cpu_v2, "cpu", _numba_available),
+    "cuda_v3": Impl("cuda_v3", gru_fwd_cuda_v3, gru_bwd_cuda_v3, "cuda", _numba_cuda_available),
 }
 
 

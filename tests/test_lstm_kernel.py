@@ -6,6 +6,7 @@ import pytest
 import tinynet as tn
 from tinynet import kernels
 from tinynet.kernels import gru_cell as KG
+from tinynet.kernels.conv2d import cuda_sim_enabled
 from tinynet.kernels import lstm_cell as KL
 from tinynet.ops.recurrent import gru_cell, lstm_cell
 
@@ -72,9 +73,10 @@ def test_lstm_reference_matches_plain_formulas():
 
 
 def test_saturated_gates_stay_finite():
+    # (the CUDA versions' twin is in tests/gpu/test_cuda_kernels.py)
     big = np.full((2, 8), 1e4, np.float32)
     for impl in KL.IMPLS.values():
-        if impl.available():
+        if impl.available() and impl.device != "cuda":
             h, c, act = impl.fwd(big, -3 * big, np.zeros((2, 2), np.float32))
             assert np.isfinite(h).all() and np.isfinite(act).all()
 
@@ -132,3 +134,42 @@ def test_default_selection(monkeypatch):
     monkeypatch.delenv("TINYNET_GRU_IMPL", raising=False)
     assert KL.select(np.zeros((2, 8), np.float32)).name == KL.CPU_DEFAULT
     assert KG.select(np.zeros((2, 6), np.float32)).name == KL.CPU_DEFAULT
+
+
+class FakeCupyArray:
+    """Stands for a CuPy array in select(), which looks only at the type's module."""
+    __module__ = "cupy._core.core"
+
+
+def test_gpu_selection_uses_cuda_version_or_falls_back(monkeypatch):
+    monkeypatch.delenv("TINYNET_LSTM_IMPL", raising=False)
+    monkeypatch.delenv("TINYNET_GRU_IMPL", raising=False)
+    for mod in (KL, KG):
+        monkeypatch.setattr(mod.IMPLS["cuda_v3"], "available", lambda: True)
+        assert mod.select(FakeCupyArray()).name == "cuda_v3"
+        # Numba's CUDA kernels failing to compile: the reference runs on CuPy
+        monkeypatch.setattr(mod.IMPLS["cuda_v3"], "available", lambda: False)
+        assert mod.select(FakeCupyArray()).name == "ref"
+
+
+def test_forcing_a_cpu_version_on_gpu_arrays_is_rejected():
+    with kernels.use(lstm="cpu_v1"):
+        with pytest.raises(RuntimeError, match="lstm implementation 'cpu_v1' runs on the CPU"):
+            KL.select(FakeCupyArray())
+
+
+@pytest.mark.skipif(cuda_sim_enabled(), reason="the simulator runs CUDA versions on NumPy")
+def test_forcing_the_cuda_version_on_numpy_arrays_is_rejected(monkeypatch):
+    with kernels.use(lstm="cuda_v3"):
+        with pytest.raises(RuntimeError, match="lstm implementation 'cuda_v3' needs CuPy"):
+            KL.select(np.zeros((1, 4)))
+    monkeypatch.setenv("TINYNET_GRU_IMPL", "cuda_v3")
+    with pytest.raises(RuntimeError, match="gru implementation 'cuda_v3' needs CuPy"):
+        KG.select(np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("n,want", [(0, (1, 1)), (1, (1, 1)), (10, (1, 10)), (128, (1, 128)),
+                                    (129, (2, 128)), (4096, (32, 128))])
+def test_cuda_launch_config_covers_every_element(n, want):
+    blocks, threads = KL.launch_config(n)
+    assert (blocks, threads) == want and blocks * threads >= n

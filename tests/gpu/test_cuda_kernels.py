@@ -12,9 +12,12 @@ import pytest
 import tinynet as tn
 from tinynet import kernels
 from tinynet.kernels import conv2d as KC
+from tinynet.kernels import gru_cell as KG
+from tinynet.kernels import lstm_cell as KL
 from tinynet.kernels import pool2d as KP
 from tinynet.ops.conv import conv2d, conv_transpose2d
 from tinynet.ops.pool import avg_pool2d, max_pool2d
+from tinynet.ops.recurrent import gru_cell, lstm_cell
 
 SIM = KC.cuda_sim_enabled()
 GPU = tn.cuda.is_available()
@@ -117,9 +120,84 @@ def test_ops_gradcheck_through_cuda_kernels():
 
 def test_selection_prefers_cuda_kernels_for_gpu_arrays():
     if SIM:
-        with kernels.use(conv="cuda_v2"):
+        with kernels.use(conv="cuda_v2", lstm="cuda_v3", gru="cuda_v3"):
             assert KC.select(np.zeros(1)).name == "cuda_v2"
+            assert KL.select(np.zeros((1, 4))).name == "cuda_v3"
+            assert KG.select(np.zeros((1, 3))).name == "cuda_v3"
     else:
         import cupy
         assert KC.select(cupy.zeros(1)).name == "cuda_v2"
         assert KP.select(cupy.zeros(1)).name == "cuda_v2"
+        assert KL.select(cupy.zeros((1, 4))).name == "cuda_v3"
+        assert KG.select(cupy.zeros((1, 3))).name == "cuda_v3"
+
+
+# (N, H): the simulator runs each (n, h) thread in Python, so N * H stays small
+CELL_SHAPES = [(1, 1), (2, 5)]
+CELL_DTYPES = [(np.float32, 1e-5), (np.float64, 1e-12)]
+
+
+def _randn(rng, dtype, *shape):
+    return (3 * rng.standard_normal(shape)).astype(dtype)     # x3: saturated gates too
+
+
+@pytest.mark.parametrize("dtype,tol", CELL_DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("N,H", CELL_SHAPES, ids=[f"N{n}-H{h}" for n, h in CELL_SHAPES])
+def test_lstm_cell_cuda_matches_reference(N, H, dtype, tol):
+    rng = np.random.default_rng(4)
+    xg, hg, c_prev, gh, gc = (_randn(rng, dtype, N, k * H) for k in (4, 4, 1, 1, 1))
+    ref, cu = KL.IMPLS["ref"], KL.IMPLS["cuda_v3"]
+    want = ref.fwd(xg, hg, c_prev)
+    want += ref.bwd(gh, gc, want[2], c_prev, want[1])
+    h, c, act = cu.fwd(on_device(xg), on_device(hg), on_device(c_prev))
+    got = (h, c, act) + cu.bwd(on_device(gh), on_device(gc), act, on_device(c_prev), c)
+    for a, b in zip(got, want):
+        assert a.dtype == dtype and a.shape == b.shape
+        np.testing.assert_allclose(host(a), b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype,tol", CELL_DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("N,H", CELL_SHAPES, ids=[f"N{n}-H{h}" for n, h in CELL_SHAPES])
+def test_gru_cell_cuda_matches_reference(N, H, dtype, tol):
+    rng = np.random.default_rng(5)
+    xg, hg, h_prev, gh = (_randn(rng, dtype, N, k * H) for k in (3, 3, 1, 1))
+    ref, cu = KG.IMPLS["ref"], KG.IMPLS["cuda_v3"]
+    want = ref.fwd(xg, hg, h_prev)
+    want += ref.bwd(gh, want[1], hg, h_prev)
+    dev_hg, dev_h_prev = on_device(hg), on_device(h_prev)
+    h, act = cu.fwd(on_device(xg), dev_hg, dev_h_prev)
+    got = (h, act) + cu.bwd(on_device(gh), act, dev_hg, dev_h_prev)
+    for a, b in zip(got, want):
+        assert a.dtype == dtype and a.shape == b.shape
+        np.testing.assert_allclose(host(a), b, rtol=tol, atol=tol)
+
+
+def test_cell_cuda_empty_batch():
+    h, c, act = KL.IMPLS["cuda_v3"].fwd(*(on_device(np.zeros((0, k))) for k in (8, 8, 2)))
+    dpre, dc = KL.IMPLS["cuda_v3"].bwd(on_device(np.zeros((0, 2))), on_device(np.zeros((0, 2))),
+                                       act, on_device(np.zeros((0, 2))), c)
+    h2, act2 = KG.IMPLS["cuda_v3"].fwd(*(on_device(np.zeros((0, k))) for k in (6, 6, 2)))
+    assert [a.shape for a in (h, c, act, dpre, dc, h2, act2)] == \
+        [(0, 2), (0, 2), (0, 8), (0, 8), (0, 2), (0, 2), (0, 6)]
+
+
+def test_cell_cuda_saturated_gates_stay_finite():
+    big = np.full((1, 8), 1e4, np.float32)
+    h, c, act = KL.IMPLS["cuda_v3"].fwd(on_device(big), on_device(-3 * big),
+                                        on_device(np.zeros((1, 2), np.float32)))
+    h2, act2 = KG.IMPLS["cuda_v3"].fwd(on_device(big[:, :6]), on_device(-big[:, :6]),
+                                       on_device(np.zeros((1, 2), np.float32)))
+    for a in (h, c, act, h2, act2):
+        assert np.isfinite(host(a)).all()
+
+
+@pytest.mark.skipif(not SIM, reason="gradcheck on the GPU runs in tests/gpu/test_cupy_ops.py")
+def test_cell_ops_gradcheck_through_cuda_kernels():
+    # float64 gradcheck of the fused cell ops, forward and backward on the CUDA kernels
+    x, hx, cx = (_device_tensor((2, k), s) for k, s in ((2, 10), (3, 11), (3, 12)))
+    w4, u4, b4 = (_device_tensor(s, k) for k, s in ((13, (12, 2)), (14, (12, 3)), (15, (12,))))
+    w3, u3, b3 = (_device_tensor(s, k) for k, s in ((16, (9, 2)), (17, (9, 3)), (18, (9,))))
+    with kernels.use(lstm="cuda_v3", gru="cuda_v3"):
+        assert KL.select(x.data).name == KG.select(x.data).name == "cuda_v3"
+        assert tn.gradcheck(lambda *a: lstm_cell(*a), (x, hx, cx, w4, u4, b4))
+        assert tn.gradcheck(lambda *a: gru_cell(*a), (x, hx, w3, u3, b3))
