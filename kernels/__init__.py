@@ -39,6 +39,29 @@ def forced(path):
     return _forced.get(path) or os.environ.get(f"TINYNET_{path.upper()}_IMPL") or None
 
 
+def pick(path, table, x, cpu, gpu):
+    """The implementation of hot path ``path`` (one of ``table``) for array ``x``.
+
+    A forced name (``use(...)`` or ``TINYNET_<PATH>_IMPL``) wins and must suit
+    the device of ``x``; otherwise ``table[gpu]`` for CuPy arrays and
+    ``table[cpu]`` for NumPy arrays, or ``table["ref"]`` when that one cannot
+    run here (no Numba, or Numba CUDA that does not compile). Every hot path's
+    ``select()`` is this call with its own table and defaults.
+    """
+    from tinynet.kernels.conv2d import check_device
+    name = forced(path)
+    on_gpu = type(x).__module__.startswith("cupy")
+    if name is not None:
+        impl = table.get(name)
+        if impl is None:
+            raise ValueError(f"TINYNET_{path.upper()}_IMPL={name!r} is not one of "
+                             f"{sorted(table)}")
+        check_device(path, impl, on_gpu)
+        return impl
+    want = table[gpu if on_gpu else cpu]
+    return want if want.available() else table["ref"]
+
+
 class use:
     """Force implementations: ``use(conv="ref")`` globally, or as
     ``with tinynet.kernels.use(pool="ref"): ...`` for a block."""

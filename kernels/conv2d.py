@@ -29,7 +29,7 @@ then times them.
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import forced
+from tinynet.kernels import pick
 
 
 def out_size(size, k, s, p, d):
@@ -291,17 +291,7 @@ IMPLS = {
 def select(x):
     """The implementation for array ``x``: forced by ``TINYNET_CONV_IMPL`` /
     ``tinynet.kernels.use(conv=...)``, else the fastest for its device."""
-    name = forced("conv")
-    on_gpu = type(x).__module__.startswith("cupy")
-    if name is not None:
-        impl = IMPLS.get(name)
-        if impl is None:
-            raise ValueError(f"TINYNET_CONV_IMPL={name!r} is not one of {sorted(IMPLS)}")
-        check_device("conv", impl, on_gpu)
-        return impl
-    if on_gpu:
-        return IMPLS["cuda_v2"] if _numba_cuda_available() else IMPLS["ref"]
-    return IMPLS["cpu_v1"] if _numba_available() else IMPLS["ref"]
+    return pick("conv", IMPLS, x, cpu="cpu_v1", gpu="cuda_v2")
 
 
 def check_device(path, impl, on_gpu):

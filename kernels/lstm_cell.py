@@ -51,8 +51,8 @@ and then times them (under the CUDA simulator: tiny shapes, no timing).
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import forced
-from tinynet.kernels.conv2d import _THREADS, check_device
+from tinynet.kernels import pick
+from tinynet.kernels.conv2d import _THREADS
 
 
 # ---------------------------------------------------------------- v0: reference
@@ -350,21 +350,7 @@ def select(x, path="lstm", table=None):
     """The implementation for array ``x``: forced by ``TINYNET_LSTM_IMPL`` /
     ``tinynet.kernels.use(lstm=...)``, else ``cuda_v3`` on a GPU (``ref`` if
     Numba's CUDA kernels do not work there) and ``CPU_DEFAULT`` on the CPU."""
-    table = IMPLS if table is None else table
-    name = forced(path)
-    on_gpu = type(x).__module__.startswith("cupy")
-    if name is not None:
-        impl = table.get(name)
-        if impl is None:
-            raise ValueError(f"TINYNET_{path.upper()}_IMPL={name!r} is not one of "
-                             f"{sorted(table)}")
-        check_device(path, impl, on_gpu)
-        return impl
-    if on_gpu:
-        return table["cuda_v3"] if table["cuda_v3"].available() else table["ref"]
-    if not table[CPU_DEFAULT].available():
-        return table["ref"]
-    return table[CPU_DEFAULT]
+    return pick(path, IMPLS if table is None else table, x, cpu=CPU_DEFAULT, gpu="cuda_v3")
 
 
 # ---------------------------------------------------------------- self-check + timing

@@ -28,8 +28,8 @@ then times them.
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import forced
-from tinynet.kernels.conv2d import _blocks, _THREADS, check_device, cuda_sim_enabled
+from tinynet.kernels import pick
+from tinynet.kernels.conv2d import _blocks, _THREADS, cuda_sim_enabled
 
 
 def out_size(size, k, s, p, d, ceil_mode):
@@ -504,17 +504,7 @@ IMPLS = {
 def select(x):
     """The implementation for array ``x``: forced by ``TINYNET_POOL_IMPL`` /
     ``tinynet.kernels.use(pool=...)``, else the fastest for its device."""
-    name = forced("pool")
-    on_gpu = type(x).__module__.startswith("cupy")
-    if name is not None:
-        impl = IMPLS.get(name)
-        if impl is None:
-            raise ValueError(f"TINYNET_POOL_IMPL={name!r} is not one of {sorted(IMPLS)}")
-        check_device("pool", impl, on_gpu)
-        return impl
-    if on_gpu:
-        return IMPLS["cuda_v2"] if _numba_cuda_available() else IMPLS["ref"]
-    return IMPLS["cpu_v1"] if _numba_available() else IMPLS["ref"]
+    return pick("pool", IMPLS, x, cpu="cpu_v1", gpu="cuda_v2")
 
 
 # ---------------------------------------------------------------- self-check + timing

@@ -109,24 +109,16 @@ class Tensor:
         # Fast constructor for op outputs: no conversion beyond 0-d results.
         if type(data) is not np.ndarray and not is_cupy_array(data):
             data = np.asarray(data)
-        t = object.__new__(cls)
-        t.data = data
-        t.grad = None
-        t.requires_grad = requires_grad
-        t.grad_fn = None
-        t._out_index = 0
-        t._version = 0
-        t._hooks = None
-        t._retains_grad = False
-        return t
+        return cls._const(data, requires_grad)
 
     @classmethod
-    def _const(cls, value):
-        # A constant operand (a scalar cast to an op's dtype); never requires grad.
+    def _const(cls, value, requires_grad=False):
+        # A Tensor around ``value`` as it is: op outputs, and constant operands
+        # (a scalar cast to an op's dtype, kept a NumPy scalar so CuPy accepts it).
         t = object.__new__(cls)
         t.data = value
         t.grad = None
-        t.requires_grad = False
+        t.requires_grad = requires_grad
         t.grad_fn = None
         t._out_index = 0
         t._version = 0
