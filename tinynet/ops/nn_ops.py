@@ -9,7 +9,7 @@ import numpy as np
 from tinynet import random
 from tinynet.autograd import Function, is_grad_enabled
 from tinynet.backend import get_array_module, to_device
-from tinynet.ops.elementwise import abs as abs_, clamp, pow as pow_, sqrt
+from tinynet.ops.elementwise import abs as abs_, clamp, pow as pow_, require_float, sqrt
 from tinynet.ops.linalg import matmul
 from tinynet.ops.reduce import sum as sum_
 from tinynet.ops.shape import reshape, transpose
@@ -204,6 +204,7 @@ def one_hot(tensor, num_classes=-1):
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
     """``input / max(||input||_p, eps)`` along ``dim`` (PyTorch's F.normalize)."""
+    input = require_float(input, "normalize")
     if p <= 0:
         raise ValueError(f"normalize: p must be positive, got {p}")
     # max(||x||, eps) == (max(sum |x|^p, eps^p))^(1/p): clamping before the root
