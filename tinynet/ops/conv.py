@@ -110,9 +110,10 @@ def _check_conv(op, x, w, groups, transposed=False):
     if groups < 1:
         raise ValueError(f"{op}: groups must be positive, got {groups}")
     check_float(op, x, w)
-    if 0 in w.shape[2:] or 0 in x.shape[2:]:
-        raise ValueError(f"{op}: kernel and input height and width must be positive, got "
-                         f"input {describe(x)}, weight {describe(w)}")
+    # (PyTorch accepts some of these and returns a differently shaped empty result)
+    if 0 in w.shape[1:] or 0 in x.shape[1:]:
+        raise ValueError(f"{op}: kernel and input channels, height and width must be "
+                         f"positive, got input {describe(x)}, weight {describe(w)}")
     if x.device != w.device:
         raise RuntimeError(f"{op}: input and weight are on different devices: "
                            f"input {describe(x)}, weight {describe(w)}")

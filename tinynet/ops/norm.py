@@ -93,7 +93,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         return _batch_norm_eval(input, running_mean, running_var, weight, bias, eps,
                                 stat_shape)
     axes = (0,) + tuple(range(2, input.ndim))
-    count = input.numel() // C
+    count = input.numel() // C if C else 0      # no channels: nothing to normalize
     if count <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                          f"training, got input of shape {input.shape}")
