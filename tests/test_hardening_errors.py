@@ -290,3 +290,54 @@ def test_normalizations_and_cross_entropy_refuse_integer_input(name, fn):
     with pytest.raises(TypeError, match=f"{name}: expected a floating point tensor, got "
                                         r"\(2, 3\) int64"):
         fn(tn.tensor(np.ones((2, 3), np.int64)))
+
+
+def test_linear_and_embedding_with_zero_features_backpropagate():
+    # reshape(-1, 0) cannot infer -1: backward used to fail inside NumPy
+    x = tn.ones(2, 2, 3, requires_grad=True)
+    w, b = tn.ones(0, 3, requires_grad=True), tn.ones(0, requires_grad=True)
+    y = F.linear(x, w, b)
+    assert y.shape == (2, 2, 0)
+    y.sum().backward()
+    assert x.grad.shape == (2, 2, 3) and not x.grad.numpy().any()
+    assert w.grad.shape == (0, 3) and b.grad.shape == (0,)
+    (g,) = tn.grad(F.linear(x, w, b).sum(), [w], create_graph=True)
+    assert g.shape == (0, 3)
+    e = tn.ones(6, 0, requires_grad=True)
+    F.embedding(_int(1, 2, 5), e).sum().backward()
+    assert e.grad.shape == (6, 0)
+
+
+def test_cross_entropy_ignores_a_minus_inf_logit_of_another_class():
+    # a masked-out class (-inf logit) used to make the fused loss nan (0 * -inf)
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    x[1, 2] = -np.inf
+    y = np.array([0, 0, 1, 3])
+    xt, xr = tn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    got, want = F.cross_entropy(xt, tn.tensor(y)), TF.cross_entropy(xr, torch.tensor(y))
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6)
+    got.backward()
+    want.backward()
+    np.testing.assert_allclose(xt.grad.numpy(), xr.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_pow_exponent_gradient_at_a_zero_base_with_a_negative_exponent():
+    # 0 ** b log 0 is -inf for b < 0 in PyTorch; it used to be nan (inf * log 1)
+    a = np.array([[0.0, 0.0, 0.0], [0.7, 1.3, 0.0]])
+    b = np.array([[-1.0, 0.0, 2.0]])
+    at, bt = tn.tensor(a, requires_grad=True), tn.tensor(b, requires_grad=True)
+    ar, br = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (at ** bt).sum().backward()
+    (ar ** br).sum().backward()
+    np.testing.assert_allclose(bt.grad.numpy(), br.grad.numpy(), rtol=1e-12)
+    assert bt.grad.numpy()[0, 0] == -np.inf
+
+
+def test_bool_to_a_bool_power_stays_bool():
+    t = np.array([True, False])
+    got = tn.tensor(t) ** True
+    assert got.dtype == np.bool_
+    np.testing.assert_array_equal(got.numpy(), (torch.tensor(t) ** True).numpy())
+    np.testing.assert_array_equal((tn.tensor(t) ** tn.tensor([[True], [False]])).numpy(),
+                                  [[True, False], [True, True]])

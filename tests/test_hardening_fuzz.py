@@ -117,6 +117,9 @@ OVERRIDES = {
     # kl_div: PyTorch gives 0 * -inf = nan where the target is 0; tinynet's
     # 0 log 0 = 0 rule gives 0 there
     "kl_div": {"specials": (np.nan,)},
+    # an inf in a channel makes its mean inf and variance nan: both sides give
+    # non-finite garbage there, differing in where it is inf and where nan
+    "batch_norm": {"specials": (np.nan,)},
     # a NaN weight meets zero padding: PyTorch skips the padded taps,
     # tinynet multiplies them (0 * nan = nan); NaN/Inf go in the data only
     **{name: {"special_inputs": (0,)}

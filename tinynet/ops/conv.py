@@ -98,7 +98,7 @@ def check_float(op, *tensors):
     """The compiled kernels take float32 and float64 only: anything else
     (float16, integers, bool) gets a clear error instead of a kernel failure."""
     for t in tensors:
-        if str(t.dtype) not in ("float32", "float64"):
+        if t.dtype.char not in "fd":                 # float32, float64
             raise TypeError(f"{op}: expected a float32 or float64 tensor, got {describe(t)}")
 
 

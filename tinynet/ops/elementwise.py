@@ -136,8 +136,10 @@ class Pow(BinaryFunction):
             base = where(both_zero, 1.0, a) if both_zero.any() else a
             gx_a = sum_to(gy * b * base ** (b - 1), a.shape)
         if gb:
-            # d(a^b)/db = a^b log a, taken as 0 where a == 0 (PyTorch's choice)
-            safe = where(a.detach() == 0, 1.0, a) if (a.data == 0).any() else a
+            # d(a^b)/db = a^b log a, taken as 0 where a == 0 and b >= 0 (PyTorch's
+            # choice); for b < 0 it stays inf * -inf = -inf, not inf * log(1) = nan
+            zero = (a.data == 0) & (b.data >= 0)
+            safe = where(Tensor(zero), 1.0, a) if zero.any() else a
             gx_b = sum_to(gy * a ** b * log(safe), b.shape)
         return gx_a, gx_b
 
@@ -219,7 +221,9 @@ def pow(a, b):
             a = a.astype(np.float32)         # int tensor ** 0.5 is float32 (not float64)
         return PowScalar(b)(a)
     a, b = operands(a, b)
-    return Pow()(a, b)
+    y = Pow()(a, b)
+    # PyTorch keeps bool ** bool bool (x ** 0 = 1, x ** 1 = x); NumPy makes int8
+    return y.astype(bool) if a.dtype == bool and b.dtype == bool else y
 
 
 def rsub(a, b):

@@ -86,7 +86,8 @@ class CrossEntropyRows(Function):
         shifted = x - x.max(axis=1, keepdims=True)
         logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         self.probs = xp.exp(logp)            # softmax, for backward
-        rows = -(logp * self.coef).sum(axis=1)
+        # zero-coefficient classes drop out even where logp is -inf (0 * -inf = nan)
+        rows = -(xp.where(self.coef != 0, logp, 0) * self.coef).sum(axis=1)
         return rows.sum() if self.reduce else rows
 
     def backward(self, gy):
