@@ -112,3 +112,25 @@ def test_a_step_that_keeps_its_loss_is_caught():
     kept = []
     alive, refs = _outliving(TRAINERS["lstm"](), keep=kept.append)
     assert {id(o) for o in alive} == {id(o) for loss in kept for o in (loss, loss.grad_fn)}
+
+
+def test_a_100_000_op_chain_backpropagates_and_frees_its_graph():
+    """Deep graphs: backward is iterative (no recursion limit) and, once it has
+    run and the output is gone, every node of the chain is freed by reference
+    counting (the cycle collector stays off)."""
+    import tinynet as tn
+    x = tn.tensor([1.0], dtype=tn.float64, requires_grad=True)
+    gc.collect()
+    gc.disable()
+    try:
+        y, refs = x, []
+        for i in range(100_000):
+            y = y * 1.0 if i % 2 else y + 0.0
+            if i % 10_000 == 0:
+                refs.append(weakref.ref(y.grad_fn))
+        y.sum().backward()
+        assert x.grad.item() == 1.0
+        del y
+        assert all(r() is None for r in refs)
+    finally:
+        gc.enable()
