@@ -21,6 +21,7 @@ import os
 import sys
 import time
 import tracemalloc
+from collections import deque
 
 import numpy as np
 
@@ -113,7 +114,7 @@ def soak(make, steps, warmup, report_every, out=print):
     gc.collect()
     tracemalloc.start()
     step = make()
-    rows, losses = [], []
+    rows, losses = [], deque(maxlen=report_every)     # bounded: no growth of our own
     t0 = time.perf_counter()
     for i in range(1, steps + 1):
         losses.append(step())
@@ -121,7 +122,7 @@ def soak(make, steps, warmup, report_every, out=print):
             now, peak = (v / 2 ** 20 for v in tracemalloc.get_traced_memory())
             rows.append((i, now, peak, rss_mib()))
             out(f"  step {i:5d}: traced {now:7.2f} MiB, window peak {peak:7.2f} MiB, "
-                f"RSS {rows[-1][3]:7.1f} MiB, loss {np.mean(losses[-report_every:]):.3f}, "
+                f"RSS {rows[-1][3]:7.1f} MiB, loss {np.mean(losses):.3f}, "
                 f"{time.perf_counter() - t0:6.1f} s")
             tracemalloc.reset_peak()
     tracemalloc.stop()
@@ -132,11 +133,11 @@ def summary(name, rows):
     """The spread of traced and peak memory over the windows after warm-up."""
     after = rows[1:]
     nows, peaks = [r[1] for r in after], [r[2] for r in after]
+    spread = lambda v: 100 * (max(v) / min(v) - 1)  # noqa: E731
     return (f"{name}: after warm-up (step {rows[0][0]}), traced memory "
-            f"{min(nows):.2f}-{max(nows):.2f} MiB (spread {100 * (max(nows) / min(nows) - 1):.1f}%), "
+            f"{min(nows):.2f}-{max(nows):.2f} MiB (spread {spread(nows):.1f}%), "
             f"window peaks {min(peaks):.2f}-{max(peaks):.2f} MiB "
-            f"(spread {100 * (max(peaks) / min(peaks) - 1):.1f}%), "
-            f"RSS {rows[0][3]:.1f} -> {rows[-1][3]:.1f} MiB")
+            f"(spread {spread(peaks):.1f}%), RSS {rows[0][3]:.1f} -> {rows[-1][3]:.1f} MiB")
 
 
 def main(argv=None):
