@@ -333,8 +333,12 @@ def _check_grads(torch, check, spec, tn_bases, tn_outs, th_bases, th_outs, fallb
                   grad_outputs=[tn.tensor(w) for w in ws], allow_unused=True)
     th_diff = [th_outs[i] for i in diff]
     assert all(o.requires_grad for o in th_diff), f"{check.name}: {spec}: grad outputs"
-    want = torch.autograd.grad(th_diff, [th_bases[k] for k in wanted],
-                               [torch.tensor(w) for w in ws], allow_unused=True)
+    try:
+        want = torch.autograd.grad(th_diff, [th_bases[k] for k in wanted],
+                                   [torch.tensor(w) for w in ws], allow_unused=True)
+    except RuntimeError as e:        # e.g. its internal assert on x ** True's backward
+        ONE_SIDED.append((check.name, str(spec), f"torch gradient: {e}"))
+        return
     for k, g, w in zip(wanted, got, want):
         if g is None or w is None:
             assert (g is None or not g.numpy().any()) and (w is None or not w.any()), (
