@@ -102,6 +102,13 @@ class RNNBase(Module):
             raise ValueError(f"{self._name}: input.size(-1) must be equal to input_size. "
                              f"Expected {self.input_size}, got {x.shape[-1]} "
                              f"(input {describe(x)})")
+        t_dim = 1 if self.batch_first and x.ndim == 3 else 0
+        if x.shape[t_dim] == 0:
+            raise ValueError(f"{self._name}: expected a sequence length above 0, got input "
+                             f"{describe(x)} (batch_first={self.batch_first})")
+        if x.ndim == 3 and x.shape[1 - t_dim] == 0:
+            raise ValueError(f"{self._name}: empty batch: the batch size is 0 in input "
+                             f"{describe(x)} (batch_first={self.batch_first})")
         w = self.weight_ih_l0
         if x.dtype != w.dtype:
             raise TypeError(f"{self._name}: input dtype {x.dtype} does not match the "

@@ -94,6 +94,14 @@ def _pair(v, name, op):
     return int(v), int(v)
 
 
+def check_float(op, *tensors):
+    """The compiled kernels take float32 and float64 only: anything else
+    (float16, integers, bool) gets a clear error instead of a kernel failure."""
+    for t in tensors:
+        if t.dtype.char not in "fd":                 # float32, float64
+            raise TypeError(f"{op}: expected a float32 or float64 tensor, got {describe(t)}")
+
+
 def _check_conv(op, x, w, groups, transposed=False):
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got {describe(x)}")
@@ -101,6 +109,11 @@ def _check_conv(op, x, w, groups, transposed=False):
         raise ValueError(f"{op}: expected a 4-D weight, got {describe(w)}")
     if groups < 1:
         raise ValueError(f"{op}: groups must be positive, got {groups}")
+    check_float(op, x, w)
+    # (PyTorch accepts some of these and returns a differently shaped empty result)
+    if 0 in w.shape[1:] or 0 in x.shape[1:]:
+        raise ValueError(f"{op}: kernel and input channels, height and width must be "
+                         f"positive, got input {describe(x)}, weight {describe(w)}")
     if x.device != w.device:
         raise RuntimeError(f"{op}: input and weight are on different devices: "
                            f"input {describe(x)}, weight {describe(w)}")
@@ -272,6 +285,7 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
     x = as_tensor(x)
     if x.ndim != 4:
         raise ValueError(f"unfold: expected a 4-D input, got {describe(x)}")
+    check_float("unfold", x)
     k = _pair(kernel_size, "kernel_size", "unfold")
     params = _Params(_pair(stride, "stride", "unfold"), _pair(padding, "padding", "unfold"),
                      _pair(dilation, "dilation", "unfold"), 1)
@@ -287,6 +301,7 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
 def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """col2im as an op: (N, C*KH*KW, L) -> (N, C, H, W), summing overlaps (F.fold)."""
     x = as_tensor(x)
+    check_float("fold", x)
     k = _pair(kernel_size, "kernel_size", "fold")
     out_hw = _pair(output_size, "output_size", "fold")
     params = _Params(_pair(stride, "stride", "fold"), _pair(padding, "padding", "fold"),

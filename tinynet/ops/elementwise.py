@@ -136,8 +136,10 @@ class Pow(BinaryFunction):
             base = where(both_zero, 1.0, a) if both_zero.any() else a
             gx_a = sum_to(gy * b * base ** (b - 1), a.shape)
         if gb:
-            # d(a^b)/db = a^b log a, taken as 0 where a == 0 (PyTorch's choice)
-            safe = where(a.detach() == 0, 1.0, a) if (a.data == 0).any() else a
+            # d(a^b)/db = a^b log a, taken as 0 where a == 0 and b >= 0 (PyTorch's
+            # choice); for b < 0 it stays inf * -inf = -inf, not inf * log(1) = nan
+            zero = (a.data == 0) & (b.data >= 0)
+            safe = where(Tensor(zero), 1.0, a) if zero.any() else a
             gx_b = sum_to(gy * a ** b * log(safe), b.shape)
         return gx_a, gx_b
 
@@ -170,14 +172,35 @@ def _true_div_float(a, b):
     return a, b
 
 
+def _what(x):
+    return describe(x) if isinstance(x, Tensor) else repr(x)
+
+
+def _check_alpha(op, a, b, alpha):
+    # PyTorch: a float alpha would silently make an integer result float
+    if (a.dtype.kind in "biu" and b.dtype.kind in "biu"
+            and not isinstance(alpha, (int, np.integer))):
+        raise TypeError(f"{op}: alpha must be an integer for integer tensors, got "
+                        f"alpha={alpha!r} with {describe(a)} and {describe(b)}")
+
+
 def add(a, b, alpha=1):
+    a, b = operands(a, b)
     if alpha != 1:
+        _check_alpha("add", a, b, alpha)
         b = mul(b, alpha)
     return Add()(*operands(a, b))
 
 
 def sub(a, b, alpha=1):
+    if any(isinstance(t, (bool, np.bool_)) or isinstance(t, Tensor) and t.dtype == bool
+           for t in (a, b)):
+        raise TypeError(f"sub: subtraction with a bool tensor is not supported (as in "
+                        f"PyTorch), got {_what(a)} and {_what(b)}; to invert a mask use "
+                        "~mask or tn.logical_not(mask)")
+    a, b = operands(a, b)
     if alpha != 1:
+        _check_alpha("sub", a, b, alpha)
         b = mul(b, alpha)
     return Sub()(*operands(a, b))
 
@@ -192,11 +215,15 @@ def div(a, b):
 
 def pow(a, b):
     if type(a) is Tensor and isinstance(b, (int, float)) and not isinstance(b, bool):
+        if a.dtype == bool and isinstance(b, int):
+            a = a.astype(np.int64)           # bool ** 2 is int64, as in PyTorch (not int8)
         if a.dtype.kind in "biu" and isinstance(b, float):
             a = a.astype(np.float32)         # int tensor ** 0.5 is float32 (not float64)
         return PowScalar(b)(a)
     a, b = operands(a, b)
-    return Pow()(a, b)
+    y = Pow()(a, b)
+    # PyTorch keeps bool ** bool bool (x ** 0 = 1, x ** 1 = x); NumPy makes int8
+    return y.astype(bool) if a.dtype == bool and b.dtype == bool else y
 
 
 def rsub(a, b):
@@ -475,6 +502,8 @@ def gelu(x, approximate="none"):
 def sign(x):
     """-1, 0 or 1 elementwise; not differentiable (a constant Tensor)."""
     x = as_tensor(x)
+    if x.dtype == bool:                      # NumPy has no bool sign; PyTorch keeps bool
+        return Tensor(x.data.copy())
     return Tensor(get_array_module(x.data).sign(x.data))
 
 
@@ -583,6 +612,10 @@ def where(condition, x, y):
 
 
 def masked_fill(x, mask, value):
+    """``value`` where ``mask`` holds, else ``x``; the result keeps x's dtype
+    (a number is cast to it, as PyTorch does: an int tensor stays int)."""
+    if isinstance(x, Tensor) and not isinstance(value, Tensor):
+        value = Tensor(get_array_module(x.data).asarray(value).astype(x.dtype))
     return where(mask, value, x)
 
 

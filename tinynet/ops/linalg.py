@@ -68,4 +68,8 @@ def dot(a, b):
 
 
 def outer(a, b):
+    """a[i] * b[j]. Shape: (n,), (m,) -> (n, m)."""
+    a, b = operands(a, b)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer: expects two 1-D tensors, got {a.shape} and {b.shape}")
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))

@@ -12,7 +12,7 @@ import numpy as np
 
 from tinynet.autograd import Function, is_grad_enabled
 from tinynet.backend import get_array_module
-from tinynet.ops.elementwise import abs as abs_, clamp, exp, log, softplus, where
+from tinynet.ops.elementwise import abs as abs_, clamp, exp, log, require_float, softplus, where
 from tinynet.ops.reduce import log_softmax, mean, softmax, sum as sum_
 from tinynet.ops.shape import movedim, reshape
 from tinynet.tensor import Tensor, as_tensor, describe
@@ -86,7 +86,8 @@ class CrossEntropyRows(Function):
         shifted = x - x.max(axis=1, keepdims=True)
         logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         self.probs = xp.exp(logp)            # softmax, for backward
-        rows = -(logp * self.coef).sum(axis=1)
+        # zero-coefficient classes drop out even where logp is -inf (0 * -inf = nan)
+        rows = -(xp.where(self.coef != 0, logp, 0) * self.coef).sum(axis=1)
         return rows.sum() if self.reduce else rows
 
     def backward(self, gy):
@@ -191,6 +192,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     (N) / (N, d1, ...) int64, or class probabilities with the input's shape.
     """
     _check_reduction(reduction, "cross_entropy")
+    input = require_float(input, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
@@ -400,10 +402,11 @@ def kl_div(input, target, reduction="mean", log_target=False):
     if log_target:
         loss = exp(target) * (target - input)
     else:
-        # 0 * log 0 = 0: take the log of 1 where target is 0 to keep it finite
-        positive = target.data > 0
-        safe = where(positive, target, 1.0)
-        loss = where(positive, target * (log(safe) - input), 0.0)
+        # 0 * log 0 = 0: take the log of 1 where target is 0 to keep it finite;
+        # only exact zeros: a NaN or negative target gives NaN, as in PyTorch
+        nonzero = target.data != 0
+        safe = where(nonzero, target, 1.0)
+        loss = where(nonzero, target * (log(safe) - input), 0.0)
     if reduction == "batchmean":
         batch = input.shape[0] if input.ndim else 1
         return sum_(loss) / input.dtype.type(batch)

@@ -9,7 +9,7 @@ import numpy as np
 from tinynet import random
 from tinynet.autograd import Function, is_grad_enabled
 from tinynet.backend import get_array_module, to_device
-from tinynet.ops.elementwise import abs as abs_, clamp, pow as pow_, sqrt
+from tinynet.ops.elementwise import abs as abs_, clamp, pow as pow_, require_float, sqrt
 from tinynet.ops.linalg import matmul
 from tinynet.ops.reduce import sum as sum_
 from tinynet.ops.shape import reshape, transpose
@@ -17,6 +17,14 @@ from tinynet.tensor import Tensor, as_tensor, describe
 
 
 # ---------------------------------------------------------------- linear
+def _rows(shape):
+    # (*, F) -> (prod(*), F) spelled out: reshape cannot infer -1 when F is 0
+    n = 1
+    for d in shape[:-1]:
+        n *= d
+    return (n, shape[-1])
+
+
 class LinearFunction(Function):
     """y = x @ w.T + b in one node: one matmul forward, two matmuls backward."""
 
@@ -37,9 +45,9 @@ class LinearFunction(Function):
         gx = matmul(gy, w) if needs[0] else None
         gw = gb = None
         # fold every leading dim into one batch dim so gw is a single matmul
-        gy2 = reshape(gy, (-1, gy.shape[-1])) if gy.ndim != 2 else gy
+        gy2 = reshape(gy, _rows(gy.shape)) if gy.ndim != 2 else gy
         if needs[1]:
-            x2 = reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
+            x2 = reshape(x, _rows(x.shape)) if x.ndim != 2 else x
             gw = matmul(transpose(gy2), x2)
         if has_bias and needs[2]:
             gb = sum_(gy2, axis=0)
@@ -48,8 +56,8 @@ class LinearFunction(Function):
     @staticmethod
     def _backward_arrays(gy, x, w, needs, has_bias):
         gx = Tensor._make(gy @ w) if needs[0] else None
-        gy2 = gy.reshape(-1, gy.shape[-1])
-        gw = Tensor._make(gy2.T @ x.reshape(-1, x.shape[-1])) if needs[1] else None
+        gy2 = gy.reshape(_rows(gy.shape))
+        gw = Tensor._make(gy2.T @ x.reshape(_rows(x.shape))) if needs[1] else None
         if not has_bias:
             return gx, gw
         return gx, gw, (Tensor._make(gy2.sum(axis=0)) if needs[2] else None)
@@ -142,7 +150,7 @@ class EmbeddingGrad(Function):
         xp = get_array_module(gy)
         gw = xp.zeros((self.V, gy.shape[-1]), dtype=gy.dtype)
         idx = self.indices.reshape(-1)
-        xp.add.at(gw, idx, gy.reshape(-1, gy.shape[-1]))
+        xp.add.at(gw, idx, gy.reshape(idx.size, gy.shape[-1]))    # (no -1: D may be 0)
         if self.padding_idx is not None:
             gw[self.padding_idx] = 0
         return gw
@@ -204,6 +212,7 @@ def one_hot(tensor, num_classes=-1):
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
     """``input / max(||input||_p, eps)`` along ``dim`` (PyTorch's F.normalize)."""
+    input = require_float(input, "normalize")
     if p <= 0:
         raise ValueError(f"normalize: p must be positive, got {p}")
     # max(||x||, eps) == (max(sum |x|^p, eps^p))^(1/p): clamping before the root

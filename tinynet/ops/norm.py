@@ -10,7 +10,7 @@ import numpy as np
 
 from tinynet.autograd import Function, is_grad_enabled
 from tinynet.backend import get_array_module
-from tinynet.ops.elementwise import rsqrt
+from tinynet.ops.elementwise import require_float, rsqrt
 from tinynet.ops.reduce import mean
 from tinynet.ops.shape import reshape
 from tinynet.tensor import Tensor, describe
@@ -78,6 +78,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     (if given) are updated in place: ``running = (1 - momentum) * running +
     momentum * batch``, with the unbiased batch variance.
     """
+    input = require_float(input, "batch_norm")
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected input (N, C, *), got shape {input.shape}")
     C = input.shape[1]
@@ -92,7 +93,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         return _batch_norm_eval(input, running_mean, running_var, weight, bias, eps,
                                 stat_shape)
     axes = (0,) + tuple(range(2, input.ndim))
-    count = input.numel() // C
+    count = input.numel() // C if C else 0      # no channels: nothing to normalize
     if count <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                          f"training, got input of shape {input.shape}")
@@ -131,6 +132,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
     Shape: input (*, normalized_shape); weight and bias (normalized_shape).
     """
+    input = require_float(input, "layer_norm")
     if isinstance(normalized_shape, (int, np.integer)):
         normalized_shape = (int(normalized_shape),)
     normalized_shape = tuple(normalized_shape)
@@ -153,6 +155,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
     Shape: input (N, C, *) with C divisible by G = num_groups; weight, bias (C,).
     """
+    input = require_float(input, "group_norm")
     if input.ndim < 2:
         raise ValueError(f"group_norm: expected input (N, C, *), got shape {input.shape}")
     N, C = input.shape[:2]

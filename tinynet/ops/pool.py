@@ -12,7 +12,7 @@ The array work lives in ``tinynet.kernels.pool2d`` behind one ``select()``.
 from tinynet.autograd import Function
 from tinynet.backend import get_array_module
 from tinynet.kernels import pool2d as K
-from tinynet.ops.conv import _pair
+from tinynet.ops.conv import _pair, check_float
 from tinynet.ops.shape import reshape, squeeze, stack, unsqueeze
 from tinynet.tensor import Tensor, as_tensor, describe
 
@@ -86,6 +86,7 @@ class AvgPool2dGrad(Function):
 # ---------------------------------------------------------------- wrappers
 def _batched(op, x):
     x = as_tensor(x)
+    check_float(op, x)
     if x.ndim == 3:
         return unsqueeze(x, 0), True
     if x.ndim != 4:
@@ -142,20 +143,32 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     return squeeze(y, 0) if unbatched else y
 
 
+def _rows(op, x):
+    # (N, C, L) -> (N, C, 1, L) and unbatched (C, L) -> (C, 1, L): the length
+    # must land on the last axis, the one the 2-D pooling's (1, k) window slides on
+    x = as_tensor(x)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected a 2-D (C, L) or 3-D (N, C, L) input, got "
+                         f"{describe(x)}")
+    return unsqueeze(x, -2)
+
+
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Shape: (N, C, L) -> (N, C, OL)."""
     one = lambda v: (1, v[0] if isinstance(v, (tuple, list)) else v)  # noqa: E731
-    y = max_pool2d(unsqueeze(x, 2), one(kernel_size), None if stride is None else one(stride),
+    x = _rows("max_pool1d", x)
+    y = max_pool2d(x, one(kernel_size), None if stride is None else one(stride),
                    (0, padding), one(dilation), ceil_mode)
-    return squeeze(y, 2)
+    return squeeze(y, -2)
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True):
     one = lambda v: (1, v[0] if isinstance(v, (tuple, list)) else v)  # noqa: E731
-    y = avg_pool2d(unsqueeze(x, 2), one(kernel_size), None if stride is None else one(stride),
+    x = _rows("avg_pool1d", x)
+    y = avg_pool2d(x, one(kernel_size), None if stride is None else one(stride),
                    (0, padding), ceil_mode, count_include_pad)
-    return squeeze(y, 2)
+    return squeeze(y, -2)
 
 
 def _adaptive_bounds(size, out):

@@ -242,6 +242,8 @@ class LogSumExp(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        if x.size == 0:                             # an empty sum: log 0 = -inf (PyTorch)
+            return xp.full_like(x.sum(axis=self.axes, keepdims=self.keepdims), -xp.inf)
         m = x.max(axis=self.axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)          # all -inf (or inf) rows
         y = xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
@@ -313,6 +315,8 @@ class Softmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        if x.size == 0:                             # nothing to normalize (max has no identity)
+            return x.copy()
         e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
         return e / e.sum(axis=self.axis, keepdims=True)
 
@@ -329,6 +333,8 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        if x.size == 0:
+            return x.copy()
         shifted = x - x.max(axis=self.axis, keepdims=True)
         return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
 

@@ -303,8 +303,10 @@ def chunk(x, chunks, dim=0):
     ax = normalize_axis(dim, x.ndim, "chunk")
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    if x.shape[ax] == 0:                     # PyTorch: `chunks` empty pieces, not one
+        return split(x, [0] * chunks, ax)
     size = -(-x.shape[ax] // chunks)
-    return split(x, max(size, 1), ax)
+    return split(x, size, ax)
 
 
 # ---------------------------------------------------------------- repeat, pad
@@ -363,19 +365,36 @@ def pad(x, pad, mode="constant", value=0.0):
 
 
 # ---------------------------------------------------------------- indexing
-def _convert_index(index):
+def _is_mask(i):
+    return hasattr(i, "dtype") and getattr(i, "ndim", 0) > 0 and i.dtype == bool
+
+
+def _convert_index(index, shape):
     """Tensors inside an index become arrays; boolean masks become the integer
     arrays of their True positions (NumPy's own meaning of a mask), so the
-    backward scatter only ever sees integer indices."""
+    backward scatter only ever sees integer indices. A mask must have the
+    shape of the dims it indexes (else its True positions would silently
+    pick the wrong elements)."""
     if not isinstance(index, tuple):
         index = (index,)
-    out = []
+    index = tuple(i.data if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list)
+                  else i for i in index)
+    # dims the index consumes; the Ellipsis stands for the rest
+    used = sum(i.ndim if _is_mask(i) else 1 for i in index if i is not None and i is not Ellipsis)
+    out, dim = [], 0
     for i in index:
-        if isinstance(i, Tensor):
-            i = i.data
-        elif isinstance(i, list):
-            i = np.asarray(i)
-        if hasattr(i, "dtype") and getattr(i, "ndim", 0) > 0 and i.dtype == bool:
+        if i is Ellipsis:
+            dim += max(len(shape) - used, 0)
+        elif _is_mask(i):
+            want = tuple(shape[dim:dim + i.ndim])
+            if i.shape != want:
+                raise IndexError(f"getitem: boolean mask of shape {i.shape} does not match "
+                                 f"the shape {want} of the dims {dim}.. it indexes in a tensor "
+                                 f"of shape {tuple(shape)}")
+            dim += i.ndim
+        elif i is not None:
+            dim += 1
+        if _is_mask(i):
             out.extend(i.nonzero())
         else:
             out.append(i)
@@ -422,7 +441,7 @@ class GetItemGrad(Function):
 
 
 def getitem(x, index):
-    index = _convert_index(index)
+    index = _convert_index(index, x.shape)
     try:
         return GetItem(index)(x)
     except IndexError as e:
