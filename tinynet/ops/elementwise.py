@@ -188,21 +188,24 @@ def add(a, b, alpha=1):
     a, b = operands(a, b)
     if alpha != 1:
         _check_alpha("add", a, b, alpha)
-        b = mul(b, alpha)
-    return Add()(*operands(a, b))
+        return Add()(*operands(a, mul(b, alpha)))
+    return Add()(a, b)
+
+
+def _is_bool(t):
+    return isinstance(t, (bool, np.bool_)) or (isinstance(t, Tensor) and t.data.dtype == bool)
 
 
 def sub(a, b, alpha=1):
-    if any(isinstance(t, (bool, np.bool_)) or isinstance(t, Tensor) and t.dtype == bool
-           for t in (a, b)):
+    if _is_bool(a) or _is_bool(b):
         raise TypeError(f"sub: subtraction with a bool tensor is not supported (as in "
                         f"PyTorch), got {_what(a)} and {_what(b)}; to invert a mask use "
                         "~mask or tn.logical_not(mask)")
     a, b = operands(a, b)
     if alpha != 1:
         _check_alpha("sub", a, b, alpha)
-        b = mul(b, alpha)
-    return Sub()(*operands(a, b))
+        return Sub()(*operands(a, mul(b, alpha)))
+    return Sub()(a, b)
 
 
 def mul(a, b):
