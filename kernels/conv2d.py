@@ -305,8 +305,11 @@ def check_device(path, impl, on_gpu):
 
 
 # ---------------------------------------------------------------- the three products
-def conv2d_forward(x, w, stride, padding, dilation, groups, impl=None):
-    """y (N, O, OH, OW) and the column matrix (kept for the weight gradient)."""
+def conv2d_forward(x, w, stride, padding, dilation, groups, impl=None, bias=None):
+    """y (N, O, OH, OW) and the column matrix (kept for the weight gradient).
+
+    ``bias`` (O,) is added while the GEMM's (O, N, ...) result is rearranged
+    to (N, O, ...): one pass over y instead of two."""
     xp = get_array_module(x)
     impl = impl or select(x)
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
@@ -318,6 +321,8 @@ def conv2d_forward(x, w, stride, padding, dilation, groups, impl=None):
     y = xp.matmul(w.reshape(G, O // G, Cg * KH * KW),
                   cols.reshape(G, Cg * KH * KW, N * OH * OW))
     y = y.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)
+    if bias is not None:
+        return y + bias.reshape(1, O, 1, 1), cols        # a new, contiguous array
     return xp.ascontiguousarray(y), cols
 
 

@@ -34,21 +34,26 @@ class _Params:
 
 
 class Conv2dFunction(Function):
+    """y = conv(x, w) (+ b, added in the same pass over y when given)."""
+
     def __init__(self, params):
         self.p = params
 
-    def forward(self, x, w):
-        y, cols = K.conv2d_forward(x, w, *self.p.args())
+    def forward(self, x, w, *b):
+        y, cols = K.conv2d_forward(x, w, *self.p.args(), bias=b[0] if b else None)
         self.cols = cols          # the im2col matrix, reused by the weight gradient
         return y
 
     def backward(self, gy):
-        x, w = self.inputs
+        x, w = self.inputs[:2]
         gx = Conv2dGradInput(self.p, x.shape)(gy, w) if x.requires_grad else None
         gw = None
         if w.requires_grad:
             gw = Conv2dGradWeight(self.p, w.shape, self.__dict__.get("cols"))(x, gy)
-        return gx, gw
+        if len(self.inputs) == 2:
+            return gx, gw
+        gb = gy.sum(axis=(0, 2, 3)) if self.inputs[2].requires_grad else None
+        return gx, gw, gb
 
 
 class Conv2dGradInput(Function):
@@ -181,13 +186,15 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     if x.dtype != w.dtype:
         raise TypeError(f"conv2d: input and weight dtypes differ: input {describe(x)}, "
                         f"weight {describe(w)}")
-    y = Conv2dFunction(_Params(stride, padding, dilation, groups))(x, w)
-    if b is not None:
-        b = as_tensor(b)
-        if b.shape != (w.shape[0],):
-            raise ValueError(f"conv2d: bias must have shape ({w.shape[0]},), got {describe(b)}")
-        y = y + reshape(b, (1, -1, 1, 1))
-    return y
+    params = _Params(stride, padding, dilation, groups)
+    if b is None:
+        return Conv2dFunction(params)(x, w)
+    b = as_tensor(b)
+    if b.shape != (w.shape[0],):
+        raise ValueError(f"conv2d: bias must have shape ({w.shape[0]},), got {describe(b)}")
+    if b.dtype != x.dtype:
+        raise TypeError(f"conv2d: bias dtype differs: input {describe(x)}, bias {describe(b)}")
+    return Conv2dFunction(params)(x, w, b)
 
 
 def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
