@@ -6,6 +6,7 @@ README for a tour.
 from tinynet import backend as _backend
 
 _backend.tune_malloc()
+_backend.tune_gc()
 from tinynet.autograd import (  # noqa: F401
     Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled)
 from tinynet.tensor import (  # noqa: F401
