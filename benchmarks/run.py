@@ -229,12 +229,13 @@ def table(machine, results):
              f"commit: {machine['commit']}; sgemm 1024^3 float32 (NumPy, CPU): "
              f"{machine['sgemm_gflops']:.1f} GFLOP/s; workloads on: {machine.get('device', 'cpu')}",
              "",
-             "| workload | tinynet | PyTorch | ratio (goal) | GFLOP/s | of sgemm "
-             "| max abs diff (rel) | ok |",
+             "| workload | tinynet (spread) | PyTorch (spread) | ratio (goal) | GFLOP/s "
+             "| of sgemm | max abs diff (rel) | ok |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
         unit = r["unit"]
-        torch_s = f"{r['torch_ms']:.3f} {unit}" if r["torch_ms"] else "n/a"
+        torch_s = (f"{r['torch_ms']:.3f} {unit} ({_spread(r, 'torch')})" if r["torch_ms"]
+                   else "n/a")
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] else "n/a"
         if r["goal"]:
             ratio += f" (≤ {r['goal']}x)"
@@ -242,9 +243,19 @@ def table(machine, results):
         frac = f"{100 * r['sgemm_fraction']:.0f}%" if r["sgemm_fraction"] else ""
         diff = (f"{r['max_abs_diff']:.1e} ({r['max_rel_diff']:.0e})"
                 if r["max_abs_diff"] is not None else "not checked")
-        lines.append(f"| {r['workload']} | {r['tinynet_ms']:.3f} {unit} | {torch_s} | {ratio} "
+        lines.append(f"| {r['workload']} | {r['tinynet_ms']:.3f} {unit} "
+                     f"({_spread(r, 'tinynet')}) | {torch_s} | {ratio} "
                      f"| {gf} | {frac} | {diff} | {'yes' if r['ok'] else 'FAILED'} |")
+    firsts = ", ".join(f"{r['workload']} {r['tinynet_first_call_s']:.2f} s" for r in results
+                       if r.get("tinynet_first_call_s") is not None)
+    lines += ["", "spread: min-max of the samples; excluded from the timings, tinynet's "
+              f"first call (Numba compile or cache load, imports): {firsts}"]
     return "\n".join(lines)
+
+
+def _spread(r, lib):
+    lo, hi = r.get(f"{lib}_spread") or (None, None)
+    return f"{lo:.3g}-{hi:.3g}" if lo is not None else "-"
 
 
 def chart(results, path):

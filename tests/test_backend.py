@@ -43,3 +43,14 @@ def test_malloc_tuning_applies_on_glibc_and_can_be_turned_off():
         except (OSError, AttributeError):
             return                      # not glibc
         assert _in_fresh_process(code) == "True"
+
+
+def test_cuda_namespace_without_a_gpu_reports_nothing():
+    import tinynet as tn
+    if tn.cuda.is_available():
+        return                                  # tests/gpu covers the real device
+    assert tn.cuda.device_count() == 0
+    assert tn.cuda.memory_allocated() == 0
+    assert tn.cuda.memory_stats()["total_bytes"] == 0
+    tn.cuda.synchronize()
+    tn.cuda.empty_cache()

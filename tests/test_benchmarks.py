@@ -44,13 +44,15 @@ def test_table_json_and_chart(tmp_path):
     results = [
         {"workload": "conv2d_b", "blas_env": "default", "tinynet_ms": 4.0, "torch_ms": 2.0,
          "ratio": 2.0, "gflops": 50.0, "sgemm_fraction": 0.5, "max_abs_diff": 1e-6,
-         "max_rel_diff": 1e-7, "ok": True, "unit": "ms", "goal": 2.0},
+         "max_rel_diff": 1e-7, "ok": True, "unit": "ms", "goal": 2.0,
+         "tinynet_spread": [3.5, 4.5], "torch_spread": [1.9, 2.1], "tinynet_first_call_s": 1.25},
         {"workload": "maxpool", "blas_env": "default", "tinynet_ms": 3.0, "torch_ms": 1.0,
          "ratio": 3.0, "gflops": None, "sgemm_fraction": None, "max_abs_diff": 0.5,
          "max_rel_diff": 0.1, "ok": False, "unit": "ms", "goal": None},
     ]
     text = bench.table(machine, results)
-    assert "| conv2d_b | 4.000 ms | 2.000 ms | 2.00x (≤ 2.0x)" in text
+    assert "| conv2d_b | 4.000 ms (3.5-4.5) | 2.000 ms (1.9-2.1) | 2.00x (≤ 2.0x)" in text
+    assert "first call (Numba compile or cache load, imports): conv2d_b 1.25 s" in text
     assert "| maxpool |" in text and "FAILED" in text and "command: python" in text
     png = tmp_path / "chart.png"
     bench.chart(results, str(png))

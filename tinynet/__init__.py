@@ -43,3 +43,25 @@ class cuda:
     def synchronize():
         if _backend.cuda_is_available():
             _backend._import_cupy().cuda.Device().synchronize()
+
+    @staticmethod
+    def memory_stats():
+        """CuPy's memory pools: bytes in use and held (device and pinned host);
+        all zero without a GPU."""
+        if not _backend.cuda_is_available():
+            return {"used_bytes": 0, "total_bytes": 0, "pinned_free_blocks": 0}
+        cp = _backend._import_cupy()
+        pool = cp.get_default_memory_pool()
+        return {"used_bytes": int(pool.used_bytes()), "total_bytes": int(pool.total_bytes()),
+                "pinned_free_blocks": int(cp.get_default_pinned_memory_pool().n_free_blocks())}
+
+    @staticmethod
+    def memory_allocated():
+        """Bytes of GPU memory in use by tensors (PyTorch's name)."""
+        return cuda.memory_stats()["used_bytes"]
+
+    @staticmethod
+    def empty_cache():
+        """Give the pool's unused GPU memory back to the driver."""
+        if _backend.cuda_is_available():
+            _backend._import_cupy().get_default_memory_pool().free_all_blocks()

@@ -104,3 +104,12 @@ def test_to_and_from_device_round_trip():
     w = tn.tensor(np.ones(3), requires_grad=True)
     (w.to("cuda") * 2).sum().backward()
     assert w.grad.device == "cpu" and np.allclose(w.grad.numpy(), 2)
+
+
+def test_memory_stats_follow_allocations():
+    tn.cuda.empty_cache()
+    before = tn.cuda.memory_allocated()
+    x = tn.zeros(1024, 1024, device="cuda")
+    assert tn.cuda.memory_allocated() >= before + 4 * 1024 * 1024
+    del x
+    assert set(tn.cuda.memory_stats()) == {"used_bytes", "total_bytes", "pinned_free_blocks"}
