@@ -322,7 +322,10 @@ def conv2d_forward(x, w, stride, padding, dilation, groups, impl=None, bias=None
                   cols.reshape(G, Cg * KH * KW, N * OH * OW))
     y = y.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)
     if bias is not None:
-        return y + bias.reshape(1, O, 1, 1), cols        # a new, contiguous array
+        # out= keeps the result C-contiguous (y + b alone would follow y's
+        # transposed memory order and slow every later op)
+        out = xp.empty((N, O, OH, OW), dtype=y.dtype)
+        return xp.add(y, bias.reshape(1, O, 1, 1), out=out), cols
     return xp.ascontiguousarray(y), cols
 
 
