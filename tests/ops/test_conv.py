@@ -225,3 +225,11 @@ def test_forced_implementation_and_env(monkeypatch):
         K.select(x)
     with pytest.raises(ValueError, match="unknown conv implementation"):
         kernels.use(conv="nope")
+
+
+@pytest.mark.parametrize("impl", AVAILABLE)
+def test_outputs_are_c_contiguous_with_and_without_bias(impl):
+    x, w, b, kw = make(CASES[1], np.float32)
+    with kernels.use(conv=impl):
+        assert conv2d(x, w, b, **kw).data.flags["C_CONTIGUOUS"]
+        assert conv2d(x, w, None, **kw).data.flags["C_CONTIGUOUS"]
