@@ -140,3 +140,9 @@ def test_train_rnn_beats_the_seasonal_baseline(tmp_path, capsys):
     assert main(["train", "rnn", "--plot", str(tmp_path / "f.png")]) == 0
     assert "the model beats the best baseline" in capsys.readouterr().out
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_fits_and_gradchecks(capsys):
+    assert main(["demo", "--steps", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "gradcheck of the model's loss: passed" in out
