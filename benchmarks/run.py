@@ -175,10 +175,6 @@ def _machine(blas_env, env):
     }
 
 
-def _fmt(ms, unit):
-    return f"{ms:8.2f}" if unit == "ms" else f"{ms:8.2f}"
-
-
 def measure(names, blas_env, samples, rounds, min_time, warmup, torch_ok):
     env = _env(blas_env)
     machine = _machine(blas_env, env)

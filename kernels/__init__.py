@@ -22,16 +22,24 @@ import os
 _forced = {}          # hot path -> implementation name, set by use()
 
 
-def _configure_numba():
-    try:
-        import numba
-    except ImportError:
-        return
-    if "NUMBA_THREADING_LAYER" not in os.environ:
-        numba.config.THREADING_LAYER = "workqueue"
+_numba_ok = None
 
 
-_configure_numba()
+def numba_available():
+    """True if Numba imports. The first call also sets its threading layer, so
+    every kernel builder calls it before compiling; Numba itself is imported
+    only then (it is most of ``import tinynet``'s time otherwise)."""
+    global _numba_ok
+    if _numba_ok is None:
+        try:
+            import numba
+        except ImportError:
+            _numba_ok = False
+            return False
+        if "NUMBA_THREADING_LAYER" not in os.environ:
+            numba.config.THREADING_LAYER = "workqueue"
+        _numba_ok = True
+    return _numba_ok
 
 
 def forced(path):

@@ -29,7 +29,7 @@ then times them.
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import pick
+from tinynet.kernels import numba_available, pick
 
 
 def out_size(size, k, s, p, d):
@@ -70,6 +70,7 @@ _v1 = None
 
 
 def _build_v1():
+    numba_available()                # sets the threading layer first
     from numba import njit, prange
 
     @njit(parallel=True, cache=True)
@@ -149,6 +150,7 @@ cuda = None          # numba.cuda, imported on first use (the simulator patches 
 
 def _build_v2():
     global cuda
+    numba_available()                # sets the threading layer first
     from numba import cuda
 
     @cuda.jit
@@ -273,17 +275,9 @@ class Impl:
         self.device, self.available = device, available
 
 
-def _numba_available():
-    try:
-        import numba  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
 IMPLS = {
     "ref": Impl("ref", im2col_ref, col2im_ref, "any", lambda: True),
-    "cpu_v1": Impl("cpu_v1", im2col_cpu_v1, col2im_cpu_v1, "cpu", _numba_available),
+    "cpu_v1": Impl("cpu_v1", im2col_cpu_v1, col2im_cpu_v1, "cpu", numba_available),
     "cuda_v2": Impl("cuda_v2", im2col_cuda_v2, col2im_cuda_v2, "cuda", _numba_cuda_available),
 }
 

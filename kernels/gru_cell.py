@@ -31,10 +31,11 @@ and then times them (under the CUDA simulator: tiny shapes, no timing).
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels.lstm_cell import (Impl, _c, _dev, _numba_available, _numba_cuda_available,
+from tinynet.kernels.lstm_cell import (Impl, _c, _dev, _numba_cuda_available,
                                        _sigmoid, check_and_time, cuda_dtype_ok, launch_config,
                                        quiet_low_occupancy)
 from tinynet.kernels import lstm_cell as _lstm
+from tinynet.kernels import numba_available
 
 
 # ---------------------------------------------------------------- v0: reference
@@ -72,6 +73,7 @@ _built = {}
 
 
 def _build(parallel):
+    numba_available()                # sets the threading layer first
     from numba import njit, prange
 
     @njit(inline="always")
@@ -158,6 +160,7 @@ cuda = None          # numba.cuda, imported on first use (the simulator patches 
 
 
 def _build_v3(T):
+    numba_available()                # sets the threading layer first
     """The kernels for float type ``T`` (constants cast to ``T`` so that
     float32 math is not promoted to float64)."""
     global cuda
@@ -252,8 +255,8 @@ def gru_bwd_cuda_v3(gh, act, hg, h_prev):
 # ---------------------------------------------------------------- table, dispatch
 IMPLS = {
     "ref": Impl("ref", gru_fwd_ref, gru_bwd_ref, "any", lambda: True),
-    "cpu_v1": Impl("cpu_v1", gru_fwd_cpu_v1, gru_bwd_cpu_v1, "cpu", _numba_available),
-    "cpu_v2": Impl("cpu_v2", gru_fwd_cpu_v2, gru_bwd_cpu_v2, "cpu", _numba_available),
+    "cpu_v1": Impl("cpu_v1", gru_fwd_cpu_v1, gru_bwd_cpu_v1, "cpu", numba_available),
+    "cpu_v2": Impl("cpu_v2", gru_fwd_cpu_v2, gru_bwd_cpu_v2, "cpu", numba_available),
     "cuda_v3": Impl("cuda_v3", gru_fwd_cuda_v3, gru_bwd_cuda_v3, "cuda", _numba_cuda_available),
 }
 

@@ -51,7 +51,7 @@ and then times them (under the CUDA simulator: tiny shapes, no timing).
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import pick
+from tinynet.kernels import numba_available, pick
 from tinynet.kernels.conv2d import _THREADS
 
 
@@ -97,6 +97,7 @@ _built = {}
 
 
 def _build(parallel):
+    numba_available()                # sets the threading layer first
     from numba import njit, prange
 
     # exp-based sigmoid/tanh: libm's exp is several times faster than its tanh,
@@ -191,6 +192,7 @@ cuda = None          # numba.cuda, imported on first use (the simulator patches 
 
 
 def _build_v3(T):
+    numba_available()                # sets the threading layer first
     """The forward and backward kernels for float type ``T``: the constants
     are cast to ``T`` because a bare Python float would promote float32 math
     to float64 (slow on most GPUs)."""
@@ -327,18 +329,10 @@ class Impl:
         self.device, self.available = device, available
 
 
-def _numba_available():
-    try:
-        import numba  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
 IMPLS = {
     "ref": Impl("ref", lstm_fwd_ref, lstm_bwd_ref, "any", lambda: True),
-    "cpu_v1": Impl("cpu_v1", lstm_fwd_cpu_v1, lstm_bwd_cpu_v1, "cpu", _numba_available),
-    "cpu_v2": Impl("cpu_v2", lstm_fwd_cpu_v2, lstm_bwd_cpu_v2, "cpu", _numba_available),
+    "cpu_v1": Impl("cpu_v1", lstm_fwd_cpu_v1, lstm_bwd_cpu_v1, "cpu", numba_available),
+    "cpu_v2": Impl("cpu_v2", lstm_fwd_cpu_v2, lstm_bwd_cpu_v2, "cpu", numba_available),
     "cuda_v3": Impl("cuda_v3", lstm_fwd_cuda_v3, lstm_bwd_cuda_v3, "cuda", _numba_cuda_available),
 }
 

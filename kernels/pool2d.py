@@ -11,7 +11,8 @@ Versions (one IMPLS entry each):
               N*C planes: one pass per output for the forward, one pass over
               the stored indices for the backward (no atomics: a plane
               belongs to one thread). Scattering through indices was measured
-              2.5x faster than a mask-based backward.
+              2.5x faster than a mask-based backward (the figure the
+              project's convolution issue gives).
 - ``cuda_v2`` Numba CUDA, ``@cuda.jit`` on CuPy arrays: one thread per
               output for the forwards; the backwards are gathers, one thread
               per input pixel visiting the windows that contain it
@@ -28,7 +29,7 @@ then times them.
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import pick
+from tinynet.kernels import numba_available, pick
 from tinynet.kernels.conv2d import _blocks, _THREADS, cuda_sim_enabled
 
 
@@ -47,13 +48,19 @@ def _tap_slices(i, j, DH, DW, SH, SW, OH, OW):
             slice(j * DW, j * DW + SW * (OW - 1) + 1, SW))
 
 
+def _padded_hw(H, W, PH, PW, OH, OW, KH, KW, SH, SW, DH, DW):
+    """Height and width of the input padded by P on the left and enough on
+    the right for every window (ceil mode can overhang the padding)."""
+    return (max(H + 2 * PH, (OH - 1) * SH + DH * (KH - 1) + 1),
+            max(W + 2 * PW, (OW - 1) * SW + DW * (KW - 1) + 1))
+
+
 def _padded(x, PH, PW, OH, OW, KH, KW, SH, SW, DH, DW, value):
-    """x padded by P on the left and enough on the right for every window."""
+    """x padded as ``_padded_hw`` says, with ``value``."""
     xp = get_array_module(x)
-    N, C, H, W = x.shape
-    extra_h = max(0, (OH - 1) * SH + DH * (KH - 1) + 1 - (H + 2 * PH))
-    extra_w = max(0, (OW - 1) * SW + DW * (KW - 1) + 1 - (W + 2 * PW))
-    return xp.pad(x, ((0, 0), (0, 0), (PH, PH + extra_h), (PW, PW + extra_w)),
+    H, W = x.shape[2:]
+    HP, WP = _padded_hw(H, W, PH, PW, OH, OW, KH, KW, SH, SW, DH, DW)
+    return xp.pad(x, ((0, 0), (0, 0), (PH, HP - H - PH), (PW, WP - W - PW)),
                   constant_values=value)
 
 
@@ -135,9 +142,8 @@ def avg_bwd_ref(gy, x_shape, KH, KW, SH, SW, PH, PW, divisor):
     N, C, H, W = x_shape
     OH, OW = gy.shape[2:]
     share = (gy / divisor).astype(gy.dtype)
-    gpad = xp.zeros(_padded(xp.zeros((1, 1, H, W)), PH, PW, OH, OW, KH, KW, SH, SW, 1, 1,
-                            0).shape[2:], dtype=gy.dtype)
-    gpad = xp.zeros((N, C) + gpad.shape, dtype=gy.dtype)
+    HP, WP = _padded_hw(H, W, PH, PW, OH, OW, KH, KW, SH, SW, 1, 1)
+    gpad = xp.zeros((N, C, HP, WP), dtype=gy.dtype)
     for i in range(KH):
         for j in range(KW):
             hs, ws = _tap_slices(i, j, 1, 1, SH, SW, OH, OW)
@@ -150,6 +156,7 @@ _v1 = None
 
 
 def _build_v1():
+    numba_available()                # sets the threading layer first
     from numba import njit, prange
 
     @njit(parallel=True, cache=True)
@@ -277,7 +284,7 @@ def max_fwd_cpu_v1(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
     x = np.ascontiguousarray(x)
     if (KH, KW, SH, SW, PH, PW, DH, DW) == (2, 2, 2, 2, 0, 0, 1, 1) and \
             2 * OH <= x.shape[2] and 2 * OW <= x.shape[3]:       # (ceil mode may overhang)
-        _kernels_v1()[4](x, y, idx)                  # 2.5x faster than the general loop
+        _kernels_v1()[4](x, y, idx)                  # unrolled: the general loop is slower
     else:
         _kernels_v1()[0](x, KH, KW, SH, SW, PH, PW, DH, DW, y, idx)
     return y, idx
@@ -315,6 +322,7 @@ cuda = None          # numba.cuda, imported on first use (the simulator patches 
 
 def _build_v2():
     global cuda
+    numba_available()                # sets the threading layer first
     from numba import cuda
 
     @cuda.jit
@@ -483,19 +491,11 @@ class Impl:
         self.device, self.available = device, available
 
 
-def _numba_available():
-    try:
-        import numba  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
 IMPLS = {
     "ref": Impl("ref", max_fwd_ref, max_scatter_ref, avg_fwd_ref, avg_bwd_ref, "any",
                 lambda: True),
     "cpu_v1": Impl("cpu_v1", max_fwd_cpu_v1, max_scatter_cpu_v1, avg_fwd_cpu_v1,
-                   avg_bwd_cpu_v1, "cpu", _numba_available),
+                   avg_bwd_cpu_v1, "cpu", numba_available),
     "cuda_v2": Impl("cuda_v2", max_fwd_cuda_v2, max_scatter_cuda_v2, avg_fwd_cuda_v2,
                     avg_bwd_cuda_v2, "cuda", _numba_cuda_available),
 }

@@ -79,7 +79,7 @@ def tune_malloc():
     NumPy has no caching allocator: every large temporary (an im2col matrix,
     an activation) is a fresh mmap, and the kernel zero-fills each of its
     pages on first touch. In a training loop that re-allocates the same sizes
-    every step, this page-fault cost was about a third of the seed CNN's step
+    every step, this page-fault cost was about a quarter of the seed CNN's step
     time on the 2-core development machine. Raising glibc's mmap and trim
     thresholds makes such blocks come from (and go back to) the heap, the way
     PyTorch's caching allocator keeps its blocks; the price is that the
@@ -110,7 +110,7 @@ def tune_gc(threshold=10000):
     Every op allocates a few small Python objects (a Tensor, a Function and
     its dict). CPython starts a collection every 700 such allocations and,
     every hundredth time, walks every object in the process; with NumPy,
-    Numba and tinynet imported that took 1.2-1.6 µs of the ~7 µs each op cost
+    Numba and tinynet imported that took about 0.8 µs of the ~6.7 µs each op cost
     in the op-overhead benchmark. tinynet's graphs hold no reference cycles
     (Functions keep their outputs through weak references), so they are freed
     by reference counting alone and do not need the collector. The first

@@ -130,7 +130,8 @@ def _info(args):
     import numpy as np
 
     import tinynet as tn
-    from tinynet.kernels import conv2d, pool2d     # sets Numba's threading layer
+    from tinynet.kernels import conv2d, numba_available, pool2d
+    numba_available()                               # sets Numba's threading layer
     print(f"tinynet {tn.__version__}  python {platform.python_version()}  numpy {np.__version__}")
     try:
         import numba

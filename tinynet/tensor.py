@@ -109,17 +109,7 @@ class Tensor:
         # Fast constructor for op outputs: no conversion beyond 0-d results.
         if type(data) is not np.ndarray and not is_cupy_array(data):
             data = np.asarray(data)
-        # (the body of _const, inlined: this runs once per op output)
-        t = object.__new__(cls)
-        t.data = data
-        t.grad = None
-        t.requires_grad = requires_grad
-        t.grad_fn = None
-        t._out_index = 0
-        t._version = 0
-        t._hooks = None
-        t._retains_grad = False
-        return t
+        return cls._const(data, requires_grad)
 
     @classmethod
     def _const(cls, value, requires_grad=False):
