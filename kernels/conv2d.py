@@ -17,6 +17,11 @@ the CPU and cuBLAS through CuPy on the GPU):
               the column entries that map to it (deterministic, no atomics).
               Under ``NUMBA_ENABLE_CUDASIM=1`` it runs on NumPy arrays, which
               is how CI tests it without a GPU.
+- ``cpu_v3``  Numba CPU, batch-parallel (the CPU default): one thread per
+              core, each taking a share of the batch in chunks whose column
+              matrix fits in L2, with single-threaded BLAS GEMMs and serial,
+              GIL-free im2col/col2im; the weight gradient redoes the chunk's
+              im2col instead of keeping the forward's. See its section.
 
 Shapes: x (N, C, H, W), w (O, C/groups, KH, KW), y (N, O, OH, OW); SH, SW
 strides, PH, PW paddings, DH, DW dilations. The column matrix is laid out
@@ -26,6 +31,9 @@ y = w (O, C*KH*KW) @ cols (C*KH*KW, N*OH*OW).
 ``python -m tinynet.kernels.conv2d`` checks every version against ``ref`` and
 then times them.
 """
+import itertools
+import os
+
 import numpy as np
 
 from tinynet.backend import get_array_module
@@ -126,18 +134,27 @@ def _kernels_v1():
     return _v1
 
 
-def im2col_cpu_v1(x, KH, KW, SH, SW, PH, PW, DH, DW):
+def _cpu_im2col(kernel, x, KH, KW, SH, SW, PH, PW, DH, DW):
+    """A Numba CPU im2col kernel on a fresh column matrix."""
     N, C, H, W = x.shape
     OH, OW = out_size(H, KH, SH, PH, DH), out_size(W, KW, SW, PW, DW)
     cols = np.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
-    _kernels_v1()[0](np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW, cols)
+    kernel(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW, cols)
     return cols
 
 
-def col2im_cpu_v1(cols, x_shape, SH, SW, PH, PW, DH, DW):
+def _cpu_col2im(kernel, cols, x_shape, SH, SW, PH, PW, DH, DW):
     gx = np.empty(x_shape, dtype=cols.dtype)
-    _kernels_v1()[1](np.ascontiguousarray(cols), SH, SW, PH, PW, DH, DW, gx)
+    kernel(np.ascontiguousarray(cols), SH, SW, PH, PW, DH, DW, gx)
     return gx
+
+
+def im2col_cpu_v1(x, *args):
+    return _cpu_im2col(_kernels_v1()[0], x, *args)
+
+
+def col2im_cpu_v1(cols, x_shape, *args):
+    return _cpu_col2im(_kernels_v1()[1], cols, x_shape, *args)
 
 
 # ---------------------------------------------------------------- v2: Numba CUDA
@@ -268,24 +285,306 @@ def _numba_cuda_available():
     return _cuda_kernels_ok
 
 
+# ---------------------------------------------------------------- v3: batch-parallel CPU
+# One tinynet thread per core, each taking a contiguous share of the batch and
+# walking it in chunks small enough that a chunk's column matrix stays in that
+# core's L2 cache; every GEMM is single-threaded BLAS. On few cores this beats
+# v1's whole-batch pipeline twice over: no two thread pools (Numba's and
+# BLAS's) wake and spin against each other between the steps, and the column
+# matrix never makes a round trip through memory. The forward keeps no column
+# matrix (the weight gradient redoes the chunk's im2col, in cache), so a conv
+# layer's graph holds only its input.
+CHUNK_BYTES = 1 << 20        # column matrix of one chunk: about one core's L2
+_v3 = None
+
+
+def _build_v3():
+    numba_available()                # sets the threading layer first
+    from numba import njit, uint64
+
+    # Serial, GIL-free kernels on flat views: unsigned offsets let LLVM drop
+    # the negative-index checks, so the inner loops vectorise.
+    @njit(nogil=True, cache=True, inline="always")
+    def inside(OW, SW, woff, W):
+        """The output columns [lo, hi) whose input column ow*SW + woff is in [0, W)."""
+        lo = 0
+        while lo < OW and lo * SW + woff < 0:
+            lo += 1
+        hi = lo
+        while hi < OW and hi * SW + woff < W:
+            hi += 1
+        return lo, hi
+
+    @njit(nogil=True, cache=True, boundscheck=False)
+    def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, cols):
+        N, C, H, W = x.shape
+        OH, OW = cols.shape[4], cols.shape[5]
+        xf, cf = x.ravel(), cols.ravel()
+        for row in range(C * KH * KW):
+            c, i, j = row // (KH * KW), (row // KW) % KH, row % KW
+            woff = j * DW - PW
+            lo, hi = inside(OW, SW, woff, W)
+            for n in range(N):
+                for oh in range(OH):
+                    d = uint64(((row * N + n) * OH + oh) * OW)
+                    h = oh * SH - PH + i * DH
+                    if h < 0 or h >= H or hi == lo:  # a row of padding
+                        for ow in range(uint64(OW)):
+                            cf[d + ow] = 0
+                        continue
+                    for ow in range(uint64(lo)):
+                        cf[d + ow] = 0
+                    s = uint64(((n * C + c) * H + h) * W + lo * SW + woff)
+                    dl = d + uint64(lo)
+                    if SW == 1:                      # a plain copy: vectorised
+                        for k in range(uint64(hi - lo)):
+                            cf[dl + k] = xf[s + k]
+                    else:
+                        for k in range(uint64(hi - lo)):
+                            cf[dl + k] = xf[s + k * uint64(SW)]
+                    for ow in range(uint64(hi), uint64(OW)):
+                        cf[d + ow] = 0
+
+    @njit(nogil=True, cache=True, boundscheck=False)
+    def col2im(cols, SH, SW, PH, PW, DH, DW, gx):
+        N, C, H, W = gx.shape
+        KH, KW, OH, OW = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
+        gf, cf = gx.ravel(), cols.ravel()
+        for k in range(uint64(gf.size)):
+            gf[k] = 0
+        for plane in range(N * C):
+            n, c = plane // C, plane % C
+            base = uint64(plane * H * W)
+            for j in range(KW):
+                woff = j * DW - PW
+                lo, hi = inside(OW, SW, woff, W)
+                for i in range(KH):
+                    row = (c * KH + i) * KW + j
+                    for oh in range(OH):
+                        h = oh * SH - PH + i * DH
+                        if h < 0 or h >= H:
+                            continue
+                        s = uint64(((row * N + n) * OH + oh) * OW + lo)
+                        d = base + uint64(h * W + lo * SW + woff)
+                        if SW == 1:
+                            for k in range(uint64(hi - lo)):
+                                gf[d + k] += cf[s + k]
+                        else:
+                            for k in range(uint64(hi - lo)):
+                                gf[d + k * uint64(SW)] += cf[s + k]
+
+    @njit(nogil=True, cache=True)
+    def gemm_to_nchw(y2, bias, o0, y):
+        # y2 (Og, N, P), one group's GEMM result -> y[:, o0:o0+Og] of y (N, O, P), + bias
+        Og, N, P = y2.shape
+        for n in range(N):
+            for o in range(Og):
+                b = bias[o0 + o] if bias.size else 0
+                src, dst = y2[o, n], y[n, o0 + o]
+                for p in range(P):
+                    dst[p] = src[p] + b
+
+    @njit(nogil=True, cache=True, fastmath={"reassoc"})
+    def nchw_to_rows(gy, gy2, gb):
+        # gy (N, O, P) -> gy2 (O, N, P), the GEMMs' layout; gb[o] += sum over n, p
+        N, O, P = gy.shape
+        for o in range(O):
+            total = 0.0                              # float64, whatever the dtype
+            for n in range(N):
+                src, dst = gy[n, o], gy2[o, n]
+                for p in range(P):
+                    dst[p] = src[p]
+                    total += src[p]
+            gb[o] += total
+
+    return im2col, col2im, gemm_to_nchw, nchw_to_rows
+
+
+def _kernels_v3():
+    global _v3
+    if _v3 is None:
+        _v3 = _build_v3()
+    return _v3
+
+
+def im2col_cpu_v3(x, *args):          # (unfold/fold: one thread, the whole batch)
+    return _cpu_im2col(_kernels_v3()[0], x, *args)
+
+
+def col2im_cpu_v3(cols, x_shape, *args):
+    return _cpu_col2im(_kernels_v3()[1], cols, x_shape, *args)
+
+
+_pool, _pool_size, _pool_pid = None, 0, None
+
+
+def conv_threads():
+    """Threads the batch-parallel convolution uses: ``TINYNET_CONV_THREADS``
+    if set, else as many as BLAS uses (one per core unless OPENBLAS_NUM_THREADS
+    / OMP_NUM_THREADS say otherwise); 1 when BLAS's threads cannot be set."""
+    from tinynet.kernels import blas_threads
+    env = os.environ.get("TINYNET_CONV_THREADS")
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"TINYNET_CONV_THREADS must be a positive integer, got {env!r}")
+        return int(env) if blas_threads.threads() is not None else 1
+    return blas_threads.threads() or 1
+
+
+def _for_chunks(N, B, start, step):
+    """``step(state, a, nb)`` for every chunk [a, a + nb) of range(N), B samples
+    each, on the calling thread plus pool threads; ``start()`` makes each
+    thread's scratch ``state``. Returns the steps' results in chunk order.
+
+    Threads take the next chunk when they finish one, so a thread that gets
+    less of its core simply does fewer chunks. Results are kept per chunk and
+    summed in chunk order by the caller: the same bits every run.
+    """
+    global _pool, _pool_size, _pool_pid
+    chunks = [(a, min(B, N - a)) for a in range(0, N, B)]
+    results = [None] * len(chunks)
+    T = min(conv_threads(), len(chunks))
+    taken = itertools.count()           # next() on it is atomic under the GIL
+
+    def loop():
+        state = start()
+        for k in iter(taken.__next__, None):
+            if k >= len(chunks):
+                return
+            results[k] = step(state, *chunks[k])
+
+    if T <= 1:
+        loop()
+        return results
+    from concurrent.futures import ThreadPoolExecutor
+    from tinynet.kernels import blas_threads
+    with blas_threads.single_threaded():         # (its lock also guards the pool)
+        if _pool is None or _pool_size < T - 1 or _pool_pid != os.getpid():  # (a fork
+            _pool = ThreadPoolExecutor(T - 1, thread_name_prefix="tinynet-conv")  # loses them)
+            _pool_size, _pool_pid = T - 1, os.getpid()
+        futures = [_pool.submit(loop) for _ in range(T - 1)]
+        try:
+            loop()
+        finally:
+            for f in futures:            # wait for all, even after an error
+                f.result()
+    return results
+
+
+def _chunk(x_shape, w_shape, OH, OW, itemsize):
+    C, (_, _, KH, KW) = x_shape[1], w_shape
+    return max(1, CHUNK_BYTES // (C * KH * KW * OH * OW * itemsize))
+
+
+def conv2d_forward_cpu_v3(x, w, stride, padding, dilation, groups, bias=None):
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    im2col, _, gemm_to_nchw, _ = _kernels_v3()
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = w.shape
+    G, Og, CK = groups, O // groups, C * KH * KW
+    OH, OW = out_size(H, KH, SH, PH, DH), out_size(W, KW, SW, PW, DW)
+    P = OH * OW
+    y = np.empty((N, O, OH, OW), dtype=x.dtype)
+    w3 = w.reshape(G, Og, CK // G)
+    b = np.empty(0, x.dtype) if bias is None else np.ascontiguousarray(bias)
+    B = max(1, min(N, _chunk(x.shape, w.shape, OH, OW, x.dtype.itemsize)))
+
+    def start():                         # one thread's scratch: column matrix, GEMM result
+        return np.empty(CK * B * P, dtype=x.dtype), np.empty(Og * B * P, dtype=x.dtype)
+
+    def step(state, a, nb):
+        cols = state[0][:CK * nb * P].reshape(C, KH, KW, nb, OH, OW)
+        im2col(x[a:a + nb], KH, KW, SH, SW, PH, PW, DH, DW, cols)
+        cols3, y2 = cols.reshape(G, CK // G, nb * P), state[1][:Og * nb * P].reshape(Og, nb * P)
+        for g in range(G):
+            np.matmul(w3[g], cols3[g], out=y2)
+            gemm_to_nchw(y2.reshape(Og, nb, P), b, g * Og, y[a:a + nb].reshape(nb, O, P))
+
+    _for_chunks(N, B, start, step)
+    return y, None                       # no column matrix kept: the backward redoes it
+
+
+def conv2d_backward_cpu_v3(gy, w, x, x_shape, stride, padding, dilation, groups,
+                           need_x=True, need_w=True, need_b=False):
+    """(gx, gw, gb) of one convolution in a single pass over the batch; each is
+    None unless asked for. ``x`` is needed only for gw, and only the shape of
+    ``w`` unless gx is asked for."""
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    im2col, col2im, _, nchw_to_rows = _kernels_v3()
+    gy = np.ascontiguousarray(gy)
+    N, C, H, W = x_shape
+    _, O, OH, OW = gy.shape
+    _, Cg, KH, KW = w.shape
+    G, Og, CK, P = groups, O // groups, C * KH * KW, OH * OW
+    if need_x:
+        wt = np.ascontiguousarray(w.reshape(G, Og, CK // G).transpose(0, 2, 1))  # (G, CKg, Og)
+    if need_w:
+        x = np.ascontiguousarray(x)
+    gx = np.empty(x_shape, dtype=gy.dtype) if need_x else None
+    B = max(1, min(N, _chunk(x_shape, w.shape, OH, OW, gy.dtype.itemsize)))
+
+    def start():                         # scratch: column matrix (then its gradient), gy rows
+        return np.empty(CK * B * P, dtype=gy.dtype), np.empty(O * B * P, dtype=gy.dtype)
+
+    def step(state, a, nb):
+        gy2 = state[1][:O * nb * P].reshape(O, nb, P)
+        gb = np.zeros(O)                                   # float64 sums
+        nchw_to_rows(gy[a:a + nb].reshape(nb, O, P), gy2, gb)
+        gy3 = gy2.reshape(G, Og, nb * P)
+        cols = state[0][:CK * nb * P].reshape(C, KH, KW, nb, OH, OW)
+        cols3 = cols.reshape(G, CK // G, nb * P)
+        gw_t = None
+        if need_w:
+            im2col(x[a:a + nb], KH, KW, SH, SW, PH, PW, DH, DW, cols)
+            gw_t = np.matmul(cols3, gy3.transpose(0, 2, 1))     # (G, CKg, Og)
+        if need_x:                       # the same buffer now takes the column gradient
+            for g in range(G):
+                np.matmul(wt[g], gy3[g], out=cols3[g])
+            col2im(cols, SH, SW, PH, PW, DH, DW, gx[a:a + nb])
+        return gw_t, gb
+
+    parts = _for_chunks(N, B, start, step)
+    gw = gb = None
+    if need_w:
+        gw_t = np.zeros((G, CK // G, Og), dtype=gy.dtype)
+        for part in parts:               # in chunk order: the same sum every run
+            gw_t += part[0]
+        gw = np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(w.shape)
+    if need_b:
+        gb = np.zeros(O)
+        for part in parts:
+            gb += part[1]
+        gb = gb.astype(gy.dtype)
+    return gx, gw, gb
+
+
 # ---------------------------------------------------------------- table, dispatch
 class Impl:
-    def __init__(self, name, im2col, col2im, device, available):
+    """One version: its im2col and col2im (also behind ``unfold``/``fold``)
+    and, for versions that organise the whole convolution themselves, its
+    ``forward`` and ``backward``; the others use the im2col + GEMM products
+    below."""
+
+    def __init__(self, name, im2col, col2im, device, available, forward=None, backward=None):
         self.name, self.im2col, self.col2im = name, im2col, col2im
         self.device, self.available = device, available
+        self.forward, self.backward = forward, backward
 
 
 IMPLS = {
     "ref": Impl("ref", im2col_ref, col2im_ref, "any", lambda: True),
     "cpu_v1": Impl("cpu_v1", im2col_cpu_v1, col2im_cpu_v1, "cpu", numba_available),
     "cuda_v2": Impl("cuda_v2", im2col_cuda_v2, col2im_cuda_v2, "cuda", _numba_cuda_available),
+    "cpu_v3": Impl("cpu_v3", im2col_cpu_v3, col2im_cpu_v3, "cpu", numba_available,
+                   conv2d_forward_cpu_v3, conv2d_backward_cpu_v3),
 }
 
 
 def select(x):
     """The implementation for array ``x``: forced by ``TINYNET_CONV_IMPL`` /
     ``tinynet.kernels.use(conv=...)``, else the fastest for its device."""
-    return pick("conv", IMPLS, x, cpu="cpu_v1", gpu="cuda_v2")
+    return pick("conv", IMPLS, x, cpu="cpu_v3", gpu="cuda_v2")
 
 
 def check_device(path, impl, on_gpu):
@@ -306,6 +605,8 @@ def conv2d_forward(x, w, stride, padding, dilation, groups, impl=None, bias=None
     to (N, O, ...): one pass over y instead of two."""
     xp = get_array_module(x)
     impl = impl or select(x)
+    if impl.forward is not None:
+        return impl.forward(x, w, stride, padding, dilation, groups, bias)
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
     N, C, H, W = x.shape
     O, Cg, KH, KW = w.shape
@@ -327,6 +628,9 @@ def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups, imp
     """gx = the adjoint of the convolution applied to gy (a transposed conv)."""
     xp = get_array_module(gy)
     impl = impl or select(gy)
+    if impl.backward is not None:
+        return impl.backward(gy, w, None, x_shape, stride, padding, dilation, groups,
+                             need_x=True, need_w=False)[0]
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
     N, O, OH, OW = gy.shape
     _, Cg, KH, KW = w.shape
@@ -342,6 +646,9 @@ def conv2d_backward_weight(x, gy, w_shape, stride, padding, dilation, groups, co
     """gw (O, C/groups, KH, KW); reuses the forward's column matrix if given."""
     xp = get_array_module(x)
     impl = impl or select(x)
+    if impl.backward is not None:
+        return impl.backward(gy, np.empty(w_shape, gy.dtype), x, x.shape, stride, padding,
+                             dilation, groups, need_x=False, need_w=True)[1]
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
     N, O, OH, OW = gy.shape
     _, Cg, KH, KW = w_shape
@@ -351,6 +658,23 @@ def conv2d_backward_weight(x, gy, w_shape, stride, padding, dilation, groups, co
     gy2 = gy.transpose(1, 0, 2, 3).reshape(G, O // G, N * OH * OW)
     gw = xp.matmul(gy2, cols.reshape(G, Cg * KH * KW, N * OH * OW).transpose(0, 2, 1))
     return gw.reshape(w_shape)
+
+
+def conv2d_backward(gy, x, w, stride, padding, dilation, groups, cols=None,
+                    needs=(True, True, False), impl=None):
+    """(gx, gw, gb) for the needed ones (None for the others): the plain
+    backward of a convolution, in one pass where the version has one."""
+    impl = impl or select(gy)
+    need_x, need_w, need_b = needs
+    if impl.backward is not None:
+        return impl.backward(gy, w, x, x.shape, stride, padding, dilation, groups,
+                             need_x, need_w, need_b)
+    gx = conv2d_backward_input(gy, w, x.shape, stride, padding, dilation, groups, impl) \
+        if need_x else None
+    gw = conv2d_backward_weight(x, gy, w.shape, stride, padding, dilation, groups, cols, impl) \
+        if need_w else None
+    gb = gy.sum(axis=(0, 2, 3)) if need_b else None
+    return gx, gw, gb
 
 
 # ---------------------------------------------------------------- self-check + timing
@@ -417,7 +741,10 @@ def _check_and_time():
             _sync(impl)
             first_call.setdefault(name, time.perf_counter() - t0)
             gw = conv2d_backward_weight(xi, gyi, w.shape, s, p, d, g, None, impl)
-            for what, a, b in (("y", y, ref_y), ("gx", gx, ref_gx), ("gw", gw, ref_gw)):
+            gx2, gw2, _ = conv2d_backward(gyi, xi, wi, s, p, d, g, None, (True, True, False),
+                                          impl)
+            for what, a, b in (("y", y, ref_y), ("gx", gx, ref_gx), ("gw", gw, ref_gw),
+                               ("fused gx", gx2, ref_gx), ("fused gw", gw2, ref_gw)):
                 a = _host(a)
                 if not np.allclose(a, b, rtol=1e-4, atol=1e-4):
                     ok = False
@@ -440,10 +767,9 @@ def _check_and_time():
             y, cols = conv2d_forward(x, w, s, p, d, g, impl)
             gy = get_array_module(y).ones_like(y)
 
-            def step():
+            def step():                  # what a training step runs: forward, fused backward
                 y, cols = conv2d_forward(x, w, s, p, d, g, impl)
-                conv2d_backward_input(gy, w, x.shape, s, p, d, g, impl)
-                conv2d_backward_weight(x, gy, w.shape, s, p, d, g, cols, impl)
+                conv2d_backward(gy, x, w, s, p, d, g, cols, (True, True, False), impl)
             for _ in range(3):
                 step()
             times = []

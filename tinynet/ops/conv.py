@@ -16,10 +16,10 @@ The array work (im2col/col2im + one GEMM per group) lives in
 The readable version of the same thing is ``conv2d_simple``: ``unfold`` (the
 im2col matrix as a differentiable op), one ``matmul``, a reshape.
 """
-from tinynet.autograd import Function
+from tinynet.autograd import Function, is_grad_enabled
 from tinynet.kernels import conv2d as K
 from tinynet.ops.shape import pad as _pad, reshape, squeeze, unsqueeze
-from tinynet.tensor import as_tensor, describe
+from tinynet.tensor import Tensor, as_tensor, describe
 
 
 class _Params:
@@ -41,11 +41,18 @@ class Conv2dFunction(Function):
 
     def forward(self, x, w, *b):
         y, cols = K.conv2d_forward(x, w, *self.p.args(), bias=b[0] if b else None)
-        self.cols = cols          # the im2col matrix, reused by the weight gradient
+        self.cols = cols          # the im2col matrix (or None), reused by the weight gradient
         return y
 
     def backward(self, gy):
         x, w = self.inputs[:2]
+        if not is_grad_enabled():
+            # plain backward (no create_graph): all three gradients in one kernel call
+            needs = self.needs_input_grad + (False,) * (3 - len(self.inputs))
+            grads = K.conv2d_backward(gy.data, x.data, w.data, *self.p.args(),
+                                      cols=self.__dict__.get("cols"), needs=needs)
+            return tuple(None if g is None else Tensor._make(g)
+                         for g in grads[:len(self.inputs)])
         gx = Conv2dGradInput(self.p, x.shape)(gy, w) if x.requires_grad else None
         gw = None
         if w.requires_grad:
