@@ -431,26 +431,32 @@ def conv_threads():
     return blas_threads.threads() or 1
 
 
-def _for_chunks(N, B, start, step):
-    """``step(state, a, nb)`` for every chunk [a, a + nb) of range(N), B samples
-    each, on the calling thread plus pool threads; ``start()`` makes each
-    thread's scratch ``state``. Returns the steps' results in chunk order.
+def _for_chunks(N, sample_bytes, start, step):
+    """``step(state, a, nb)`` for every chunk [a, a + nb) of range(N), on the
+    calling thread plus pool threads; ``start(B)`` makes a thread's scratch
+    ``state`` for chunks of up to B samples. Returns the steps' results in
+    chunk order.
 
-    Threads take the next chunk when they finish one, so a thread that gets
-    less of its core simply does fewer chunks. Results are kept per chunk and
-    summed in chunk order by the caller: the same bits every run.
+    A chunk's column matrix (``sample_bytes`` per sample) fits CHUNK_BYTES,
+    and the chunk count is a multiple of the thread count, so that no thread
+    is left with a big last chunk. Threads take the next chunk when they
+    finish one, so a thread that gets less of its core does fewer. Results
+    are kept per chunk and summed in chunk order by the caller: the same bits
+    every run.
     """
     global _pool, _pool_size, _pool_pid
-    chunks = [(a, min(B, N - a)) for a in range(0, N, B)]
+    T = max(1, min(conv_threads(), N))
+    n = -(-N // max(1, CHUNK_BYTES // sample_bytes))     # ceil
+    n = min(N, T * -(-n // T))                  # a multiple of T where the batch allows
+    bounds = [N * k // n for k in range(n + 1)] if n else [0]   # even sizes
+    chunks = [(a, b - a) for a, b in zip(bounds, bounds[1:])]
+    B = max((nb for _, nb in chunks), default=1)
     results = [None] * len(chunks)
-    T = min(conv_threads(), len(chunks))
     taken = itertools.count()           # next() on it is atomic under the GIL
 
     def loop():
-        state = start()
-        for k in iter(taken.__next__, None):
-            if k >= len(chunks):
-                return
+        state = start(B)
+        while (k := next(taken)) < len(chunks):
             results[k] = step(state, *chunks[k])
 
     if T <= 1:
@@ -471,11 +477,6 @@ def _for_chunks(N, B, start, step):
     return results
 
 
-def _chunk(x_shape, w_shape, OH, OW, itemsize):
-    C, (_, _, KH, KW) = x_shape[1], w_shape
-    return max(1, CHUNK_BYTES // (C * KH * KW * OH * OW * itemsize))
-
-
 def conv2d_forward_cpu_v3(x, w, stride, padding, dilation, groups, bias=None):
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
     im2col, _, gemm_to_nchw, _ = _kernels_v3()
@@ -488,9 +489,8 @@ def conv2d_forward_cpu_v3(x, w, stride, padding, dilation, groups, bias=None):
     y = np.empty((N, O, OH, OW), dtype=x.dtype)
     w3 = w.reshape(G, Og, CK // G)
     b = np.empty(0, x.dtype) if bias is None else np.ascontiguousarray(bias)
-    B = max(1, min(N, _chunk(x.shape, w.shape, OH, OW, x.dtype.itemsize)))
 
-    def start():                         # one thread's scratch: column matrix, GEMM result
+    def start(B):                        # one thread's scratch: column matrix, GEMM result
         return np.empty(CK * B * P, dtype=x.dtype), np.empty(Og * B * P, dtype=x.dtype)
 
     def step(state, a, nb):
@@ -501,7 +501,7 @@ def conv2d_forward_cpu_v3(x, w, stride, padding, dilation, groups, bias=None):
             np.matmul(w3[g], cols3[g], out=y2)
             gemm_to_nchw(y2.reshape(Og, nb, P), b, g * Og, y[a:a + nb].reshape(nb, O, P))
 
-    _for_chunks(N, B, start, step)
+    _for_chunks(N, CK * P * x.dtype.itemsize, start, step)
     return y, None                       # no column matrix kept: the backward redoes it
 
 
@@ -522,9 +522,8 @@ def conv2d_backward_cpu_v3(gy, w, x, x_shape, stride, padding, dilation, groups,
     if need_w:
         x = np.ascontiguousarray(x)
     gx = np.empty(x_shape, dtype=gy.dtype) if need_x else None
-    B = max(1, min(N, _chunk(x_shape, w.shape, OH, OW, gy.dtype.itemsize)))
 
-    def start():                         # scratch: column matrix (then its gradient), gy rows
+    def start(B):                        # scratch: column matrix (then its gradient), gy rows
         return np.empty(CK * B * P, dtype=gy.dtype), np.empty(O * B * P, dtype=gy.dtype)
 
     def step(state, a, nb):
@@ -544,7 +543,7 @@ def conv2d_backward_cpu_v3(gy, w, x, x_shape, stride, padding, dilation, groups,
             col2im(cols, SH, SW, PH, PW, DH, DW, gx[a:a + nb])
         return gw_t, gb
 
-    parts = _for_chunks(N, B, start, step)
+    parts = _for_chunks(N, CK * P * gy.dtype.itemsize, start, step)
     gw = gb = None
     if need_w:
         gw_t = np.zeros((G, CK // G, Og), dtype=gy.dtype)
