@@ -66,6 +66,11 @@ def test_conv_cuda_matches_reference(c, dtype):
                                rtol=tol, atol=tol)
     np.testing.assert_allclose(host(gw), KC.conv2d_backward_weight(x, gy, w.shape, s, p, d, g,
                                                                     None, ref), rtol=tol, atol=tol)
+    # the plain backward's one call: the same three gradients
+    fused = KC.conv2d_backward(on_device(gy), on_device(x), on_device(w), s, p, d, g, cols,
+                               (True, True, True), cu)
+    for ours, theirs in zip(fused, (gx, gw, gy.sum(axis=(0, 2, 3)))):
+        np.testing.assert_allclose(host(ours), host(theirs), rtol=tol, atol=tol)
 
 
 POOL = [
