@@ -114,6 +114,8 @@ def _blas_child():
                 break
     except ImportError:
         info = {"blas": "unknown (pip install threadpoolctl)"}
+    from tinynet.kernels import conv2d
+    info["conv"] = conv2d.select(np.zeros(1, np.float32)).name   # the CPU conv version used
     return info
 
 
@@ -169,7 +171,8 @@ def _machine(blas_env, env):
         "versions": versions, "commit": commit, "blas_env": blas_env,
         "blas": _child(["--blas-info"], env),
         "env": {v: env.get(v, "(unset)") for v in BLAS_VARS + (
-            "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS")},
+            "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "TINYNET_CONV_IMPL",
+            "TINYNET_CONV_THREADS")},
         "sgemm_gflops": _child(["--sgemm"], env)["gflops"],
         "device": os.environ.get("TINYNET_BENCH_DEVICE", "cpu"),
     }

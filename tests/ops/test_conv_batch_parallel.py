@@ -204,3 +204,13 @@ def test_self_check_reports_match_and_catches_a_wrong_version(monkeypatch, capsy
     monkeypatch.setattr(K, "_v3", real[:1] + (lambda *a: None,) + real[2:])   # col2im lost
     assert K._check_and_time() == 1
     assert "MISMATCH cpu_v3 gx" in capsys.readouterr().out
+
+
+def test_cpu_default_follows_the_blas_thread_count(monkeypatch):
+    monkeypatch.delenv("TINYNET_CONV_IMPL", raising=False)
+    x = np.zeros((1, 1, 3, 3), np.float32)
+    for threads, want in ((1, "cpu_v3"), (2, "cpu_v3"), (3, "cpu_v1"), (16, "cpu_v1")):
+        monkeypatch.setattr(blas_threads, "threads", lambda: threads)
+        assert K.select(x).name == want
+    monkeypatch.setattr(blas_threads, "threads", lambda: None)     # not controllable
+    assert K.select(x).name == "cpu_v3"
