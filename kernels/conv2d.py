@@ -297,9 +297,11 @@ def _numba_cuda_available():
 # layer's graph holds only its input.
 CHUNK_BYTES = 1 << 20        # column matrix of one chunk: about one core's L2
 _v3 = None
+_inside = None                   # the jitted helper below, a global so the kernels can be cached
 
 
 def _build_v3():
+    global _inside
     numba_available()                # sets the threading layer first
     from numba import njit, uint64
 
@@ -316,6 +318,8 @@ def _build_v3():
             hi += 1
         return lo, hi
 
+    _inside = inside                 # (a closure variable would defeat Numba's disk cache)
+
     @njit(nogil=True, cache=True, boundscheck=False)
     def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, cols):
         N, C, H, W = x.shape
@@ -324,7 +328,7 @@ def _build_v3():
         for row in range(C * KH * KW):
             c, i, j = row // (KH * KW), (row // KW) % KH, row % KW
             woff = j * DW - PW
-            lo, hi = inside(OW, SW, woff, W)
+            lo, hi = _inside(OW, SW, woff, W)
             for n in range(N):
                 for oh in range(OH):
                     d = uint64(((row * N + n) * OH + oh) * OW)
@@ -358,7 +362,7 @@ def _build_v3():
             base = uint64(plane * H * W)
             for j in range(KW):
                 woff = j * DW - PW
-                lo, hi = inside(OW, SW, woff, W)
+                lo, hi = _inside(OW, SW, woff, W)
                 for i in range(KH):
                     row = (c * KH + i) * KW + j
                     for oh in range(OH):

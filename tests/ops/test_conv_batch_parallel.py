@@ -214,3 +214,22 @@ def test_cpu_default_follows_the_blas_thread_count(monkeypatch):
         assert K.select(x).name == want
     monkeypatch.setattr(blas_threads, "threads", lambda: None)     # not controllable
     assert K.select(x).name == "cpu_v3"
+
+
+def test_kernels_load_from_numbas_disk_cache_in_a_new_process():
+    # a kernel that cannot be cached recompiles in every process (~1 s here)
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np\n"
+        "from tinynet.kernels import conv2d as K\n"
+        "x = np.ones((2, 3, 5, 5), np.float32); w = np.ones((4, 3, 3, 3), np.float32)\n"
+        "y, _ = K.conv2d_forward_cpu_v3(x, w, (1, 1), (0, 0), (1, 1), 1)\n"
+        "K.conv2d_backward_cpu_v3(y, w, x, x.shape, (1, 1), (0, 0), (1, 1), 1, True, True, True)\n"
+        "kernels = K._kernels_v3()\n"
+        "print(sum(sum(k.stats.cache_misses.values()) for k in kernels),\n"
+        "      sum(sum(k.stats.cache_hits.values()) for k in kernels))\n")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split() for _ in range(2)]
+    misses, hits = map(int, runs[1])
+    assert misses == 0 and hits == 4, runs
