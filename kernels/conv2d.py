@@ -781,6 +781,9 @@ def _check_and_time():
     for name, impl in IMPLS.items():
         if not _runs_here(impl):
             continue
+        # OpenBLAS's idle threads spin for about 0.1 s after a multi-threaded
+        # product and would slow the next version's threads: let them settle
+        time.sleep(0.3)
         for (N, C, H, W, O, KH, KW, s, p, d, g) in _SHAPES[3:]:
             x = _on(impl, rng.standard_normal((N, C, H, W)).astype(np.float32))
             w = _on(impl, rng.standard_normal((O, C // g, KH, KW)).astype(np.float32))

@@ -66,3 +66,12 @@ def test_per_issue_scripts_name_their_workloads():
         text = open(os.path.join(HERE, "..", "benchmarks", script)).read()
         assert f'"--only", *"{" ".join(names)}".split()' in text
         assert all(n in workloads.WORKLOADS for n in names)
+
+
+def test_conv_products_mode_times_the_three_products(capsys):
+    import conv
+    conv.products(samples=1, repeats=2)
+    out = capsys.readouterr().out
+    for name in ("forward  w @ cols", "input    w.T @ gy", "weight   cols @ gy.T"):
+        line = next(l for l in out.splitlines() if name in l)
+        assert float(line.split()[-2]) > 0            # GFLOP/s
