@@ -290,7 +290,7 @@ def _numba_cuda_available():
 # One tinynet thread per core, each taking the next chunk of the batch, a
 # chunk small enough that its column matrix stays in cache; every GEMM is
 # single-threaded BLAS. On two cores this took conv B from 8.0
-# to 4.7 ms (README): no two thread pools (Numba's and BLAS's) take turns
+# to 4.6 ms (README): no two thread pools (Numba's and BLAS's) take turns
 # waking between the steps, and the column matrix never makes a round trip
 # through memory. The forward keeps no column matrix (the weight gradient
 # redoes the chunk's im2col, in cache), so a conv layer's graph holds only
