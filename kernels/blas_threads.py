@@ -27,23 +27,27 @@ _SYMBOLS = [("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_thread
             ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
             ("openblas_set_num_threads", "openblas_get_num_threads")]
 
-_api = None          # (set, get) ctypes functions, False if none found, None before the search
+_api = None          # (set, get, path), False if none found, None before the search
 _lock = threading.Lock()
 
 
 def _loaded_openblas_paths():
+    """OpenBLAS libraries NumPy may be using: the copy bundled with NumPy's
+    wheel first (SciPy bundles another, which must not be the one we set),
+    then any other mapped into this process (a NumPy linked to the system's)."""
+    root = os.path.dirname(np.__file__)
     paths = []
+    for pattern in ("../numpy.libs/*openblas*", ".dylibs/*openblas*"):
+        paths += sorted(glob.glob(os.path.join(root, pattern)))
     try:
         with open("/proc/self/maps") as f:            # Linux: what is mapped right now
             for line in f:
                 path = line.rsplit(None, 1)[-1]
-                if "openblas" in os.path.basename(path).lower() and path not in paths:
+                if "openblas" in os.path.basename(path).lower() and \
+                        os.path.realpath(path) not in map(os.path.realpath, paths):
                     paths.append(path)
     except OSError:
         pass
-    root = os.path.dirname(np.__file__)            # the wheels' bundled copy (macOS, Windows)
-    for pattern in ("../numpy.libs/*openblas*", ".dylibs/*openblas*"):
-        paths += [p for p in glob.glob(os.path.join(root, pattern)) if p not in paths]
     return paths
 
 
@@ -58,7 +62,7 @@ def _find():
             if setter is not None and getter is not None:
                 setter.argtypes, setter.restype = [ctypes.c_int], None
                 getter.argtypes, getter.restype = [], ctypes.c_int
-                return setter, getter
+                return setter, getter, path
     return False
 
 
@@ -85,7 +89,7 @@ def single_threaded():
     if not api:
         yield
         return
-    setter, getter = api
+    setter, getter, _ = api
     with _lock:
         before = getter()
         setter(1)

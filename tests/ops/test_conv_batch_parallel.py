@@ -233,3 +233,18 @@ def test_kernels_load_from_numbas_disk_cache_in_a_new_process():
                            check=True).stdout.split() for _ in range(2)]
     misses, hits = map(int, runs[1])
     assert misses == 0 and hits == 4, runs
+
+
+def test_the_controlled_blas_is_numpys_even_with_scipys_loaded(monkeypatch):
+    pytest.importorskip("scipy.linalg")          # SciPy maps its own OpenBLAS copy
+    import glob
+    import os
+    bundled = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs",
+                                     "*openblas*"))
+    if not bundled:
+        pytest.skip("this NumPy has no bundled OpenBLAS")
+    monkeypatch.setattr(blas_threads, "_api", None)            # look it up again
+    assert os.path.realpath(blas_threads._get_api()[2]) == os.path.realpath(bundled[0])
+    # and setting it changes what NumPy's products use
+    with blas_threads.single_threaded():
+        assert blas_threads.threads() == 1
