@@ -17,7 +17,34 @@ def _index(idx, n, what):
     return idx % n
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: length, iteration, append/extend,
+    and renumbering the keys 0..n-1 after a deletion or insertion."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        """Add ``module`` at the end (key ``str(len(self))``)."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        """Append every module of an iterable."""
+        for m in modules:
+            self.append(m)
+        return self
+
+    def _renumber(self, modules):
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
+
+
+class Sequential(_ModuleSequence):
     """Modules applied one after the other: ``Sequential(m1, m2)(x) == m2(m1(x))``.
 
     Also accepts one OrderedDict of name -> module.
@@ -37,12 +64,6 @@ class Sequential(Module):
             input = m(input)
         return input
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
     def __getitem__(self, idx):
         items = list(self._modules.items())
         if isinstance(idx, slice):
@@ -61,22 +82,7 @@ class Sequential(Module):
                 del self._modules[k]
         else:
             del self._modules[keys[_index(idx, len(keys), "Sequential")]]
-        # renumber so that the keys stay 0..n-1
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
-
-    def append(self, module):
-        """Add ``module`` at the end (key ``str(len(self))``)."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        """Append every module of an iterable."""
-        for m in modules:
-            self.append(m)
-        return self
+        self._renumber(list(self._modules.values()))   # keys stay 0..n-1
 
     def insert(self, index, module):
         """Insert ``module`` before position ``index``; keys are renumbered."""
@@ -86,25 +92,17 @@ class Sequential(Module):
         index = index % (n + 1) if index < 0 else index
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
+        self._renumber(items)
         return self
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of submodules, registered so that their parameters are seen."""
 
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
             self.extend(modules)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
 
     def __getitem__(self, idx):
         values = list(self._modules.values())
@@ -121,9 +119,7 @@ class ModuleList(Module):
             del values[idx]
         else:
             del values[_index(idx, len(values), "ModuleList")]
-        self._modules.clear()
-        for i, m in enumerate(values):
-            self._modules[str(i)] = m
+        self._renumber(values)
 
     def __iadd__(self, modules):
         return self.extend(modules)
@@ -131,24 +127,11 @@ class ModuleList(Module):
     def __add__(self, other):
         return ModuleList(list(self) + list(other))
 
-    def append(self, module):
-        """Add ``module`` at the end (key ``str(len(self))``)."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        """Append every module of an iterable."""
-        for m in modules:
-            self.append(m)
-        return self
-
     def insert(self, index, module):
         """Insert ``module`` before position ``index``; keys are renumbered."""
         values = list(self._modules.values())
         values.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(values):
-            self.add_module(str(i), m)
+        self._renumber(values)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward(): iterate over it instead")
