@@ -88,7 +88,7 @@ def worker(args):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    grad_bytes = sum(p.numel() * p.data.itemsize for p in model.parameters())
+    grad_bytes = sum(p.numel() * p.array.itemsize for p in model.parameters())
     row = {"procs": w, "per_rank_batch": per_rank, "step_ms": 1e3 * float(np.median(times)),
            "step_ms_mean": 1e3 * float(np.mean(times)),
            "sync_ms": 1e3 * model.sync_seconds / max(model.syncs, 1),

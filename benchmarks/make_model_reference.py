@@ -315,8 +315,8 @@ def model_batches(name, spec, rng):
     from tinynet.data import digits
     data = digits("train")                  # file order, no shuffling
     n = STEPS * spec["batch_size"]
-    x = data.tensors[0].data[:n].reshape(STEPS, spec["batch_size"], 1, 8, 8)
-    y = data.tensors[1].data[:n].reshape(STEPS, spec["batch_size"])
+    x = data.tensors[0].array[:n].reshape(STEPS, spec["batch_size"], 1, 8, 8)
+    y = data.tensors[1].array[:n].reshape(STEPS, spec["batch_size"])
     return x.astype(np.float32), y.astype(np.int64)
 
 

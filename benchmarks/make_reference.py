@@ -40,6 +40,8 @@ def bundle_cases(torch, check):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "tests" / "reference"))
+    parser.add_argument("--only", nargs="+", metavar="OP",
+                        help="write only these ops' bundles (names as in the op table)")
     args = parser.parse_args(argv)
     import torch
     from op_table import OPS
@@ -49,7 +51,8 @@ def main(argv=None):
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     total = 0
-    for check in OPS:
+    checks = [c for c in OPS if args.only is None or c.name in args.only]
+    for check in checks:
         cases = bundle_cases(torch, check)
         meta = {"op": check.name, "source": "benchmarks/make_reference.py",
                 "torch": torch.__version__, "numpy": np.__version__,
@@ -59,7 +62,7 @@ def main(argv=None):
         path = out / f"{check.name}.npz"
         write_bundle(path, meta, cases)
         total += path.stat().st_size
-    print(f"wrote {len(OPS)} bundles to {out} ({total / 1024:.0f} KiB) with torch "
+    print(f"wrote {len(checks)} bundles to {out} ({total / 1024:.0f} KiB) with torch "
           f"{torch.__version__}")
 
 

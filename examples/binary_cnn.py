@@ -172,7 +172,7 @@ def evaluate(model, loader):
             target = y.float()
             total += F.binary_cross_entropy_with_logits(logit, target, reduction="sum").item()
             # logit > 0 is the same as sigmoid(logit) > 0.5
-            correct += int(((logit.data > 0) == (target.data > 0.5)).sum())
+            correct += int(((logit.array > 0) == (target.array > 0.5)).sum())
             n += len(y)
     model.train()
     return total / n, correct / n
@@ -203,7 +203,7 @@ def train(config=None):
             loss.backward()
             opt.step()
             total += loss.item() * len(y)
-            correct += int(((logit.data > 0) == (target.data > 0.5)).sum())
+            correct += int(((logit.array > 0) == (target.array > 0.5)).sum())
             n += len(y)
         val_loss, val_acc = evaluate(model, val_loader)
         stats = {"epoch": epoch, "train_loss": total / n, "train_acc": correct / n,

@@ -357,6 +357,13 @@ op("avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
 op("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (2, 3)),
    lambda t, x: t.nn.functional.adaptive_avg_pool2d(x, (2, 3)), [(2, 3, 5, 7)])
 
+# ---------------------------------------------------------------- more families
+# Later op families declare their entries in files of their own, with this
+# file's ``op``: tensor methods (op_table_tensor.py) and nn ops (op_table_nn.py).
+import op_table_tensor  # noqa: E402,F401
+import op_table_nn  # noqa: E402,F401
+
+
 # ---------------------------------------------------------------- PyTorch side
 def torch_forward_backward(torch, check, arrays, case):
     """PyTorch outputs and gradients of sum(w * outputs), with the weights

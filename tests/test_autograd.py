@@ -204,7 +204,7 @@ def test_leaf_grads_never_share_memory():
     a = tn.tensor([1.0, 2.0], requires_grad=True)
     b = tn.tensor([3.0, 4.0], requires_grad=True)
     (a + b).sum().backward()
-    a.grad.data *= 5
+    a.grad.array *= 5
     np.testing.assert_allclose(b.grad.numpy(), [1, 1])
 
 
@@ -212,7 +212,7 @@ def test_user_grad_output_is_not_aliased_into_grad():
     x = tn.tensor([1.0, 2.0], requires_grad=True)
     g = tn.tensor([1.0, 1.0])
     x.backward(g)          # backward of a leaf itself
-    x.grad.data += 1
+    x.grad.array += 1
     np.testing.assert_allclose(g.numpy(), [1, 1])
 
 

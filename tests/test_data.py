@@ -342,7 +342,7 @@ def test_digits_is_fixed_across_calls_and_seeds():
     np.testing.assert_array_equal(digits("test").tensors[1].numpy(), a)
     # callers get their own copies: editing one dataset cannot change the next
     ds = digits("test")
-    ds.tensors[0].data[:] = 5
+    ds.tensors[0].array[:] = 5
     assert digits("test").tensors[0].numpy().max() == 1.0
 
 

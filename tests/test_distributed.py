@@ -38,7 +38,7 @@ class TinyMLP:
         self.names = ["w1", "b1", "w2", "b2"]
         shapes = [(HID, IN), (HID,), (OUT, HID), (OUT,)]
         for name, shape in zip(self.names, shapes):
-            setattr(self, name, Tensor(rng.normal(0, 0.5, shape).astype(dtype),
+            setattr(self, name, tn.tensor(rng.normal(0, 0.5, shape).astype(dtype),
                                        requires_grad=True))
         self.training = True
 
@@ -49,17 +49,17 @@ class TinyMLP:
         return [p for _, p in self.named_parameters()]
 
     def state_dict(self):
-        return {n: p.data.copy() for n, p in self.named_parameters()}
+        return {n: p.array.copy() for n, p in self.named_parameters()}
 
     def load_state_dict(self, state):
         with tn.no_grad():
             for n, p in self.named_parameters():
-                p.copy_(np.asarray(state[n].data if isinstance(state[n], Tensor) else state[n]))
+                p.copy_(np.asarray(state[n].array if isinstance(state[n], Tensor) else state[n]))
 
     def to(self, device):
         from tinynet.backend import to_device
         for p in self.parameters():
-            p.data = to_device(p.data, device)
+            p.array = to_device(p.array, device)
         return self
 
     def __call__(self, x):
@@ -98,7 +98,7 @@ def train(model, sync, steps, num_replicas, rank, start_step=0, opt_state=None, 
         epoch, k = divmod(step, per_epoch)
         sampler.set_epoch(epoch)
         idx = np.array(list(sampler))[k * per_rank:(k + 1) * per_rank]
-        xb, yb = Tensor(x[idx]).to(device), Tensor(y[idx]).to(device)
+        xb, yb = tn.tensor(x[idx]).to(device), tn.tensor(y[idx]).to(device)
         loss = ((model(xb) - yb) ** 2).mean()
         opt.zero_grad()
         loss.backward()
@@ -199,12 +199,12 @@ def scenario_buckets(out):
     try:
         model = TinyMLP(seed=5)
         # a float32 parameter among float64 ones: a bucket of its own dtype
-        model.extra = Tensor(np.ones(4, np.float32), requires_grad=True)
+        model.extra = tn.tensor(np.ones(4, np.float32), requires_grad=True)
         model.names.append("extra")
         ddp = dist.DistributedDataParallel(model)
         calls.clear()
         x, y = dataset()
-        loss = ((model(Tensor(x[:4])) - Tensor(y[:4])) ** 2).mean() \
+        loss = ((model(tn.tensor(x[:4])) - tn.tensor(y[:4])) ** 2).mean() \
             + (model.extra * (r + 1.0)).sum()
         loss.backward()
         ddp.sync_gradients()

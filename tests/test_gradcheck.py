@@ -38,7 +38,7 @@ class SquareIgnoresGy(Square):
 class SquareFrozen(Square):
     def backward(self, gy):
         x, = self.inputs
-        return 2 * tn.tensor(x.data) * gy          # no second derivative
+        return 2 * tn.tensor(x.array) * gy          # no second derivative
 
 
 def test_correct_op_passes_both_checks():

@@ -90,7 +90,7 @@ def _outliving(step, keep=None):
             step(inspect=keep_weakrefs)
         for _ in range(2):        # the LSTM's detached state lives one step more
             step()
-        params = {id(p.data) for p in step.model.parameters()}
+        params = {id(p.array) for p in step.model.parameters()}
         return [o for o in (r() for r in refs) if o is not None and id(o) not in params], refs
     finally:
         gc.enable()

@@ -59,7 +59,7 @@ def check_case(case, tol, label):
     want = case["outputs"][0]
     assert out.dtype == tn.float32, f"{label}: output dtype {out.dtype}, expected float32"
     assert out.shape == want.shape, f"{label}: output shape {out.shape}, expected {want.shape}"
-    np.testing.assert_allclose(out.data, want, **tol, err_msg=f"{label}: output")
+    np.testing.assert_allclose(out.array, want, **tol, err_msg=f"{label}: output")
     params = list(module.named_parameters())
     wrt = [x for x in xs if x.requires_grad] + [t for _, t in params]
     assert sorted(k for k, _ in params) == sorted(
@@ -70,13 +70,13 @@ def check_case(case, tol, label):
             if g is not None:
                 got = grads.pop(0)
                 assert got.dtype == tn.float32, f"{label}: input {k} grad dtype {got.dtype}"
-                np.testing.assert_allclose(got.data, g, **tol, err_msg=f"{label}: grad input {k}")
+                np.testing.assert_allclose(got.array, g, **tol, err_msg=f"{label}: grad input {k}")
         for (k, _), got in zip(params, grads):
-            np.testing.assert_allclose(got.data, p[f"grad.{k}"], **tol,
+            np.testing.assert_allclose(got.array, p[f"grad.{k}"], **tol,
                                        err_msg=f"{label}: grad {k}")
     state = module.state_dict()
     for key in (k for k in p if k.startswith("after.")):
-        np.testing.assert_allclose(np.asarray(state[key[len("after."):]].data), p[key], **tol,
+        np.testing.assert_allclose(np.asarray(state[key[len("after."):]].array), p[key], **tol,
                                    err_msg=f"{label}: {key} after the forward pass")
 
 

@@ -96,8 +96,8 @@ def test_forced_lstm_impl_runs_the_op(name, monkeypatch):
     with kernels.use(lstm=name):
         got2 = lstm_cell(x, h, c, w_ih, w_hh)
     for a, b, b2 in zip(want, got, got2):
-        np.testing.assert_allclose(b.data, a.data, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(b2.data, a.data, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(b.array, a.array, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(b2.array, a.array, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["ref"] + impls(KG.IMPLS))
@@ -109,7 +109,7 @@ def test_forced_gru_impl_runs_the_op(name):
         want = gru_cell(x, h, w_ih, w_hh)
     with kernels.use(gru=name):
         got = gru_cell(x, h, w_ih, w_hh)
-    np.testing.assert_allclose(got.data, want.data, rtol=1e-12)
+    np.testing.assert_allclose(got.array, want.array, rtol=1e-12)
 
 
 def test_unknown_impl_is_rejected(monkeypatch):

@@ -80,7 +80,7 @@ def test_seed_model_matches_reference_run(name):
     state = model.state_dict()
     assert sorted(final) == sorted(state)
     for key, got in state.items():
-        got = got.data
+        got = got.array
         assert got.dtype == np.float32, f"{name}: {key} dtype {got.dtype}"
         got = got.reshape(-1)[index[key]] if key in index else got
         np.testing.assert_allclose(got, final[key], **meta["tolerance"]["weights"],
@@ -113,7 +113,7 @@ def test_seed_model_matches_reference_run_in_float64(name):
     want = prefixed(case["params"], "final64.")
     for key, got in model.state_dict().items():
         assert got.dtype == tn.float64
-        np.testing.assert_allclose(projections(got.data), want[key], **tol,
+        np.testing.assert_allclose(projections(got.array), want[key], **tol,
                                    err_msg=f"{name}: float64 final {key}")
 
 

@@ -34,7 +34,7 @@ def _tn_params(x0):
 def _tn_steps(opt, params, c, d, steps):
     for _ in range(steps):
         for p, ci, di in zip(params, c, d):
-            p.grad = tn.tensor(_grad(p.data, ci, di))
+            p.grad = tn.tensor(_grad(p.array, ci, di))
         opt.step()
 
 
@@ -97,14 +97,14 @@ def test_trajectory_matches_torch(name, kw, dtype):
     _tn_steps(opt, params, c, d, 10)
     _torch_steps(torch, qopt, qs, c, d, 10)
     for p, q in zip(params, qs):
-        assert p.data.dtype == dtype
-        np.testing.assert_allclose(p.data, q.detach().numpy(), **TOL[dtype])
+        assert p.array.dtype == dtype
+        np.testing.assert_allclose(p.array, q.detach().numpy(), **TOL[dtype])
     # Every state buffer keeps the parameter's dtype.
     for state in opt.state.values():
         for k, v in state.items():
             if k != "step":
                 assert v.dtype == dtype, k
-    np.testing.assert_array_equal(frozen.data, np.ones(3, dtype))
+    np.testing.assert_array_equal(frozen.array, np.ones(3, dtype))
 
 
 def test_param_groups_match_torch():
@@ -119,7 +119,7 @@ def test_param_groups_match_torch():
     _tn_steps(opt, params, c, d, 10)
     _torch_steps(torch, qopt, qs, c, d, 10)
     for p, q in zip(params, qs):
-        np.testing.assert_allclose(p.data, q.detach().numpy(), **TOL[np.float32])
+        np.testing.assert_allclose(p.array, q.detach().numpy(), **TOL[np.float32])
 
 
 def test_gradients_from_tinynet_autograd_match_torch():
@@ -140,7 +140,7 @@ def test_gradients_from_tinynet_autograd_match_torch():
         qopt.zero_grad()
         (cq * q * q * 0.5 - dq * q).sum().backward()
         qopt.step()
-    np.testing.assert_allclose(p.data, q.detach().numpy(), **TOL[np.float32])
+    np.testing.assert_allclose(p.array, q.detach().numpy(), **TOL[np.float32])
 
 
 # ---------------------------------------------------------------- torch-free behaviour
@@ -150,7 +150,7 @@ def test_sgd_converges_on_quadratic():
     opt = optim.SGD(params, lr=0.1, momentum=0.5)
     _tn_steps(opt, params, c, d, 300)
     for p, ci, di in zip(params, c, d):
-        np.testing.assert_allclose(p.data, di / ci, rtol=1e-8)
+        np.testing.assert_allclose(p.array, di / ci, rtol=1e-8)
 
 
 def test_adam_first_step_by_hand():
@@ -165,8 +165,8 @@ def test_adam_first_step_by_hand():
     opt.step()
     m, v = (1 - b1) * g, (1 - b2) * g * g
     expected = x - lr / (1 - b1) * m / (np.sqrt(v) / np.sqrt(1 - b2) + eps)
-    np.testing.assert_allclose(p.data, expected, rtol=1e-14)
-    np.testing.assert_allclose(p.data, x - lr * np.sign(g), rtol=1e-6)
+    np.testing.assert_allclose(p.array, expected, rtol=1e-14)
+    np.testing.assert_allclose(p.array, x - lr * np.sign(g), rtol=1e-6)
     assert opt.state[p]["step"] == 1
 
 
@@ -178,7 +178,7 @@ def test_float32_kept_with_numpy_float64_hyperparameters():
     for _ in range(3):
         p.grad = tn.tensor(np.full(4, 0.5, np.float32))
         opt.step()
-    assert p.data.dtype == np.float32
+    assert p.array.dtype == np.float32
     assert all(v.dtype == np.float32 for k, v in opt.state[p].items() if k != "step")
 
 
@@ -189,19 +189,19 @@ def test_grad_none_is_skipped():
     a.grad = tn.tensor(np.ones(2))
     opt.step()
     assert b not in opt.state
-    np.testing.assert_array_equal(b.data, np.ones(2))
-    assert not np.allclose(a.data, 1.0)
+    np.testing.assert_array_equal(b.array, np.ones(2))
+    assert not np.allclose(a.array, 1.0)
 
 
 def test_update_keeps_array_and_leaves_grad_alone():
     p = tn.tensor(np.ones(3), requires_grad=True)
-    array = p.data
+    array = p.array
     g = np.array([1.0, -1.0, 2.0])
     p.grad = tn.tensor(g.copy())
     opt = optim.SGD([p], lr=0.1, weight_decay=0.1, maximize=True, momentum=0.9)
     opt.step()
-    assert p.data is array                         # updated in place
-    np.testing.assert_array_equal(p.grad.data, g)  # gradient untouched
+    assert p.array is array                         # updated in place
+    np.testing.assert_array_equal(p.grad.array, g)  # gradient untouched
 
 
 def test_step_marks_parameter_modified_for_autograd():
@@ -221,7 +221,7 @@ def test_zero_grad():
     grad = p.grad
     opt.zero_grad(set_to_none=False)
     assert p.grad is grad
-    np.testing.assert_array_equal(p.grad.data, np.zeros(3))
+    np.testing.assert_array_equal(p.grad.array, np.zeros(3))
     opt.zero_grad()
     assert p.grad is None
 
@@ -232,7 +232,7 @@ def test_zero_grad_detaches_a_create_graph_gradient():
     assert p.grad.grad_fn is not None
     optim.SGD([p], lr=0.1).zero_grad(set_to_none=False)
     assert p.grad.grad_fn is None and not p.grad.requires_grad
-    np.testing.assert_array_equal(p.grad.data, np.zeros(2))
+    np.testing.assert_array_equal(p.grad.array, np.zeros(2))
 
 
 def test_step_closure_returns_loss_with_grad_enabled():
@@ -248,7 +248,7 @@ def test_step_closure_returns_loss_with_grad_enabled():
     with tn.no_grad():
         loss = opt.step(closure)
     assert float(loss.item()) == 9.0
-    np.testing.assert_allclose(p.data, [3.0 - 0.25 * 6.0])
+    np.testing.assert_allclose(p.array, [3.0 - 0.25 * 6.0])
     assert opt.step() is None
 
 
@@ -295,7 +295,7 @@ def test_state_dict_round_trip_is_bit_identical(name, kw, as_numpy):
     if as_numpy:
         saved = _to_numpy(saved)
 
-    copies = _tn_params([p.data for p in params])
+    copies = _tn_params([p.array for p in params])
     # Different options on purpose: loading must restore the saved ones.
     other = getattr(optim, name)([{"params": copies[:1]}, {"params": copies[1:]}], lr=0.7)
     other.load_state_dict(saved)
@@ -304,8 +304,8 @@ def test_state_dict_round_trip_is_bit_identical(name, kw, as_numpy):
     _tn_steps(opt, params, c, d, 5)
     _tn_steps(other, copies, c, d, 5)
     for p, q in zip(params, copies):
-        np.testing.assert_array_equal(p.data, q.data)
-        assert q.data.dtype == np.float32
+        np.testing.assert_array_equal(p.array, q.array)
+        assert q.array.dtype == np.float32
 
 
 def test_state_dict_layout():
@@ -356,7 +356,7 @@ def test_load_torch_state_dict_continues_like_torch():
     _torch_steps(torch, qopt, qs, c, d, 5)
     _tn_steps(opt, params, c, d, 5)
     for p, q in zip(params, qs):
-        np.testing.assert_allclose(p.data, q.detach().numpy(), **TOL[np.float32])
+        np.testing.assert_allclose(p.array, q.detach().numpy(), **TOL[np.float32])
 
 
 def test_load_state_dict_rejects_other_layout():

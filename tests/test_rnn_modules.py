@@ -65,7 +65,7 @@ def compare_with_torch(kind, I=3, H=4, L=1, batch_first=False, bidirectional=Fal
         touts = states_of(kind, (ty, ts))
     for a, b in zip(outs, touts):
         assert a.shape == tuple(b.shape)
-        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a.array, b.detach().numpy(), rtol=1e-10, atol=1e-12)
     gys = [rng.standard_normal(o.shape) for o in outs]
     params = [p for _, p in m.named_parameters()]
     tparams = [p for _, p in tm.named_parameters()]
@@ -73,7 +73,7 @@ def compare_with_torch(kind, I=3, H=4, L=1, batch_first=False, bidirectional=Fal
     tgrads = torch.autograd.grad(touts, txs + tparams, [torch.tensor(g) for g in gys])
     names = [f"input{k}" for k in range(len(xs))] + [n for n, _ in m.named_parameters()]
     for name, a, b in zip(names, grads, tgrads):
-        np.testing.assert_allclose(a.data, b.numpy(), rtol=1e-9, atol=1e-11, err_msg=name)
+        np.testing.assert_allclose(a.array, b.numpy(), rtol=1e-9, atol=1e-11, err_msg=name)
 
 
 CONFIGS = [dict(L=L, batch_first=bf, bidirectional=bd)
@@ -149,7 +149,7 @@ def test_parameter_names_shapes_and_init(kind):
     assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == \
         [(k, tuple(v.shape)) for k, v in tm.state_dict().items()]
     # U(-1/sqrt(H), 1/sqrt(H)) for everything: bounds and the uniform's std
-    vals = np.concatenate([p.data.ravel() for p in m.parameters()])
+    vals = np.concatenate([p.array.ravel() for p in m.parameters()])
     bound = 1 / np.sqrt(50)
     assert np.abs(vals).max() <= bound
     assert abs(vals.std() - bound / np.sqrt(3)) < 0.02 * bound
@@ -163,7 +163,7 @@ def test_seed_gives_same_init():
     tn.manual_seed(3)
     b = LSTM(3, 4)
     for p, q in zip(a.parameters(), b.parameters()):
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p.array, q.array)
 
 
 def test_dropout_between_layers():
@@ -174,10 +174,10 @@ def test_dropout_between_layers():
     y_eval, _ = m(x)
     m2 = LSTM(3, 8, num_layers=2)
     m2.load_state_dict(m.state_dict())
-    np.testing.assert_array_equal(y_eval.data, m2(x)[0].data)     # eval: no dropout
+    np.testing.assert_array_equal(y_eval.array, m2(x)[0].array)     # eval: no dropout
     m.train()
     y_train, _ = m(x)
-    assert not np.allclose(y_train.data, y_eval.data)
+    assert not np.allclose(y_train.array, y_eval.array)
 
 
 # ---------------------------------------------------------------- cells
@@ -205,13 +205,13 @@ def test_cell_matches_torch(kind, unbatched):
     else:
         outs, touts = (m(xs[0], xs[1]),), (tm(txs[0], txs[1]),)
     for a, b in zip(outs, touts):
-        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a.array, b.detach().numpy(), rtol=1e-10, atol=1e-12)
     gys = [rng.standard_normal(o.shape) for o in outs]
     grads = tn.grad(list(outs), xs + list(m.parameters()), [tn.tensor(g) for g in gys])
     tgrads = torch.autograd.grad(touts, txs + list(tm.parameters()),
                                  [torch.tensor(g) for g in gys])
     for a, b in zip(grads, tgrads):
-        np.testing.assert_allclose(a.data, b.numpy(), rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(a.array, b.numpy(), rtol=1e-9, atol=1e-11)
     assert repr(m) == repr(tm)
 
 
@@ -219,7 +219,7 @@ def test_cell_zero_state_default():
     tn.manual_seed(0)
     cell = GRUCell(3, 4)
     x = tn.randn(2, 3)
-    np.testing.assert_array_equal(cell(x).data, cell(x, tn.zeros(2, 4)).data)
+    np.testing.assert_array_equal(cell(x).array, cell(x, tn.zeros(2, 4)).array)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
@@ -235,10 +235,10 @@ def test_cell_unrolled_equals_layer(kind):
     for t in range(6):
         state = cell(x[t], state)
         hs.append(state[0] if kind == "lstm" else state)
-    np.testing.assert_allclose(tn.stack(hs).data, out[0].data, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(tn.stack(hs).array, out[0].array, rtol=1e-6, atol=1e-7)
     last = state if kind == "lstm" else (state,)
     for a, b in zip(last, out[1:]):
-        np.testing.assert_allclose(a.data, b.data[0], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(a.array, b.array[0], rtol=1e-6, atol=1e-7)
 
 
 # ---------------------------------------------------------------- errors

@@ -62,7 +62,7 @@ def test_fused_cell_equals_composed(kind, impl):
         outs_f, g_f = grads_of(fused(kind), args)
     outs_s, g_s = grads_of(simple(kind), args)
     for a, b in zip(outs_f + g_f, outs_s + g_s):
-        np.testing.assert_allclose(a.data, b.data, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a.array, b.array, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
@@ -76,7 +76,7 @@ def test_fused_double_backward_equals_composed(kind):
         gs = tn.grad(loss, [args[0], args[1]], create_graph=True)
         return tn.grad((gs[0] * gs[0]).sum() + gs[1].sum(), [a for a in args if a is not None])
     for a, b in zip(second(fused(kind)), second(simple(kind))):
-        np.testing.assert_allclose(a.data, b.data, rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(a.array, b.array, rtol=1e-9, atol=1e-11)
 
 
 @pytest.mark.parametrize("kind", list(GATES))
@@ -91,7 +91,7 @@ def test_cell_matches_torch(kind):
     torch = pytest.importorskip("torch")
     args = make_cell(kind, N=4, I=3, H=6)
     outs, grads = grads_of(fused(kind), args)
-    targs = [torch.tensor(a.data, requires_grad=True) for a in args]
+    targs = [torch.tensor(a.array, requires_grad=True) for a in args]
     if kind == "lstm":
         x, h, c, wi, wh, bi, bh = targs
         touts = torch.lstm_cell(x, (h, c), wi, wh, bi, bh)
@@ -104,13 +104,13 @@ def test_cell_matches_torch(kind):
     gys = [torch.tensor(rng.standard_normal(o.shape)) for o in outs]
     tgrads = torch.autograd.grad(touts, targs, gys)
     for a, b in zip(outs + grads, tuple(touts) + tgrads):
-        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a.array, b.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_lstm_cell_saturated_gates_are_finite():
     x, h, c, wi, wh, bi, bh = make_cell("lstm", dtype=np.float32)
     outs, grads = grads_of(R.lstm_cell, [x * 1e4, h, c, wi, wh, bi, bh])
-    assert all(np.isfinite(t.data).all() for t in outs + grads)
+    assert all(np.isfinite(t.array).all() for t in outs + grads)
 
 
 # ---------------------------------------------------------------- errors
@@ -190,7 +190,7 @@ def test_layer_fused_equals_composed(kind, reverse, lengths):
     for path in paths(kind):
         outs_f, g_f = grads_of(layer(kind, reverse, lengths, path=path), args)
         for a, b in zip(outs_f + g_f, outs_s + g_s):
-            np.testing.assert_allclose(a.data, b.data, rtol=1e-10, atol=1e-12, err_msg=path)
+            np.testing.assert_allclose(a.array, b.array, rtol=1e-10, atol=1e-12, err_msg=path)
 
 
 @pytest.mark.parametrize("impl", ["ref", "cpu_v1", "cpu_v2"])
@@ -203,7 +203,7 @@ def test_sequence_path_with_every_kernel(kind, impl):
         got = grads_of(layer(kind, lengths=[4, 1, 3]), args)
     for a, b in zip(got[0] + got[1], want[0] + want[1]):
         assert a.dtype == np.float32
-        np.testing.assert_allclose(a.data, b.data, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a.array, b.array, rtol=1e-4, atol=1e-5)
 
 
 def test_layer_path_is_checked():
@@ -219,15 +219,15 @@ def test_padded_steps_change_nothing(kind):
     # as the same 2 steps alone; padded outputs are zero and get no gradient
     args = make_layer(kind, T=5, N=1, H=3, seed=2)
     out, *state = layer(kind, lengths=[2])(*args)
-    short = [tn.tensor(args[0].data[:2], requires_grad=True)] + args[1:]
+    short = [tn.tensor(args[0].array[:2], requires_grad=True)] + args[1:]
     out2, *state2 = layer(kind)(*short)
-    np.testing.assert_allclose(out.data[:2], out2.data, rtol=1e-12)
-    assert not out.data[2:].any()
+    np.testing.assert_allclose(out.array[:2], out2.array, rtol=1e-12)
+    assert not out.array[2:].any()
     for s, s2 in zip(state, state2):
-        np.testing.assert_allclose(s.data, s2.data, rtol=1e-12)
+        np.testing.assert_allclose(s.array, s2.array, rtol=1e-12)
     loss = out.sum() + sum((s.sum() for s in state), tn.tensor(0.0))
     (gxg,) = tn.grad(loss, [args[0]])
-    assert not gxg.data[2:].any()
+    assert not gxg.array[2:].any()
 
 
 def test_unbind_stack_gradcheck():

@@ -49,16 +49,16 @@ def test_matches_torch_reference(name):
         y, s = m(xs[0], hx, lengths=meta["lengths"])
         outs = [y] + (list(s) if lstm else [s])
     for got, want in zip(outs, part(name, "out")):
-        np.testing.assert_allclose(got.data, want, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(got.array, want, rtol=1e-10, atol=1e-12)
     params = list(m.named_parameters())
     grads = tn.grad(outs, xs + [p for _, p in params],
                     grad_outputs=[tn.tensor(g) for g in part(name, "gy")])
     for got, want in zip(grads, part(name, "gin")):
-        np.testing.assert_allclose(got.data, want, rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(got.array, want, rtol=1e-9, atol=1e-11)
     gw = part(name, "gw")
     assert sorted(gw) == sorted(n for n, _ in params)
     for (pname, _), got in zip(params, grads[len(xs):]):
-        np.testing.assert_allclose(got.data, gw[pname], rtol=1e-9, atol=1e-11, err_msg=pname)
+        np.testing.assert_allclose(got.array, gw[pname], rtol=1e-9, atol=1e-11, err_msg=pname)
 
 
 def test_reference_is_small_and_plain():

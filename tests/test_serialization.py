@@ -154,7 +154,7 @@ class Thing:
     ({"s": {1, 2}}, "type set"),
     (np.array([object()], dtype=object), "dtype object"),
     (np.array(["ab"]), "dtype <U2"),
-    ({tn.ones(1).data.tobytes(): 1}, "dict key of type bytes"),
+    ({tn.ones(1).array.tobytes(): 1}, "dict key of type bytes"),
 ], ids=["object", "set", "object-array", "str-array", "bytes-key"])
 def test_save_refuses_unsupported_objects(tmp_path, obj, match):
     with pytest.raises(TypeError, match=match):

@@ -27,7 +27,7 @@ class CubeConstantGrad(Cube):
     def backward(self, gy):
         # right first derivative, but built from a constant: no second derivative
         x, = self.inputs
-        return 3 * tn.tensor(x.data * x.data) * gy
+        return 3 * tn.tensor(x.array * x.array) * gy
 
 
 class CubeFloat64(Cube):

@@ -8,9 +8,10 @@ from tinynet import backend as _backend
 _backend.tune_malloc()
 _backend.tune_gc()
 from tinynet.autograd import (  # noqa: F401
-    Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled)
+    Function, enable_grad, grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled)
 from tinynet.tensor import (  # noqa: F401
-    Tensor, arange, as_tensor, bool_, empty, eye, float16, float32, float64, from_dlpack,
+    BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor,
+    LongTensor, ShortTensor, Size, Tensor, arange, as_tensor, bool_, empty, eye, float16, float32, float64, from_dlpack,
     from_numpy, full, full_like, int8, int16, int32, int64, linspace, ones, ones_like,
     rand, rand_like, randint, randn, randn_like, tensor, uint8, zeros, zeros_like)
 from tinynet.ops import *  # noqa: F401,F403

@@ -10,6 +10,7 @@ Tensors -> their ``grad_fn`` ... Functions hold their outputs only through weak
 references, so the graph has no reference cycles and is freed as soon as the
 last output Tensor goes away.
 """
+import functools
 import threading
 import weakref
 
@@ -32,11 +33,18 @@ def is_grad_enabled():
     return _mode.enabled
 
 
-class set_grad_enabled:
-    """Context manager (and decorator) that sets grad mode on or off."""
+class _GradModeContext:
+    """A context manager and decorator that sets grad mode inside it."""
+    mode = True
 
-    def __init__(self, mode):
-        self.mode = bool(mode)
+    def __new__(cls, *args, **kwargs):
+        # `@tn.no_grad` without parentheses decorates the function directly
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]) \
+                and not kwargs:
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    def __init__(self):
         self.prev = []
 
     def __enter__(self):
@@ -48,37 +56,71 @@ class set_grad_enabled:
         return False
 
     def __call__(self, fn):
-        import functools
+        mode = self.mode
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__(self.mode):
+            prev = _mode.enabled
+            _mode.enabled = mode
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                _mode.enabled = prev
         return wrapper
 
 
-class no_grad(set_grad_enabled):
-    """Ops run inside ``with tn.no_grad():`` record no graph."""
-
-    def __init__(self):
-        super().__init__(False)
-
-    def __call__(self, fn):
-        return set_grad_enabled(False)(fn)
+class no_grad(_GradModeContext):
+    """Ops run inside ``with tn.no_grad():`` (or a function decorated with
+    ``@tn.no_grad()``) record no graph."""
+    mode = False
 
 
-class enable_grad(set_grad_enabled):
+class enable_grad(_GradModeContext):
     """Turns graph recording back on inside a ``no_grad`` block."""
+    mode = True
 
-    def __init__(self):
-        super().__init__(True)
+
+class inference_mode(_GradModeContext):
+    """PyTorch's ``inference_mode(mode=True)``: in tinynet the same as
+    ``no_grad`` (nothing is recorded; tensors made inside carry no extra
+    restriction)."""
+
+    def __init__(self, mode=True):
+        super().__init__()
+        self.mode = not mode
+
+
+class set_grad_enabled(_GradModeContext):
+    """``tn.set_grad_enabled(False)`` switches grad mode at once, as a call;
+    as a context manager it restores the previous mode on exit, and it also
+    decorates functions (PyTorch's semantics)."""
+
+    def __init__(self, mode):
+        self.mode = bool(mode)
+        self.prev = [_mode.enabled]
+        _mode.enabled = self.mode
+
+    def __enter__(self):
+        pass
 
     def __call__(self, fn):
-        return set_grad_enabled(True)(fn)
+        _mode.enabled = self.prev[0]     # as a decorator it changes nothing until called
+        return super().__call__(fn)
 
 
 # ---------------------------------------------------------------- Function
 Tensor = _make = _as_tensor = None      # bound by tinynet.tensor once it is imported
+
+
+def _shares_memory(a, b):
+    """Is ``a`` a view of the same memory as ``b`` (following ``.base``)?"""
+    if getattr(a, "base", None) is None:
+        return False
+    while a.base is not None:
+        a = a.base
+    while getattr(b, "base", None) is not None:
+        b = b.base
+    return a is b
 
 
 def _bind_tensor(tensor_cls, as_tensor):
@@ -96,6 +138,7 @@ class Function:
     Set ``keep_outputs = True`` to read outputs in backward via ``self.output(i)``.
     """
     keep_outputs = False
+    may_view = False        # True for ops whose output can be a view of input 0
 
     def __call__(self, *inputs):
         for x in inputs:
@@ -103,7 +146,7 @@ class Function:
                 inputs = tuple(_as_tensor(x) for x in inputs)
                 break
         try:
-            ys = self.forward(*[x.data for x in inputs])
+            ys = self.forward(*[x.array for x in inputs])
         except (ValueError, TypeError, IndexError) as e:
             raise self._forward_error(inputs, e) from e
         record = False
@@ -116,26 +159,46 @@ class Function:
             _check_forward(self, inputs, ys)
         if type(ys) is not tuple:                   # the common single-output case
             out = _make(ys, record)
+            if self.may_view and _shares_memory(ys, inputs[0].array):
+                out._vc, out._base = inputs[0]._vc, inputs[0]
             if record:
                 self.inputs = inputs
                 self.outputs = (weakref.ref(out),)
-                self._versions = [x._version for x in inputs]
+                self._versions = [x._vc[0] for x in inputs]
                 if self.keep_outputs:
-                    self._saved_outputs = (out.data,)
+                    self._saved_outputs = (out.array,)
+                    self._out_versions = ((out._vc, out._vc[0]),)
                 out.grad_fn = self
             return out
         outs = tuple(_make(y, record) for y in ys)
+        if self.may_view:
+            for o in outs:
+                if _shares_memory(o.array, inputs[0].array):
+                    o._vc, o._base = inputs[0]._vc, inputs[0]
         if record:
             self.inputs = inputs
             self.outputs = tuple(weakref.ref(o) for o in outs)
-            self._versions = [x._version for x in inputs]
+            self._versions = [x._vc[0] for x in inputs]
             self._out_meta = tuple((o.shape, o.dtype) for o in outs)
             if self.keep_outputs:
-                self._saved_outputs = tuple(o.data for o in outs)
+                self._saved_outputs = tuple(o.array for o in outs)
+                self._out_versions = tuple((o._vc, o._vc[0]) for o in outs)
             for i, o in enumerate(outs):
                 o.grad_fn = self
                 o._out_index = i
         return outs
+
+    def _replace_output(self, i, t, saved=True):
+        """Make ``t`` this Function's output ``i`` (and, with ``saved``, the
+        output array its backward reads): an in-place op moved the output's
+        place in the graph to another Tensor object."""
+        outputs = list(self.outputs)
+        outputs[i] = weakref.ref(t)
+        self.outputs = tuple(outputs)
+        if saved and self.keep_outputs and "_saved_outputs" in self.__dict__:
+            saved, versions = list(self._saved_outputs), list(self._out_versions)
+            saved[i], versions[i] = t.array, (t._vc, t._vc[0])
+            self._saved_outputs, self._out_versions = tuple(saved), tuple(versions)
 
     @property
     def needs_input_grad(self):
@@ -160,7 +223,7 @@ class Function:
         o = self.outputs[i]()
         if o is not None:
             return o
-        return Tensor(self._saved_outputs[i])
+        return Tensor._wrap(self._saved_outputs[i])
 
     @property
     def name(self):
@@ -226,7 +289,7 @@ def _finite(a):
 def _check_forward(fn, inputs, ys):
     fn._created_at = _user_site()
     outs = ys if type(ys) is tuple else (ys,)
-    if all(_finite(x.data) for x in inputs) and not all(_finite(y) for y in outs):
+    if all(_finite(x.array) for x in inputs) and not all(_finite(y) for y in outs):
         raise RuntimeError(
             f"detect_anomaly: {fn.name} produced NaN or Inf in its forward output from finite "
             f"inputs ({', '.join(describe_short(x) for x in inputs)}); the op was called at "
@@ -234,10 +297,10 @@ def _check_forward(fn, inputs, ys):
 
 
 def _check_backward(fn, gys, gxs):
-    if not all(_finite(g.data) for g in gys if g is not None):
+    if not all(_finite(g.array) for g in gys if g is not None):
         return                        # an earlier op is to blame, and was reported
     for j, gx in enumerate(gxs):
-        if gx is not None and not _finite(gx.data):
+        if gx is not None and not _finite(gx.array):
             raise RuntimeError(
                 f"detect_anomaly: the backward of {fn.name} returned NaN or Inf in the "
                 f"gradient for input {j} {describe_short(fn.inputs[j])}; the op was called "
@@ -268,7 +331,7 @@ def _arrays_of(fn):
     outputs and any array it stored on itself (masks, indices, columns)."""
     found = []
     for x in fn.__dict__.get("inputs") or ():
-        found.append(x.data)
+        found.append(x.array)
     for a in fn.__dict__.get("_saved_outputs") or ():
         found.append(a)
     for k, v in fn.__dict__.items():
@@ -481,14 +544,14 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
         # (Add passes gy to both inputs) or be the caller's grad_output; give
         # each leaf its own array so in-place updates of one .grad (an
         # optimizer, clip_grad_norm_) never change another.
-        seen = {_root_base_id(g.data) for g in grad_outputs}
+        seen = {_root_base_id(g.array) for g in grad_outputs}
         for t, g in leaf_grads.values():
             if t._hooks:
                 g = _run_hooks(t, g)
             if not create_graph:
-                base = _root_base_id(g.data)
+                base = _root_base_id(g.array)
                 if base in seen:
-                    g = Tensor(g.data.copy())
+                    g = Tensor._wrap(g.array.copy())
                 seen.add(base)
             t.grad = g if t.grad is None else t.grad + g
     return None
@@ -525,16 +588,23 @@ def _call_backward(f, gys):
     # Materialise missing output gradients (unused outputs of a multi-output op).
     for g in gys:
         if g is None:
-            xp = get_array_module(f.inputs[0].data)
-            gys = [Tensor(xp.zeros(shape, dtype)) if g is None else g
+            xp = get_array_module(f.inputs[0].array)
+            gys = [Tensor._wrap(xp.zeros(shape, dtype)) if g is None else g
                    for g, (shape, dtype) in zip(gys, f._out_meta)]
             break
     for x, v in zip(f.inputs, f._versions):
-        if x._version != v:
+        if x._vc[0] != v:
             raise RuntimeError(
-                f"{f.name}: an input {describe_short(x)} was modified in place after "
-                f"it was used (version {v} -> {x._version}); its backward would be "
-                "wrong. Use an out-of-place op (x = x + 1, not x += 1) or clone() first.")
+                f"{f.name}: one of the tensors needed for its gradient, input "
+                f"{describe_short(x)}, was modified in place after it "
+                f"was used (version {v} -> {x._vc[0]}); its backward would be wrong. "
+                "Use an out-of-place op (x = x + 1, not x += 1) or clone() first.")
+    for i, (vc, v) in enumerate(f.__dict__.get("_out_versions", ())):
+        if vc[0] != v:
+            raise RuntimeError(
+                f"{f.name}: its output {i}, which its backward needs, was modified in "
+                f"place (version {v} -> {vc[0]}); its backward would be wrong. Use an "
+                "out-of-place op or clone() the output first.")
     gxs = f.backward(*gys)
     if not isinstance(gxs, (tuple, list)):
         gxs = (gxs,)
@@ -545,8 +615,8 @@ def _call_backward(f, gys):
     for j, (x, gx) in enumerate(zip(f.inputs, gxs)):
         if gx is not None:
             if type(gx) is not Tensor:
-                gx = Tensor(gx)
-            gd, xd = gx.data, x.data
+                gx = Tensor._wrap(gx)
+            gd, xd = gx.array, x.array
             if gd.shape != xd.shape:
                 raise RuntimeError(
                     f"{f.name}.backward returned a gradient of shape {gx.shape} for "
@@ -614,11 +684,11 @@ def _make_grad_outputs(outputs, grad_outputs, op):
                     f"{op}: grad can be implicitly created only for scalar outputs, but "
                     f"output {k} has shape {y.shape}; pass a gradient of that shape "
                     "(e.g. y.backward(tn.ones_like(y))) or reduce it first (y.sum())")
-            xp = get_array_module(y.data)
-            g = Tensor(xp.ones(y.shape, dtype=y.dtype))
+            xp = get_array_module(y.array)
+            g = Tensor._wrap(xp.ones(y.shape, dtype=y.dtype))
         else:
             if not isinstance(g, Tensor):
-                g = Tensor(np.asarray(g, dtype=y.dtype) if not hasattr(g, "shape") else g)
+                g = Tensor._wrap(np.asarray(g, dtype=y.dtype) if not hasattr(g, "shape") else g)
             if g.shape != y.shape:
                 raise RuntimeError(f"{op}: gradient for output {k} has shape {g.shape} "
                                    f"but the output has shape {y.shape}")

@@ -190,7 +190,7 @@ def _cuda_aware():
 
 def _array_of(x, op):
     if isinstance(x, Tensor):
-        return x.data
+        return x.array
     if isinstance(x, np.ndarray) or is_cupy_array(x):
         return x
     raise TypeError(f"{op}: expected a Tensor, NumPy or CuPy array, got {type(x).__name__}")
@@ -271,7 +271,7 @@ def all_reduce(tensor, op=ReduceOp.SUM):
         staged.buffer /= comm.Get_size()
     staged.finish()
     if isinstance(tensor, Tensor):
-        tensor._version += 1
+        tensor._vc[0] += 1
     return tensor
 
 
@@ -295,7 +295,7 @@ def broadcast(tensor, src=0):
     comm.Bcast(staged.buffer, root=src)
     staged.finish()
     if isinstance(tensor, Tensor):
-        tensor._version += 1
+        tensor._vc[0] += 1
     return tensor
 
 
@@ -330,7 +330,7 @@ def all_gather(tensor_list, tensor):
         out[...] = _import_cupy().asarray(part) if is_cupy_array(out) else \
             (part.get() if is_cupy_array(part) else part)
         if isinstance(t, Tensor):
-            t._version += 1
+            t._vc[0] += 1
     return tensor_list
 
 
@@ -494,7 +494,7 @@ class DistributedDataParallel:
         _world()
         self._check_same_model()
         with no_grad():
-            broadcast_coalesced([t.data for t in self._params() + self._buffers()],
+            broadcast_coalesced([t.array for t in self._params() + self._buffers()],
                                 bucket_cap_mb=bucket_cap_mb)
 
     def _params(self):
@@ -523,7 +523,7 @@ class DistributedDataParallel:
         if self.broadcast_buffers and world_size() > 1 and getattr(self.module, "training", False):
             buffers = self._buffers()
             if buffers:
-                broadcast_coalesced([b.data for b in buffers], bucket_cap_mb=self.bucket_cap_mb)
+                broadcast_coalesced([b.array for b in buffers], bucket_cap_mb=self.bucket_cap_mb)
         return self.module(*args, **kwargs)
 
     forward = __call__
@@ -540,7 +540,7 @@ class DistributedDataParallel:
         has = np.array([p.grad is not None for p in params], dtype=np.uint8)
         comm.Allreduce(_MPI.IN_PLACE, has, op=_MPI.MAX)
         chosen = [p for p, h in zip(params, has) if h]
-        grads = [p.grad.data if p.grad is not None else _zeros_like(p.data) for p in chosen]
+        grads = [p.grad.array if p.grad is not None else _zeros_like(p.array) for p in chosen]
         for p, g in zip(chosen, all_reduce_coalesced(grads, average=True,
                                                      bucket_cap_mb=self.bucket_cap_mb)):
             p.grad = Tensor._make(g)

@@ -59,7 +59,7 @@ def _prepare(inputs, op):
                 promoted.append(j)
             data = x.numpy()               # host copy for CuPy tensors
             data = np.array(data, dtype=np.float64, order="C", copy=True)
-            prepared.append(Tensor(data, requires_grad=x.requires_grad))
+            prepared.append(Tensor._wrap(data, requires_grad=x.requires_grad))
         else:
             prepared.append(x)
     if promoted:
@@ -78,7 +78,7 @@ def _numerical(fn, args, j, eps, n_out_elems):
     """d(outputs)/d(args[j]) by central differences: one (n_in, n_out) block
     per output."""
     x = args[j]
-    flat = x.data.reshape(-1)               # a view: x.data is contiguous
+    flat = x.array.reshape(-1)               # a view: x.array is contiguous
     jac = [np.zeros((flat.size, m)) for m in n_out_elems]
     # np.array copies: an output may share memory with the input (fn = identity,
     # or a backward returning gy itself), and the next nudge would change it
@@ -88,9 +88,9 @@ def _numerical(fn, args, j, eps, n_out_elems):
             # copies: an output may be a view of the input being perturbed
             # (reshape, getitem, a gradient that is grad_output itself)
             flat[k] = orig + eps
-            plus = [np.array(o.data, dtype=np.float64).reshape(-1) for o in _outputs(fn, args)]
+            plus = [np.array(o.array, dtype=np.float64).reshape(-1) for o in _outputs(fn, args)]
             flat[k] = orig - eps
-            minus = [np.array(o.data, dtype=np.float64).reshape(-1) for o in _outputs(fn, args)]
+            minus = [np.array(o.array, dtype=np.float64).reshape(-1) for o in _outputs(fn, args)]
             flat[k] = orig
             for i in range(len(jac)):
                 jac[i][k] = (plus[i] - minus[i]) / (2 * eps)
@@ -100,25 +100,25 @@ def _numerical(fn, args, j, eps, n_out_elems):
 def _one_sided(fn, args, j, k, i, m, eps):
     """Left and right difference quotients of output i element m w.r.t.
     input j element k (to spot kinks)."""
-    flat = args[j].data.reshape(-1)
+    flat = args[j].array.reshape(-1)
     orig = flat[k]
     vals = []
     with no_grad():
         for d in (-eps, 0.0, eps):
             flat[k] = orig + d
-            vals.append(float(np.asarray(_outputs(fn, args)[i].data).reshape(-1)[m]))
+            vals.append(float(np.asarray(_outputs(fn, args)[i].array).reshape(-1)[m]))
         flat[k] = orig
     return (vals[1] - vals[0]) / eps, (vals[2] - vals[1]) / eps
 
 
 def _central(fn, args, j, k, i, m, eps):
-    flat = args[j].data.reshape(-1)
+    flat = args[j].array.reshape(-1)
     orig = flat[k]
     with no_grad():
         flat[k] = orig + eps
-        plus = float(np.asarray(_outputs(fn, args)[i].data).reshape(-1)[m])
+        plus = float(np.asarray(_outputs(fn, args)[i].array).reshape(-1)[m])
         flat[k] = orig - eps
-        minus = float(np.asarray(_outputs(fn, args)[i].data).reshape(-1)[m])
+        minus = float(np.asarray(_outputs(fn, args)[i].array).reshape(-1)[m])
         flat[k] = orig
     return (plus - minus) / (2 * eps)
 
@@ -128,7 +128,7 @@ def _analytical(outputs, diff_inputs, i, gy):
     y = outputs[i]
     if not y.requires_grad:
         return [np.zeros(x.shape) for x in diff_inputs]
-    grads = autograd_grad(y, diff_inputs, grad_outputs=Tensor(gy), retain_graph=True,
+    grads = autograd_grad(y, diff_inputs, grad_outputs=Tensor._wrap(gy), retain_graph=True,
                           allow_unused=True)
     return [np.zeros(x.shape) if g is None else np.asarray(g.numpy(), dtype=np.float64)
             for g, x in zip(grads, diff_inputs)]
@@ -341,7 +341,7 @@ def _diagnose(fn, args, i, j, k, m, a, n, y_shape, eps, atol, rtol, promoted):
     scale = max(abs(left), abs(right), 1.0)
     if abs(left - right) > 10 * (atol + rtol * scale) and abs(left - right) > 1e-3 * scale:
         hints.append(f"the function has a kink at input{_fmt_index(k, x.shape)} = "
-                     f"{x.data.reshape(-1)[k]:.6g} (left derivative {left:.6g}, right "
+                     f"{x.array.reshape(-1)[k]:.6g} (left derivative {left:.6g}, right "
                      f"{right:.6g}): an input too close to a kink of relu/abs/max/clamp; "
                      "move the inputs away from it")
         return hints
@@ -458,12 +458,12 @@ def _transpose_hint(fn, args, i, j, v, g_num, g_ana, eps, atol, rtol):
         if (k == j or not isinstance(other, Tensor) or other.ndim < 2
                 or other.shape[-1] != other.shape[-2] or other.shape[-1] < 2):
             continue
-        original = other.data
-        other.data = np.ascontiguousarray(np.swapaxes(original, -1, -2))
+        original = other.array
+        other.array = np.ascontiguousarray(np.swapaxes(original, -1, -2))
         try:
             g_alt = _numerical_vjp(fn, args, j, i, v, eps).reshape(shape)
         finally:
-            other.data = original
+            other.array = original
         if _close(g_ana, g_alt, atol, rtol):
             return (f"looks like a wrong transpose: the gradient of input {j} is the one the "
                     f"function would have if input {k} were transposed; backward uses input "
@@ -473,15 +473,15 @@ def _transpose_hint(fn, args, i, j, v, g_num, g_ana, eps, atol, rtol):
 
 def _numerical_vjp(fn, args, j, i, v, eps):
     """v @ d(output i)/d(input j) by central differences."""
-    flat = args[j].data.reshape(-1)
+    flat = args[j].array.reshape(-1)
     out = np.zeros(flat.size)
     with no_grad():
         for k in range(flat.size):
             orig = flat[k]
             flat[k] = orig + eps
-            plus = np.array(_outputs(fn, args)[i].data, dtype=np.float64).reshape(-1)
+            plus = np.array(_outputs(fn, args)[i].array, dtype=np.float64).reshape(-1)
             flat[k] = orig - eps
-            minus = np.array(_outputs(fn, args)[i].data, dtype=np.float64).reshape(-1)
+            minus = np.array(_outputs(fn, args)[i].array, dtype=np.float64).reshape(-1)
             flat[k] = orig
             out[k] = (plus - minus) @ v / (2 * eps)
     return out
@@ -588,11 +588,11 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
     float_outs = [k for k, o in enumerate(outputs) if o.dtype.kind == "f" and o.requires_grad]
     if grad_outputs is None:
         rng = np.random.default_rng(0)
-        grad_outputs = [Tensor(np.asarray(rng.standard_normal(outputs[k].shape)),
+        grad_outputs = [Tensor._wrap(np.asarray(rng.standard_normal(outputs[k].shape)),
                                requires_grad=True)
                         for k in float_outs]
     else:
-        grad_outputs = [Tensor(np.asarray(g.numpy() if isinstance(g, Tensor) else g,
+        grad_outputs = [Tensor._wrap(np.asarray(g.numpy() if isinstance(g, Tensor) else g,
                                           dtype=np.float64).copy(), requires_grad=True)
                         for g in _as_tuple(grad_outputs)]
     n_args = len(args)
@@ -604,7 +604,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
             outs = [outs[k] for k in float_outs]
             grads = autograd_grad(outs, [xs[j] for j in diff_idx], grad_outputs=list(gys),
                                   create_graph=True, allow_unused=True)
-        return tuple(g if g is not None else Tensor(np.zeros(xs[j].shape))
+        return tuple(g if g is not None else Tensor._wrap(np.zeros(xs[j].shape))
                      for g, j in zip(grads, diff_idx))
 
     if verbose:

@@ -80,7 +80,7 @@ class _Encoder:
             return {"t": "str", "v": obj}
         if isinstance(obj, Tensor):
             return {"t": "tensor", "requires_grad": bool(obj.requires_grad),
-                    "device": str(obj.device), **self._add_array(obj.data, where)}
+                    "device": str(obj.device), **self._add_array(obj.array, where)}
         if isinstance(obj, np.ndarray) or is_cupy_array(obj):
             return {"t": "ndarray", "device": device_of(obj), **self._add_array(obj, where)}
         if isinstance(obj, (dict, list, tuple)):
@@ -378,7 +378,7 @@ class _Decoder:
         device = self._device(node.get("device", "cpu"))
         if device != "cpu":
             arr = to_device(arr, device)
-        t = Tensor(arr)
+        t = Tensor._wrap(arr)
         if node.get("requires_grad"):
             if arr.dtype.kind not in "fc":
                 self._fail(f"entry {node['key']!r} has dtype {arr.dtype} but requires_grad")

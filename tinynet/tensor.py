@@ -42,7 +42,7 @@ def _as_array(data, dtype=None):
     """
     dtype = _to_dtype(dtype)
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if isinstance(data, np.ndarray) or is_cupy_array(data):
         return data if dtype is None or data.dtype == dtype else data.astype(dtype)
     if isinstance(data, np.generic):
@@ -80,29 +80,81 @@ def _nested_to_arrays(data):
     return data
 
 
+class Size(tuple):
+    """A shape: a tuple of ints that prints as PyTorch's ``torch.Size``."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"tinynet.Size({list(self)})"
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
 class Tensor:
     """A multi-dimensional array that can record the ops applied to it.
 
-    ``data`` is the underlying ``numpy.ndarray`` (or ``cupy.ndarray``),
-    ``grad`` a Tensor or None, ``grad_fn`` the Function that made it.
+    ``array`` is the underlying ``numpy.ndarray`` (or ``cupy.ndarray``);
+    ``data`` is a Tensor sharing it without grad history (PyTorch's
+    ``.data``); ``grad`` a Tensor or None, ``grad_fn`` the Function that
+    made it. ``_vc`` is the version counter, a one-element list shared by
+    every Tensor that views the same memory through tinynet (``detach()``,
+    view ops), so that an in-place change through one of them is seen by the
+    backward of an op that saved another.
+
+    ``Tensor(...)`` itself is PyTorch's legacy constructor: ``Tensor(2, 3)``
+    is an uninitialised float32 tensor of that shape, ``Tensor([1, 2])`` a
+    float32 copy; prefer ``tn.tensor(data)``, which keeps dtypes.
     """
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_out_index",
-                 "_version", "_hooks", "_retains_grad", "__weakref__")
+    __slots__ = ("array", "grad", "requires_grad", "grad_fn", "_out_index",
+                 "_vc", "_base", "_hooks", "_retains_grad", "__weakref__")
     # NumPy must not treat a Tensor as an array: `np.float64(2) * t` then
     # falls back to Tensor.__rmul__ instead of building an object array.
     __array_ufunc__ = None
 
-    def __init__(self, data, requires_grad=False, dtype=None):
-        self.data = _as_array(data, dtype)
+    def __init__(self, *args, device=None):
+        self._legacy_init(float32, args, device)
+
+    def _legacy_init(self, dtype, args, device):
+        if len(args) == 1 and isinstance(args[0], Size):
+            arr = np.empty(args[0], dtype)
+        elif args and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                          for a in args):
+            arr = np.empty(_shape_arg(args, type(self).__name__), dtype)
+        elif len(args) > 1:
+            raise TypeError(f"{type(self).__name__}(): expected sizes (ints) or one "
+                            f"sequence/array, got {len(args)} arguments")
+        elif not args:
+            arr = np.empty((0,), dtype)
+        else:
+            arr = _as_array(args[0], dtype)        # shares an array of that dtype, as PyTorch
+        self._init(arr, False)
+        if device is not None and str(device) != "cpu":
+            self.array = to_device(self.array, device)
+
+    def _init(self, array, requires_grad):
+        self.array = array
         self.grad = None
         self.grad_fn = None
         self._out_index = 0
-        self._version = 0
+        self._vc = [0]
+        self._base = None
         self._hooks = None
         self._retains_grad = False
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, data, requires_grad=False, dtype=None):
+        """A Tensor around ``data`` with tinynet's dtype rules (arrays keep
+        their dtype, Python floats give float32); the library's constructor."""
+        t = object.__new__(cls)
+        t._init(_as_array(data, dtype), requires_grad)
+        return t
 
     @classmethod
     def _make(cls, data, requires_grad=False):
@@ -116,65 +168,84 @@ class Tensor:
         # A Tensor around ``value`` as it is: op outputs, and constant operands
         # (a scalar cast to an op's dtype, kept a NumPy scalar so CuPy accepts it).
         t = object.__new__(cls)
-        t.data = value
+        t.array = value
         t.grad = None
         t.requires_grad = requires_grad
         t.grad_fn = None
         t._out_index = 0
-        t._version = 0
+        t._vc = [0]
+        t._base = None
         t._hooks = None
         t._retains_grad = False
         return t
 
+    @property
+    def data(self):
+        """A Tensor sharing this one's memory, cut from the graph (PyTorch's
+        ``.data``: in-place changes through it are not tracked by autograd,
+        and it has its own version counter)."""
+        return Tensor._const(self.array)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}; "
+                            "to put a raw array in, assign `t.array = array`")
+        self.array = value.array
+
+    @property
+    def _version(self):
+        return self._vc[0]
+
     # ------------------------------------------------------------ basics
     @property
     def shape(self):
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     def dim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self):
-        return device_of(self.data)
+        return device_of(self.array)
 
     @property
     def is_cuda(self):
-        return is_cupy_array(self.data)
+        return is_cupy_array(self.array)
 
     @property
     def is_leaf(self):
         return self.grad_fn is None
 
     def size(self, dim=None):
-        """The shape (PyTorch's ``size()``), or its length along ``dim``."""
-        return self.shape if dim is None else self.shape[dim]
+        """The shape as a ``tn.Size`` (PyTorch's ``size()``), or its length along ``dim``."""
+        return Size(self.array.shape) if dim is None else self.array.shape[dim]
 
     def numel(self):
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     def numpy(self):
         """The data as a NumPy array (copied to the host for CUDA tensors)."""
-        return self.data.get() if self.is_cuda else self.data
+        return self.array.get() if self.is_cuda else self.array
 
     def item(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted to a "
                              f"Python scalar, got shape {self.shape}")
-        return self.data.reshape(()).item()
+        return self.array.reshape(()).item()
 
     def tolist(self):
         return self.numpy().tolist()
@@ -190,17 +261,23 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
-            raise RuntimeError(f"the truth value of a tensor with {self.data.size} "
+        if self.array.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.array.size} "
                                "elements is ambiguous; use .any() or .all()")
         return bool(self.item())
 
     def __index__(self):
-        if self.dtype.kind not in "iub" or self.data.size != 1:
+        if self.dtype.kind not in "iub" or self.array.size != 1:
             raise TypeError("only integer tensors of a single element can be used as an index")
         return int(self.item())
 
     __hash__ = object.__hash__
+
+    def __format__(self, spec):
+        # A 0-d tensor formats as its number (f"{loss:.3f}"), as in PyTorch.
+        if self.array.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
 
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
@@ -217,7 +294,7 @@ class Tensor:
 
     # ------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self.array.dtype.kind not in "fc":
             raise RuntimeError(f"requires_grad: only floating point tensors can require "
                                f"gradients, got dtype {self.dtype}")
         if not requires_grad and self.grad_fn is not None:
@@ -230,8 +307,11 @@ class Tensor:
         autograd.backward(self, gradient, retain_graph, create_graph)
 
     def detach(self):
-        """The same data, cut from the graph (shares memory, like PyTorch)."""
-        return Tensor._make(self.data)
+        """The same data, cut from the graph (shares memory and the version
+        counter, like PyTorch)."""
+        t = Tensor._make(self.array)
+        t._vc = self._vc
+        return t
 
     def detach_(self):
         self.grad_fn = None
@@ -307,91 +387,213 @@ class Tensor:
     def bool(self):
         return self.astype(bool_)
 
-    def type(self, dtype):
-        return self.astype(dtype)
+    def type(self, dtype=None):
+        """``t.type()`` names the legacy type ('tinynet.FloatTensor');
+        ``t.type(tn.float64)``, ``t.type(tn.DoubleTensor)`` or
+        ``t.type('torch.DoubleTensor')`` converts."""
+        if dtype is None:
+            return "tinynet." + _LEGACY_TYPES.get(self.dtype, "Tensor")
+        if isinstance(dtype, str):
+            name = dtype.rsplit(".", 1)[-1]
+            dtype = next((d for d, n in _LEGACY_TYPES.items() if n == name), dtype)
+        return self.astype(getattr(dtype, "_legacy_dtype", dtype))
 
     # ------------------------------------------------------------ in-place
-    def _check_inplace(self, op):
-        if self.requires_grad and self.grad_fn is None and autograd.is_grad_enabled():
-            raise RuntimeError(
-                f"{op}: a leaf tensor that requires grad is being used in an in-place "
-                "operation; wrap it in `with tn.no_grad():` (as optimizers do)")
+    # An in-place op writes into this tensor's array, so every alias sees the
+    # change, and bumps the version counter, so the backward of an op that
+    # saved the old value raises instead of silently using the new one.
+    # While autograd records (grad mode on and this tensor or an operand
+    # requires grad) the op also joins the graph, as PyTorch's does: the old
+    # value moves into a new Tensor that takes this one's place in the graph,
+    # the op runs on it out of place, and this tensor becomes its output.
 
-    def _inplace(self, op, value):
-        self._check_inplace(op)
-        xp = get_array_module(self.data)
-        value = value.data if isinstance(value, Tensor) else value
-        return xp, value
+    def _records(self, operands):
+        if not autograd.is_grad_enabled():
+            return False
+        return self.requires_grad or any(isinstance(o, Tensor) and o.requires_grad
+                                         for o in operands)
+
+    def _inplace(self, name, op, *operands):
+        """``self = op(self, *operands)`` in place; ``op`` is a tinynet op."""
+        if not self._records(operands):
+            with autograd.no_grad():
+                self._write(name, op(self, *operands).array)
+            return self
+        result = op(self._old_value(name), *operands)
+        self._write(name, result.array)
+        self._become_output_of(result)
+        return self
+
+    def _write(self, name, value):
+        if value.shape != self.array.shape:
+            raise RuntimeError(
+                f"{name}: the result has shape {tuple(value.shape)} but this tensor "
+                f"{describe(self)} has shape {self.shape}; an in-place op cannot change "
+                "the shape (broadcast the other operand, not this tensor)")
+        if value.dtype != self.dtype and not np.can_cast(value.dtype, self.dtype, "same_kind"):
+            raise RuntimeError(
+                f"{name}: the result type {value.dtype} can't be cast to this tensor's "
+                f"dtype {self.dtype} in place ({describe(self)}); convert first, e.g. "
+                "x = x.float()")
+        try:
+            self.array[...] = value
+        except ValueError as e:
+            raise RuntimeError(f"{name}: cannot write into {describe(self)}: {e} (an "
+                               "expanded tensor shares one element between positions; "
+                               "clone() it first)") from None
+        self._vc[0] += 1
+
+    def _old_value(self, name):
+        """A Tensor with this one's value and place in the graph, before an
+        in-place op turns this tensor into the op's output."""
+        if self.grad_fn is None and self.requires_grad:
+            raise RuntimeError(
+                f"{name}: a leaf tensor that requires grad {describe(self)} is being used "
+                "in an in-place operation; wrap it in `with tn.no_grad():` (as optimizers "
+                "do) or work on a clone()")
+        if self._base is not None:
+            raise RuntimeError(
+                f"{name}: in-place change of a view {describe(self)} while autograd is "
+                "recording; tinynet does not carry it back into the viewed tensor's graph "
+                "as PyTorch does, so it refuses: change the tensor itself "
+                "(`base[index] = value`) or work out of place")
+        old = Tensor._const(self.array.copy(), self.requires_grad)
+        old.grad_fn, old._out_index = self.grad_fn, self._out_index
+        if old.grad_fn is not None:
+            # hooks and create_graph see `old` as that op's output from now on;
+            # an array the op saved is this tensor's and stays checked by version
+            old.grad_fn._replace_output(old._out_index, old, saved=False)
+        return old
+
+    def _become_output_of(self, result):
+        fn = result.grad_fn
+        if fn is None:
+            return
+        self.grad_fn, self._out_index, self.requires_grad = fn, result._out_index, True
+        fn._replace_output(result._out_index, self)
 
     def __setitem__(self, index, value):
-        self._check_inplace("__setitem__")
-        if isinstance(index, Tensor):
-            index = index.data
-        value = value.data if isinstance(value, Tensor) else value
-        self.data[index] = value
-        self._version += 1
+        index = _raw_index(index)
+        if not self._records((value,)):
+            self.array[index] = value.array if isinstance(value, Tensor) else value
+            self._vc[0] += 1
+            return
+        from tinynet.ops.shape import index_put
+        result = index_put(self._old_value("__setitem__"), index, value)
+        self._write("__setitem__", result.array)
+        self._become_output_of(result)
+
+    def _overwrite(self, name, value):
+        """Every element replaced by ``value`` (broadcast): fill_, copy_, zero_, normal_."""
+        if not isinstance(value, Tensor):
+            value = Tensor._const(get_array_module(self.array).asarray(value, dtype=self.dtype))
+        elif value.device != self.device:
+            value = value.to(self.device)
+        if not self._records((value,)):
+            try:
+                self.array[...] = value.array
+            except ValueError as e:
+                raise RuntimeError(f"{name}: cannot write a {tuple(value.shape)} value into "
+                                   f"{describe(self)}: {e}") from None
+            self._vc[0] += 1
+            return self
+        return self._inplace(name, _replaced_by, value.astype(self.dtype))
 
     def copy_(self, src):
-        _, src = self._inplace("copy_", src)
-        self.data[...] = src
-        self._version += 1
-        return self
+        return self._overwrite("copy_", as_tensor(src))
 
     def zero_(self):
-        self._inplace("zero_", None)
-        self.data[...] = 0
-        self._version += 1
-        return self
+        return self._overwrite("zero_", 0)
 
     def fill_(self, value):
-        _, value = self._inplace("fill_", value)
-        self.data[...] = value
-        self._version += 1
-        return self
+        return self._overwrite("fill_", value)
 
     def add_(self, other, alpha=1):
-        _, other = self._inplace("add_", other)
-        self.data += other * alpha if alpha != 1 else other
-        self._version += 1
-        return self
+        return self._inplace("add_", _ops().add, other if alpha == 1 else other * alpha)
 
     def sub_(self, other, alpha=1):
-        _, other = self._inplace("sub_", other)
-        self.data -= other * alpha if alpha != 1 else other
-        self._version += 1
-        return self
+        return self._inplace("sub_", _ops().sub, other if alpha == 1 else other * alpha)
 
     def mul_(self, other):
-        _, other = self._inplace("mul_", other)
-        self.data *= other
-        self._version += 1
-        return self
+        return self._inplace("mul_", _ops().mul, other)
 
     def div_(self, other):
-        _, other = self._inplace("div_", other)
-        self.data /= other
-        self._version += 1
-        return self
+        return self._inplace("div_", _ops().div, other)
+
+    def pow_(self, exponent):
+        return self._inplace("pow_", _ops().pow, exponent)
 
     def clamp_(self, min=None, max=None):
-        xp, _ = self._inplace("clamp_", None)
-        xp.clip(self.data, min, max, out=self.data)
-        self._version += 1
-        return self
+        return self._inplace("clamp_", lambda x: _ops().clamp(x, min, max))
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask, value):
+        return self._inplace("masked_fill_", _ops().masked_fill, mask, value)
+
+    __iadd__ = add_
+    __isub__ = sub_
+    __imul__ = mul_
+    __itruediv__ = div_
+    __ipow__ = pow_
+    # `x @= y` rebinds x (PyTorch defines no in-place matmul), so no __imatmul__.
 
     def uniform_(self, a=0.0, b=1.0):
         from tinynet import random
-        self._inplace("uniform_", None)
-        self.data[...] = random.uniform(a, b, self.shape, self.dtype, self.device)
-        self._version += 1
-        return self
+        return self._overwrite("uniform_", random.uniform(a, b, self.shape, self.dtype,
+                                                          self.device))
 
     def normal_(self, mean=0.0, std=1.0):
         from tinynet import random
-        self._inplace("normal_", None)
-        self.data[...] = random.normal(mean, std, self.shape, self.dtype, self.device)
-        self._version += 1
-        return self
+        return self._overwrite("normal_", random.normal(mean, std, self.shape, self.dtype,
+                                                        self.device))
+
+
+_LEGACY_TYPES = {float32: "FloatTensor", float64: "DoubleTensor", float16: "HalfTensor",
+                 int64: "LongTensor", int32: "IntTensor", int16: "ShortTensor",
+                 int8: "CharTensor", uint8: "ByteTensor", bool_: "BoolTensor"}
+
+
+def _legacy_type(name, dtype):
+    """``tn.FloatTensor`` and friends: PyTorch's legacy typed constructors.
+    ``tn.LongTensor([1, 2])`` makes an int64 tensor, and
+    ``isinstance(t, tn.LongTensor)`` checks the dtype, as in PyTorch."""
+
+    class _Meta(type):
+        def __instancecheck__(cls, obj):
+            return isinstance(obj, Tensor) and obj.dtype == dtype
+
+        def __call__(cls, *args, device=None):
+            t = object.__new__(Tensor)
+            t._legacy_init(dtype, args, device)
+            return t
+
+    return _Meta(name, (), {"_legacy_dtype": dtype, "__module__": "tinynet"})
+
+
+FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor, CharTensor, \
+    ByteTensor, BoolTensor = (_legacy_type(n, d) for d, n in _LEGACY_TYPES.items())
+
+
+def _ops():
+    from tinynet import ops
+    return ops
+
+
+def _replaced_by(x, value):
+    """``value`` broadcast to ``x``'s shape, as an op: the gradient goes to
+    ``value`` and none to ``x`` (what fill_ and copy_ record)."""
+    keep = get_array_module(x.array).ones(x.shape, dtype=bool)
+    return _ops().where(Tensor._const(keep), value, x)
+
+
+def _raw_index(index):
+    """An index with Tensors replaced by their arrays."""
+    if isinstance(index, Tensor):
+        return index.array
+    if isinstance(index, tuple):
+        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
+    return index
 
 
 class _HookHandle:
@@ -406,20 +608,20 @@ def as_tensor(x, dtype=None):
     """``x`` itself if it is a Tensor (of ``dtype``), else a new constant Tensor."""
     if isinstance(x, Tensor):
         return x if dtype is None or x.dtype == np.dtype(dtype) else x.astype(dtype)
-    return Tensor(x, dtype=dtype)
+    return Tensor._wrap(x, dtype=dtype)
 
 
 # ---------------------------------------------------------------- creation
 def _place(arr, device, requires_grad):
     if device is not None and str(device) != "cpu":
         arr = to_device(arr, device)
-    return Tensor(arr, requires_grad=requires_grad)
+    return Tensor._wrap(arr, requires_grad=requires_grad)
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new Tensor holding a copy of ``data`` (lists, numbers, arrays, Tensors)."""
     arr = _as_array(data, dtype)
-    if arr is data or (isinstance(data, Tensor) and arr is data.data):
+    if arr is data or (isinstance(data, Tensor) and arr is data.array):
         arr = arr.copy()
     return _place(arr, device, requires_grad)
 
@@ -428,15 +630,15 @@ def from_numpy(array):
     """A Tensor sharing memory with a NumPy array (no copy)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
-    return Tensor(array)
+    return Tensor._wrap(array)
 
 
 def from_dlpack(obj):
     """A Tensor from any DLPack-capable array (NumPy, CuPy, PyTorch, ...)."""
     if hasattr(obj, "__dlpack_device__") and obj.__dlpack_device__()[0] != 1:
         from tinynet.backend import _import_cupy
-        return Tensor(_import_cupy().from_dlpack(obj))
-    return Tensor(np.from_dlpack(obj))
+        return Tensor._wrap(_import_cupy().from_dlpack(obj))
+    return Tensor._wrap(np.from_dlpack(obj))
 
 
 def _shape_arg(shape, op):
@@ -471,11 +673,11 @@ def full(shape, fill_value, dtype=None, device=None, requires_grad=False):
 
 
 def _like(t, fill, dtype, device, requires_grad):
-    xp = get_array_module(t.data)
+    xp = get_array_module(t.array)
     arr = xp.full(t.shape, fill, _to_dtype(dtype) or t.dtype)
     if device is not None:
         arr = to_device(arr, device)
-    return Tensor(arr, requires_grad=requires_grad)
+    return Tensor._wrap(arr, requires_grad=requires_grad)
 
 
 def zeros_like(t, dtype=None, device=None, requires_grad=False):
@@ -600,6 +802,14 @@ def _attach_methods():
     Tensor.__ge__ = ew.ge
     Tensor.__invert__ = ew.logical_not
     Tensor.__getitem__ = ops.getitem
+    # in-place forms of the elementwise ops: x.relu_() is x = relu(x), in place
+    def inplace_method(name):
+        op = getattr(ops, name)
+        return lambda self: self._inplace(name + "_", op)
+
+    for name in ("abs", "cos", "exp", "log", "log1p", "neg", "relu", "rsqrt", "sigmoid",
+                 "sign", "sin", "sqrt", "tanh", "erf"):
+        setattr(Tensor, name + "_", inplace_method(name))
     Tensor.expand_as = expand_as
     Tensor.reshape_as = reshape_as
     Tensor.where = where_method

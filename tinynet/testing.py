@@ -235,7 +235,7 @@ class OpCheck:
         return self.grad_inputs is None or k in self.grad_inputs
 
     def _tensors(self, arrays, requires_grad=True):
-        return [Tensor(a, requires_grad=requires_grad and self.wants_grad(k)
+        return [Tensor._wrap(a, requires_grad=requires_grad and self.wants_grad(k)
                        and a.dtype.kind == "f")
                 for k, a in enumerate(arrays)]
 
@@ -296,7 +296,7 @@ class OpCheck:
         diff_outs = [o for o in outs if o.requires_grad]
         if wanted and diff_outs:
             rng = np.random.default_rng(1)
-            weights = [Tensor(rng.standard_normal(o.shape).astype(o.dtype)) for o in diff_outs]
+            weights = [Tensor._wrap(rng.standard_normal(o.shape).astype(o.dtype)) for o in diff_outs]
             gs = iter(autograd_grad(diff_outs, wanted, grad_outputs=weights,
                                     allow_unused=True))
             grads = [next(gs) if t.requires_grad else None for t in tensors]
@@ -378,7 +378,7 @@ class OpCheck:
 
     def _forward_with(self, stored, case):
         """Gradients of sum(w * out) with the bundle's stored weights."""
-        tensors = [Tensor(a.copy(), requires_grad=g is not None)
+        tensors = [Tensor._wrap(a.copy(), requires_grad=g is not None)
                    for a, g in zip(stored["inputs"], stored["grads"])]
         outs = self._call(tensors, case)
         values = [o.numpy().copy() for o in outs]
@@ -387,7 +387,7 @@ class OpCheck:
         if wanted:
             diff = [(o, w) for o, w in zip(outs, stored["weights"]) if w is not None]
             gs = iter(autograd_grad([o for o, _ in diff], wanted,
-                                    grad_outputs=[Tensor(w) for _, w in diff],
+                                    grad_outputs=[Tensor._wrap(w) for _, w in diff],
                                     allow_unused=True))
             grads = [None if not t.requires_grad else next(gs) for t in tensors]
             grads = [None if g is None else g.numpy() for g in grads]

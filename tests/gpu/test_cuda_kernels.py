@@ -203,6 +203,6 @@ def test_cell_ops_gradcheck_through_cuda_kernels():
     w4, u4, b4 = (_device_tensor(s, k) for k, s in ((13, (12, 2)), (14, (12, 3)), (15, (12,))))
     w3, u3, b3 = (_device_tensor(s, k) for k, s in ((16, (9, 2)), (17, (9, 3)), (18, (9,))))
     with kernels.use(lstm="cuda_v3", gru="cuda_v3"):
-        assert KL.select(x.data).name == KG.select(x.data).name == "cuda_v3"
+        assert KL.select(x.array).name == KG.select(x.array).name == "cuda_v3"
         assert tn.gradcheck(lambda *a: lstm_cell(*a), (x, hx, cx, w4, u4, b4))
         assert tn.gradcheck(lambda *a: gru_cell(*a), (x, hx, w3, u3, b3))

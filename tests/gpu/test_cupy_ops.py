@@ -50,7 +50,7 @@ CASES = {
     "cat_stack_split": (lambda a, b: tn.cat([a, b], 1).split(2, 1)[1] + tn.stack([a, b]).sum(0),
                         [arr(3, 2), arr(3, 2)]),
     "pad_getitem": (lambda a: tn.pad(a, (1, 2))[:, ::-2] + a[[0, 0, 2]].sum(), [arr(3, 4)]),
-    "mask_gather": (lambda a: a[a.data > 0].sum() + a.gather(1, tn.tensor([[0, 1], [2, 2],
+    "mask_gather": (lambda a: a[a.array > 0].sum() + a.gather(1, tn.tensor([[0, 1], [2, 2],
                                                                          [1, 0]])).sum(),
                     [arr(3, 3)]),
     "conv2d": (lambda x, w: conv2d(x, w, stride=2, padding=1, groups=2),

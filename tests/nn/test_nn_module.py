@@ -58,13 +58,13 @@ def test_parameter_is_a_tensor_requiring_grad():
     y = p * 2 + tn.ones(2)
     assert type(y) is tn.Tensor
     q = copy.deepcopy(p)
-    assert isinstance(q, nn.Parameter) and q.data is not p.data
+    assert isinstance(q, nn.Parameter) and q.array is not p.array
 
 
 def test_parameter_shares_data_with_its_tensor():
     t = tn.ones(3)
     p = nn.Parameter(t)
-    assert p.data is t.data
+    assert p.array is t.array
 
 
 # ---------------------------------------------------------------- registration
@@ -185,7 +185,7 @@ def test_state_dict_shares_data_and_round_trips():
     tn.manual_seed(0)
     a = Net()
     sd = a.state_dict()
-    assert sd["fc1.weight"].data is a.fc1.weight.data
+    assert sd["fc1.weight"].array is a.fc1.weight.array
     assert not sd["fc1.weight"].requires_grad
     a.train()
     a(tn.tensor(np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)))
@@ -194,7 +194,7 @@ def test_state_dict_shares_data_and_round_trips():
     assert result.missing_keys == [] and result.unexpected_keys == []
     for k, v in a.state_dict().items():
         np.testing.assert_array_equal(b.state_dict()[k].numpy(), v.numpy())
-    assert b.fc1.weight.data is not a.fc1.weight.data
+    assert b.fc1.weight.array is not a.fc1.weight.array
     x = tn.ones(2, 3)
     a.eval(), b.eval()
     np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())

@@ -231,5 +231,5 @@ def test_forced_implementation_and_env(monkeypatch):
 def test_outputs_are_c_contiguous_with_and_without_bias(impl):
     x, w, b, kw = make(CASES[1], np.float32)
     with kernels.use(conv=impl):
-        assert conv2d(x, w, b, **kw).data.flags["C_CONTIGUOUS"]
-        assert conv2d(x, w, None, **kw).data.flags["C_CONTIGUOUS"]
+        assert conv2d(x, w, b, **kw).array.flags["C_CONTIGUOUS"]
+        assert conv2d(x, w, None, **kw).array.flags["C_CONTIGUOUS"]

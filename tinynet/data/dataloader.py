@@ -38,13 +38,13 @@ def default_collate(batch):
     """
     elem = batch[0]
     if isinstance(elem, Tensor):
-        return Tensor._make(_stack([b.data for b in batch], "tensors"))
+        return Tensor._make(_stack([b.array for b in batch], "tensors"))
     if isinstance(elem, np.ndarray):
         return Tensor._make(_stack([np.asarray(b) for b in batch], "arrays"))
     if isinstance(elem, np.generic):
         return Tensor._make(np.array(batch))
     if isinstance(elem, (bool, numbers.Number)) and not isinstance(elem, complex):
-        return Tensor(list(batch))         # tn.tensor's dtype rules
+        return Tensor._wrap(list(batch))         # tn.tensor's dtype rules
     if isinstance(elem, str):
         return list(batch)
     if isinstance(elem, dict):
@@ -167,8 +167,8 @@ class DataLoader:
         # one gather per tensor instead of len(idx) sample tuples + stacking
         out = []
         for t in dataset.tensors:
-            xp = get_array_module(t.data)
-            out.append(Tensor._make(t.data[xp.asarray(idx)]))
+            xp = get_array_module(t.array)
+            out.append(Tensor._make(t.array[xp.asarray(idx)]))
         return tuple(out)
 
     def state_dict(self):

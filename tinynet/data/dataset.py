@@ -39,7 +39,7 @@ class TensorDataset(Dataset):
     def __init__(self, *tensors):
         if not tensors:
             raise ValueError("TensorDataset: expected at least one tensor, got none")
-        tensors = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in tensors)
+        tensors = tuple(t if isinstance(t, Tensor) else Tensor._wrap(t) for t in tensors)
         for t in tensors:
             if t.ndim == 0 or t.shape[0] != tensors[0].shape[0]:
                 raise ValueError("TensorDataset: all tensors must have the same size in "
@@ -48,7 +48,7 @@ class TensorDataset(Dataset):
         self.tensors = tensors
 
     def __getitem__(self, index):
-        return tuple(Tensor._make(t.data[index]) for t in self.tensors)
+        return tuple(Tensor._make(t.array[index]) for t in self.tensors)
 
     def __len__(self):
         return self.tensors[0].shape[0]

@@ -157,8 +157,8 @@ class MNIST(Dataset):
         images = read_idx(self._find(f"{prefix}-images-idx3-ubyte"))
         labels = read_idx(self._find(f"{prefix}-labels-idx1-ubyte"))
         self._check(images, labels, prefix)
-        self.data = Tensor(images)
-        self.targets = Tensor(labels.astype(np.int64))
+        self.data = Tensor._wrap(images)
+        self.targets = Tensor._wrap(labels.astype(np.int64))
 
     @property
     def raw_folder(self):
@@ -215,7 +215,7 @@ class MNIST(Dataset):
         return len(self.targets)
 
     def __getitem__(self, index):
-        image, target = self.data.data[index], int(self.targets.data[index])
+        image, target = self.data.array[index], int(self.targets.array[index])
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:

@@ -28,7 +28,7 @@ def spirals(n_per_class=100, n_classes=3, noise=0.2, seed=None):
     angle = (2 * np.pi * labels / n_classes + 4.0 * radius
              + rng.normal(0.0, noise, radius.shape))
     points = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
-    return TensorDataset(Tensor(points.astype(np.float32)), Tensor(labels.astype(np.int64)))
+    return TensorDataset(Tensor._wrap(points.astype(np.float32)), Tensor._wrap(labels.astype(np.int64)))
 
 
 def sine_waves(n_samples=256, seq_len=32, freq_range=(0.5, 2.0), noise=0.0, seed=None):
@@ -51,5 +51,5 @@ def sine_waves(n_samples=256, seq_len=32, freq_range=(0.5, 2.0), noise=0.0, seed
     waves = np.sin(2 * np.pi * freq * t / seq_len + phase)
     x = waves[:, :-1] + (rng.normal(0.0, noise, (n_samples, seq_len)) if noise else 0.0)
     y = waves[:, 1:]
-    return TensorDataset(Tensor(x[..., None].astype(np.float32)),
-                         Tensor(y[..., None].astype(np.float32)))
+    return TensorDataset(Tensor._wrap(x[..., None].astype(np.float32)),
+                         Tensor._wrap(y[..., None].astype(np.float32)))

@@ -39,7 +39,7 @@ class CharDataset(Dataset):
             raise ValueError("CharDataset: vocab has repeated characters")
         self.stoi = {ch: i for i, ch in enumerate(self.vocab)}
         self.itos = dict(enumerate(self.vocab))
-        self.data = Tensor(self.encode(text))
+        self.data = Tensor._wrap(self.encode(text))
 
     @classmethod
     def from_file(cls, path, seq_len, encoding="utf-8", vocab=None):
@@ -73,5 +73,5 @@ class CharDataset(Dataset):
             index += n
         if not 0 <= index < n:
             raise IndexError(f"CharDataset: index out of range for {n} samples")
-        window = self.data.data[index:index + self.seq_len + 1]
+        window = self.data.array[index:index + self.seq_len + 1]
         return Tensor._make(window[:-1]), Tensor._make(window[1:])

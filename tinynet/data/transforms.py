@@ -18,7 +18,7 @@ from tinynet.tensor import Tensor
 
 def _unwrap(img, op):
     if isinstance(img, Tensor):
-        return img.data, True
+        return img.array, True
     if isinstance(img, np.ndarray) or hasattr(img, "__cuda_array_interface__"):
         return img, False
     raise TypeError(f"{op}: expected a Tensor or an array of shape (C, H, W) or (H, W), "

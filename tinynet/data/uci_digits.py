@@ -79,4 +79,4 @@ def digits(split="train", flatten=False, normalize=True):
     if normalize:
         images /= np.float32(16)
     images = images.reshape(-1, 64) if flatten else images.reshape(-1, 1, 8, 8)
-    return TensorDataset(Tensor(images), Tensor(labels.copy()))
+    return TensorDataset(Tensor._wrap(images), Tensor._wrap(labels.copy()))

@@ -1,7 +1,6 @@
 """Activation modules: thin wrappers over the functional ops.
 
-``inplace`` flags are accepted (and shown in the repr, as in PyTorch) but
-tinynet always returns a new tensor.
+``inplace=True`` changes the input in place and returns it, as in PyTorch.
 """
 from tinynet.nn.module import Module
 from tinynet.ops import elementwise as ew
@@ -21,7 +20,7 @@ class ReLU(_InplaceActivation):
     """max(x, 0)."""
 
     def forward(self, input):
-        return ew.relu(input)
+        return input.relu_() if self.inplace else ew.relu(input)
 
 
 class LeakyReLU(Module):
@@ -32,6 +31,8 @@ class LeakyReLU(Module):
         self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, input):
+        if self.inplace:
+            return input._inplace("leaky_relu_", ew.leaky_relu, self.negative_slope)
         return ew.leaky_relu(input, self.negative_slope)
 
     def extra_repr(self):
@@ -46,6 +47,8 @@ class ELU(Module):
         self.alpha, self.inplace = alpha, inplace
 
     def forward(self, input):
+        if self.inplace:
+            return input._inplace("elu_", ew.elu, self.alpha)
         return ew.elu(input, self.alpha)
 
     def extra_repr(self):

@@ -17,11 +17,11 @@ class Dropout(_DropoutNd):
     """Zero each element with probability p while training, scale the rest by 1/(1-p)."""
 
     def forward(self, input):
-        return dropout(input, self.p, self.training)
+        return dropout(input, self.p, self.training, self.inplace)
 
 
 class Dropout2d(_DropoutNd):
     """Zero whole channels while training. Shape: (N, C, H, W) or (N, C, L)."""
 
     def forward(self, input):
-        return dropout2d(input, self.p, self.training)
+        return dropout2d(input, self.p, self.training, self.inplace)

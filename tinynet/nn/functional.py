@@ -1,7 +1,8 @@
 """The ``F`` namespace (PyTorch's torch.nn.functional): ``import tinynet.nn.functional as F``.
 
 Most entries are the ops of ``tinynet.ops`` under PyTorch's signatures;
-``inplace`` flags are accepted for compatibility and return a new tensor.
+``inplace=True`` changes the input in place and returns it, as in PyTorch
+(while autograd records, the change joins the graph; see ``Tensor._inplace``).
 """
 from tinynet.ops import elementwise as _ew
 from tinynet.ops import reduce as _reduce
@@ -20,17 +21,33 @@ from tinynet.ops.pool import (  # noqa: F401
 
 def relu(input, inplace=False):
     """max(input, 0)."""
-    return _ew.relu(input)
+    return input.relu_() if inplace else _ew.relu(input)
+
+
+def relu_(input):
+    return input.relu_()
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """input where input > 0, else negative_slope * input."""
+    if inplace:
+        return input._inplace("leaky_relu_", _ew.leaky_relu, negative_slope)
     return _ew.leaky_relu(input, negative_slope)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return leaky_relu(input, negative_slope, inplace=True)
 
 
 def elu(input, alpha=1.0, inplace=False):
     """input where input > 0, else alpha * (exp(input) - 1)."""
+    if inplace:
+        return input._inplace("elu_", _ew.elu, alpha)
     return _ew.elu(input, alpha)
+
+
+def elu_(input, alpha=1.0):
+    return elu(input, alpha, inplace=True)
 
 
 def _dim(input, dim):

@@ -60,8 +60,8 @@ def _fill(tensor, values):
     if tensor.is_cuda:
         arr = to_device(arr, tensor.device)
     with no_grad():
-        tensor.data[...] = arr
-        tensor._version += 1
+        tensor.array[...] = arr
+        tensor._vc[0] += 1
     return tensor
 
 

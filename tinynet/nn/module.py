@@ -13,7 +13,7 @@ import numpy as np
 
 from tinynet.autograd import no_grad
 from tinynet.backend import device_of, get_array_module, is_cupy_array, to_device
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, _as_array
 
 
 class Parameter(Tensor):
@@ -26,14 +26,14 @@ class Parameter(Tensor):
     def __init__(self, data=None, requires_grad=True):
         if data is None:
             data = np.empty((0,), np.float32)
-        super().__init__(data, requires_grad=requires_grad)
+        self._init(_as_array(data), requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, protocol):
         # copy.deepcopy / pickle: rebuild as a Parameter with copied data
-        return (Parameter, (self.data, self.requires_grad))
+        return (Parameter, (self.array, self.requires_grad))
 
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -117,7 +117,7 @@ class Module:
         params = d.get("_parameters")
         if isinstance(value, Parameter):
             self._check_registries()
-            self._forget(name)
+            self._forget(name, keep="_parameters")
             params[name] = value
         elif params is not None and name in params:
             if value is not None:
@@ -126,7 +126,7 @@ class Module:
             params[name] = None
         elif isinstance(value, Module):
             self._check_registries()
-            self._forget(name)
+            self._forget(name, keep="_modules")
             d["_modules"][name] = value
         elif params is not None and name in d["_modules"]:
             if value is not None:
@@ -141,12 +141,14 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name):
+    def _forget(self, name, keep=None):
         # a name lives in exactly one place: drop it from the others first
+        # (not from `keep`, where re-assigning keeps its position, as in PyTorch)
         d = self.__dict__
         d.pop(name, None)
         for registry in ("_parameters", "_buffers", "_modules"):
-            d[registry].pop(name, None)
+            if registry != keep:
+                d[registry].pop(name, None)
         d["_non_persistent_buffers_set"].discard(name)
 
     def __getattr__(self, name):
@@ -263,10 +265,10 @@ class Module:
             elif p.grad.grad_fn is not None:
                 # a create_graph gradient is an op output whose array a graph may
                 # still hold: give the parameter a fresh zero gradient instead
-                p.grad = Tensor(get_array_module(p.grad.data).zeros_like(p.grad.data))
+                p.grad = Tensor._wrap(get_array_module(p.grad.array).zeros_like(p.grad.array))
             else:
-                p.grad.data[...] = 0
-                p.grad._version += 1
+                p.grad.array[...] = 0
+                p.grad._vc[0] += 1
 
     def apply(self, fn):
         """Call ``fn(m)`` on every submodule (children first) and on self."""
@@ -286,9 +288,9 @@ class Module:
                 for t in list(m._parameters.values()) + list(m._buffers.values()):
                     if t is None:
                         continue
-                    t.data = fn(t.data)
+                    t.array = fn(t.array)
                     if t.grad is not None:
-                        t.grad.data = fn(t.grad.data)
+                        t.grad.array = fn(t.grad.array)
         return self
 
     def to(self, *args, device=None, dtype=None):
@@ -428,7 +430,7 @@ def _indent(text, spaces):
 
 def _copy_into(t, value, key):
     """Copy a state value into tensor ``t`` in place; an error string or None."""
-    arr = value.data if isinstance(value, Tensor) else value
+    arr = value.array if isinstance(value, Tensor) else value
     if not (isinstance(arr, np.ndarray) or is_cupy_array(arr) or np.isscalar(arr)):
         try:
             arr = np.asarray(arr)       # e.g. a torch tensor (via __array__)
@@ -439,8 +441,8 @@ def _copy_into(t, value, key):
     if shape != tuple(t.shape):
         return (f"size mismatch for {key}: copying a param with shape {shape} from "
                 f"checkpoint, the shape in current model is {tuple(t.shape)}.")
-    if is_cupy_array(arr) or device_of(t.data) != "cpu":
-        arr = to_device(arr, device_of(t.data))
-    t.data[...] = arr
-    t._version += 1
+    if is_cupy_array(arr) or device_of(t.array) != "cpu":
+        arr = to_device(arr, device_of(t.array))
+    t.array[...] = arr
+    t._vc[0] += 1
     return None

@@ -42,7 +42,7 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", zeros(num_features, **kw))
             self.register_buffer("running_var", ones(num_features, **kw))
             self.register_buffer("num_batches_tracked",
-                                 Tensor(np.array(0, dtype=np.int64)).to(device=device))
+                                 Tensor._wrap(np.array(0, dtype=np.int64)).to(device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -52,9 +52,9 @@ class _BatchNorm(Module):
     def reset_running_stats(self):
         """running_mean = 0, running_var = 1, num_batches_tracked = 0."""
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean.array[...] = 0
+            self.running_var.array[...] = 1
+            self.num_batches_tracked.array[...] = 0
 
     def reset_parameters(self):
         self.reset_running_stats()
@@ -73,8 +73,8 @@ class _BatchNorm(Module):
         self._check_input(input)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
-            self.num_batches_tracked._version += 1
+            self.num_batches_tracked.array += 1
+            self.num_batches_tracked._vc[0] += 1
             if self.momentum is None:
                 # cumulative moving average: the k-th batch gets weight 1/k
                 momentum = 1.0 / float(self.num_batches_tracked.item())

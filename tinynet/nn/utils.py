@@ -24,15 +24,15 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     grads = _grads(parameters)
     norm_type = float(norm_type)
     if not grads:
-        return Tensor(0.0)
-    xp = get_array_module(grads[0].data)
+        return Tensor._wrap(0.0)
+    xp = get_array_module(grads[0].array)
     with no_grad():
         if math.isinf(norm_type):
-            norms = [xp.abs(g.data).max() if g.numel() else xp.zeros((), g.dtype)
+            norms = [xp.abs(g.array).max() if g.numel() else xp.zeros((), g.dtype)
                      for g in grads]
             total = xp.max(xp.stack([xp.asarray(n, dtype=xp.float64) for n in norms]))
         else:
-            total = sum(float((xp.abs(g.data.astype(xp.float64)) ** norm_type).sum())
+            total = sum(float((xp.abs(g.array.astype(xp.float64)) ** norm_type).sum())
                         for g in grads) ** (1.0 / norm_type)
         total = float(total)
         if error_if_nonfinite and not math.isfinite(total):
@@ -42,18 +42,18 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         # the small epsilon keeps the division finite for all-zero gradients
         coef = min(max_norm / (total + 1e-6), 1.0)
         for g in grads:
-            g.data *= g.dtype.type(coef)
-            g._version += 1
-    return Tensor(xp.asarray(total, dtype=grads[0].dtype))
+            g.array *= g.dtype.type(coef)
+            g._vc[0] += 1
+    return Tensor._wrap(xp.asarray(total, dtype=grads[0].dtype))
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clamp every gradient element into [-clip_value, clip_value] in place."""
     clip_value = float(clip_value)
     for g in _grads(parameters):
-        xp = get_array_module(g.data)
-        xp.clip(g.data, -clip_value, clip_value, out=g.data)
-        g._version += 1
+        xp = get_array_module(g.array)
+        xp.clip(g.array, -clip_value, clip_value, out=g.array)
+        g._vc[0] += 1
 
 
 def parameters_to_vector(parameters):
@@ -75,6 +75,6 @@ def vector_to_parameters(vec, parameters):
     with no_grad():
         for p in parameters:
             n = p.numel()
-            p.data[...] = vec.data[offset:offset + n].reshape(p.shape)
-            p._version += 1
+            p.array[...] = vec.array[offset:offset + n].reshape(p.shape)
+            p._vc[0] += 1
             offset += n

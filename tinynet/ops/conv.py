@@ -49,7 +49,7 @@ class Conv2dFunction(Function):
         if not is_grad_enabled():
             # plain backward (no create_graph): all three gradients in one kernel call
             needs = self.needs_input_grad + (False,) * (3 - len(self.inputs))
-            grads = K.conv2d_backward(gy.data, x.data, w.data, *self.p.args(),
+            grads = K.conv2d_backward(gy.array, x.array, w.array, *self.p.args(),
                                       cols=self.__dict__.get("cols"), needs=needs)
             return tuple(None if g is None else Tensor._make(g)
                          for g in grads[:len(self.inputs)])

@@ -19,7 +19,7 @@ _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 def _scalar(value, like):
     """A constant Tensor for a Python/NumPy scalar operand of tensor ``like``."""
-    dt = like.data.dtype
+    dt = like.array.dtype
     if dt.kind in "fc":
         return Tensor._const(dt.type(value))
     if isinstance(value, (bool, np.bool_)):
@@ -32,12 +32,12 @@ def _scalar(value, like):
 
 
 def _promote(a, b):
-    da, db = a.data.dtype, b.data.dtype
+    da, db = a.array.dtype, b.array.dtype
     ra, rb = _KIND_RANK[da.kind], _KIND_RANK[db.kind]
-    if ra == rb and (a.data.ndim == 0) != (b.data.ndim == 0):
+    if ra == rb and (a.array.ndim == 0) != (b.array.ndim == 0):
         # a 0-d tensor acts like a scalar within its kind (PyTorch):
         # float32[3] * float64 0-d stays float32
-        dt = db if a.data.ndim == 0 else da
+        dt = db if a.array.ndim == 0 else da
     elif ra == rb:
         dt = np.promote_types(da, db)
     else:
@@ -59,7 +59,7 @@ def operands(a, b):
         a = _scalar(a, b)
     else:
         a, b = as_tensor(a), as_tensor(b)
-    if a.data.dtype != b.data.dtype:
+    if a.array.dtype != b.array.dtype:
         a, b = _promote(a, b)
     return a, b
 
@@ -132,14 +132,14 @@ class Pow(BinaryFunction):
         if ga:
             # b * a^(b-1) would be 0 * inf = nan at a == 0, b == 0, where
             # d(a^0)/da is 0: use base 1 there so the product is exactly 0
-            both_zero = (a.data == 0) & (b.data == 0)
+            both_zero = (a.array == 0) & (b.array == 0)
             base = where(both_zero, 1.0, a) if both_zero.any() else a
             gx_a = sum_to(gy * b * base ** (b - 1), a.shape)
         if gb:
             # d(a^b)/db = a^b log a, taken as 0 where a == 0 and b >= 0 (PyTorch's
             # choice); for b < 0 it stays inf * -inf = -inf, not inf * log(1) = nan
-            zero = (a.data == 0) & (b.data >= 0)
-            safe = where(Tensor(zero), 1.0, a) if zero.any() else a
+            zero = (a.array == 0) & (b.array >= 0)
+            safe = where(Tensor._wrap(zero), 1.0, a) if zero.any() else a
             gx_b = sum_to(gy * a ** b * log(safe), b.shape)
         return gx_a, gx_b
 
@@ -167,7 +167,7 @@ class PowScalar(Function):
 
 def _true_div_float(a, b):
     # int / int is true division with a float32 result in PyTorch
-    if a.data.dtype.kind in "biu" and b.data.dtype.kind in "biu":
+    if a.array.dtype.kind in "biu" and b.array.dtype.kind in "biu":
         return a.astype(np.float32), b.astype(np.float32)
     return a, b
 
@@ -193,7 +193,7 @@ def add(a, b, alpha=1):
 
 
 def _is_bool(t):
-    return isinstance(t, (bool, np.bool_)) or (isinstance(t, Tensor) and t.data.dtype == bool)
+    return isinstance(t, (bool, np.bool_)) or (isinstance(t, Tensor) and t.array.dtype == bool)
 
 
 def sub(a, b, alpha=1):
@@ -350,7 +350,7 @@ class Relu(Function):
         return get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
-        return gy * (self.inputs[0].data > 0).astype(gy.dtype)
+        return gy * (self.inputs[0].array > 0).astype(gy.dtype)
 
 
 class LeakyRelu(Function):
@@ -362,7 +362,7 @@ class LeakyRelu(Function):
         return xp.where(x > 0, x, x * x.dtype.type(self.slope))
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         xp = get_array_module(x)
         scale = xp.where(x > 0, x.dtype.type(1), x.dtype.type(self.slope))
         return gy * scale
@@ -378,7 +378,7 @@ class Elu(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        return gy * where(x.data > 0, 1.0, self.alpha * exp(minimum(x, 0.0)))
+        return gy * where(x.array > 0, 1.0, self.alpha * exp(minimum(x, 0.0)))
 
 
 class Softplus(Function):
@@ -395,7 +395,7 @@ class Softplus(Function):
     def backward(self, gy):
         x = self.inputs[0]
         bx = x * self.beta
-        return gy * where(bx.data > self.threshold, 1.0, sigmoid(bx))
+        return gy * where(bx.array > self.threshold, 1.0, sigmoid(bx))
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -506,8 +506,8 @@ def sign(x):
     """-1, 0 or 1 elementwise; not differentiable (a constant Tensor)."""
     x = as_tensor(x)
     if x.dtype == bool:                      # NumPy has no bool sign; PyTorch keeps bool
-        return Tensor(x.data.copy())
-    return Tensor(get_array_module(x.data).sign(x.data))
+        return Tensor._wrap(x.array.copy())
+    return Tensor._wrap(get_array_module(x.array).sign(x.array))
 
 
 # ---------------------------------------------------------------- clamp, max/min, where
@@ -519,7 +519,7 @@ class Clamp(Function):
         return get_array_module(x).clip(x, self.lo, self.hi)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         inside = (x >= self.lo) if self.lo is not None else True
         if self.hi is not None:
             inside = inside & (x <= self.hi)
@@ -554,8 +554,8 @@ class Maximum(BinaryFunction):
     def backward(self, gy):
         # ties split the gradient in half, as PyTorch does
         a, b = self.inputs
-        xp = get_array_module(a.data)
-        wa = xp.where(a.data > b.data, 1.0, xp.where(a.data == b.data, 0.5, 0.0)).astype(gy.dtype)
+        xp = get_array_module(a.array)
+        wa = xp.where(a.array > b.array, 1.0, xp.where(a.array == b.array, 0.5, 0.0)).astype(gy.dtype)
         return sum_to(gy * wa, a.shape), sum_to(gy * (1 - wa), b.shape)
 
 
@@ -565,8 +565,8 @@ class Minimum(BinaryFunction):
 
     def backward(self, gy):
         a, b = self.inputs
-        xp = get_array_module(a.data)
-        wa = xp.where(a.data < b.data, 1.0, xp.where(a.data == b.data, 0.5, 0.0)).astype(gy.dtype)
+        xp = get_array_module(a.array)
+        wa = xp.where(a.array < b.array, 1.0, xp.where(a.array == b.array, 0.5, 0.0)).astype(gy.dtype)
         return sum_to(gy * wa, a.shape), sum_to(gy * (1 - wa), b.shape)
 
 
@@ -595,7 +595,7 @@ class Where(Function):
 def where(condition, x, y):
     """``x`` where ``condition`` holds, else ``y`` (both differentiable)."""
     if isinstance(condition, Tensor):
-        cond = condition.data
+        cond = condition.array
     elif is_cupy_array(condition):
         cond = condition              # a raw CuPy mask (backward passes use these)
     else:
@@ -618,7 +618,7 @@ def masked_fill(x, mask, value):
     """``value`` where ``mask`` holds, else ``x``; the result keeps x's dtype
     (a number is cast to it, as PyTorch does: an int tensor stays int)."""
     if isinstance(x, Tensor) and not isinstance(value, Tensor):
-        value = Tensor(get_array_module(x.data).asarray(value).astype(x.dtype))
+        value = Tensor._wrap(get_array_module(x.array).asarray(value).astype(x.dtype))
     return where(mask, value, x)
 
 
@@ -627,7 +627,7 @@ def _compare(name, ufunc):
     def op(a, b):
         a, b = operands(a, b)
         try:
-            return Tensor._make(getattr(get_array_module(a.data, b.data), ufunc)(a.data, b.data))
+            return Tensor._make(getattr(get_array_module(a.array, b.array), ufunc)(a.array, b.array))
         except ValueError:
             raise ValueError(f"{name}: cannot broadcast {a.shape} with {b.shape}") from None
     op.__name__ = name
@@ -644,17 +644,17 @@ ge = _compare("ge", "greater_equal")
 
 
 def logical_not(x):
-    return Tensor._make(get_array_module(x.data).logical_not(x.data))
+    return Tensor._make(get_array_module(x.array).logical_not(x.array))
 
 
 def isnan(x):
-    return Tensor._make(get_array_module(x.data).isnan(x.data))
+    return Tensor._make(get_array_module(x.array).isnan(x.array))
 
 
 def isfinite(x):
-    return Tensor._make(get_array_module(x.data).isfinite(x.data))
+    return Tensor._make(get_array_module(x.array).isfinite(x.array))
 
 
 def allclose(a, b, rtol=1e-5, atol=1e-8):
     a, b = as_tensor(a), as_tensor(b)
-    return bool(get_array_module(a.data).allclose(a.data, b.data, rtol=rtol, atol=atol))
+    return bool(get_array_module(a.array).allclose(a.array, b.array, rtol=rtol, atol=atol))

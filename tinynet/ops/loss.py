@@ -66,7 +66,7 @@ class NLLFunction(Function):
         return -(picked * self.w_rows)
 
     def backward(self, gy):
-        return reshape(gy, (-1, 1)) * Tensor(-self.coef)
+        return reshape(gy, (-1, 1)) * Tensor._wrap(-self.coef)
 
 
 class CrossEntropyRows(Function):
@@ -96,9 +96,9 @@ class CrossEntropyRows(Function):
         gy_col = gy if self.reduce else reshape(gy, (-1, 1))
         if not is_grad_enabled():
             g = self.probs * coef.sum(axis=1, keepdims=True) - coef
-            return Tensor._make(gy_col.data * g)
+            return Tensor._make(gy_col.array * g)
         probs = softmax(self.inputs[0], axis=1)
-        return gy_col * (probs * Tensor(coef.sum(axis=1, keepdims=True)) - Tensor(coef))
+        return gy_col * (probs * Tensor._wrap(coef.sum(axis=1, keepdims=True)) - Tensor._wrap(coef))
 
 
 def _class_dim_last(input):
@@ -128,7 +128,7 @@ def _check_index_target(input, target, op):
 def _nll_coef(target, C, weight, ignore_index, dtype, op):
     """The (M, C) coefficient array of NLLFunction, the per-row weights and the
     targets with ignored entries replaced by class 0 (safe to index with)."""
-    t = target.data.reshape(-1)
+    t = target.array.reshape(-1)
     xp = get_array_module(t)
     valid = t != ignore_index
     bad = valid & ((t < 0) | (t >= C))
@@ -137,7 +137,7 @@ def _nll_coef(target, C, weight, ignore_index, dtype, op):
                          f"{C} classes (expected 0 <= target < {C} or ignore_index="
                          f"{ignore_index})")
     safe = xp.where(valid, t, 0)
-    w_rows = valid.astype(dtype) if weight is None else (weight.data[safe] * valid).astype(dtype)
+    w_rows = valid.astype(dtype) if weight is None else (weight.array[safe] * valid).astype(dtype)
     coef = xp.zeros((t.shape[0], C), dtype=dtype)
     coef[xp.arange(t.shape[0]), safe] = w_rows
     return coef, w_rows, safe
@@ -239,8 +239,8 @@ def _smooth_term(logp, target, weight, ignore_index, reduction, class_dim):
     shape = [1] * logp.ndim
     shape[class_dim] = -1
     wlogp = logp if weight is None else logp * reshape(weight, tuple(shape))
-    valid = target.data != ignore_index
-    smooth = -sum_(wlogp, axis=class_dim) * Tensor(valid.astype(logp.dtype))
+    valid = target.array != ignore_index
+    smooth = -sum_(wlogp, axis=class_dim) * Tensor._wrap(valid.astype(logp.dtype))
     if reduction == "none":
         return smooth
     if reduction == "sum":
@@ -248,7 +248,7 @@ def _smooth_term(logp, target, weight, ignore_index, reduction, class_dim):
     if weight is None:
         denom = valid.sum()
     else:
-        denom = weight.data[get_array_module(valid).where(valid, target.data, 0)][valid].sum()
+        denom = weight.array[get_array_module(valid).where(valid, target.array, 0)][valid].sum()
     return _divide_by_weight(sum_(smooth), denom)
 
 
@@ -301,7 +301,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     ad = abs_(d)
     if beta == 0:
         return _reduce(ad, reduction)
-    loss = where(ad.data < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
+    loss = where(ad.array < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
     return _reduce(loss, reduction)
 
 
@@ -318,7 +318,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
                          f"{input.shape}")
     d = input - target
     ad = abs_(d)
-    loss = where(ad.data < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
+    loss = where(ad.array < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -357,7 +357,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     _check_reduction(reduction, "binary_cross_entropy")
     target = _float_target(target, input, "binary_cross_entropy")
     _check_same_shape(input, target, "binary_cross_entropy")
-    p = input.data
+    p = input.array
     if p.size and (float(p.min()) < 0 or float(p.max()) > 1):
         raise ValueError("binary_cross_entropy: all elements of input should be between "
                          f"0 and 1, got values in [{float(p.min())}, {float(p.max())}]")
@@ -404,7 +404,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
     else:
         # 0 * log 0 = 0: take the log of 1 where target is 0 to keep it finite;
         # only exact zeros: a NaN or negative target gives NaN, as in PyTorch
-        nonzero = target.data != 0
+        nonzero = target.array != 0
         safe = where(nonzero, target, 1.0)
         loss = where(nonzero, target * (log(safe) - input), 0.0)
     if reduction == "batchmean":

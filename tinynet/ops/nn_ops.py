@@ -41,7 +41,7 @@ class LinearFunction(Function):
         if not is_grad_enabled():
             # plain backward (no create_graph): the same formulas on raw arrays,
             # skipping the per-op overhead of this hot path
-            return self._backward_arrays(gy.data, x.data, w.data, needs, has_bias)
+            return self._backward_arrays(gy.array, x.array, w.array, needs, has_bias)
         gx = matmul(gy, w) if needs[0] else None
         gw = gb = None
         # fold every leading dim into one batch dim so gw is a single matmul
@@ -94,18 +94,20 @@ def _keep_mask(shape, p, like):
     keep = random.uniform(0.0, 1.0, shape, np.float64) >= p
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)     # p = 1 drops everything
     mask = (keep * scale).astype(like.dtype)
-    return Tensor(to_device(mask, like.device) if like.is_cuda else mask)
+    return Tensor._wrap(to_device(mask, like.device) if like.is_cuda else mask)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p).
 
     Inverted dropout: at evaluation (``training=False``) it is the identity.
-    ``inplace`` is accepted for compatibility; the result is always a new tensor.
+    ``inplace=True`` multiplies the input in place and returns it.
     """
     _check_p(p, "dropout")
     if not training or p == 0.0:
         return input
+    if inplace:
+        return input.mul_(_keep_mask(input.shape, p, input))
     return input * _keep_mask(input.shape, p, input)
 
 
@@ -122,6 +124,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     if not training or p == 0.0:
         return input
     shape = input.shape[:2] + (1,) * (input.ndim - 2)
+    if inplace:
+        return input.mul_(_keep_mask(shape, p, input))
     return input * _keep_mask(shape, p, input)
 
 
@@ -157,10 +161,10 @@ class EmbeddingGrad(Function):
 
     def backward(self, ggw):
         if self.padding_idx is not None:
-            xp = get_array_module(ggw.data)
+            xp = get_array_module(ggw.array)
             keep = xp.ones((self.V, 1), dtype=ggw.dtype)
             keep[self.padding_idx] = 0
-            ggw = ggw * Tensor(keep)
+            ggw = ggw * Tensor._wrap(keep)
         return EmbeddingFunction(self.indices, None)(ggw)
 
 
@@ -181,7 +185,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (V, D), got shape {weight.shape}")
     V = weight.shape[0]
-    idx = input.data
+    idx = input.array
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= V):
         raise IndexError(f"embedding: index out of range: indices span "
                          f"[{int(idx.min())}, {int(idx.max())}] but the weight has {V} rows")
@@ -199,7 +203,7 @@ def one_hot(tensor, num_classes=-1):
     tensor = as_tensor(tensor)
     if tensor.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer tensor, got {tensor.dtype}")
-    idx = tensor.data
+    idx = tensor.array
     xp = get_array_module(idx)
     if num_classes == -1:
         num_classes = int(idx.max()) + 1 if idx.size else 0
@@ -207,7 +211,7 @@ def one_hot(tensor, num_classes=-1):
         raise ValueError(f"one_hot: class values must be in [0, {num_classes}), got values "
                          f"in [{int(idx.min())}, {int(idx.max())}]")
     out = (idx[..., None] == xp.arange(num_classes)).astype(np.int64)
-    return Tensor(out)
+    return Tensor._wrap(out)
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):

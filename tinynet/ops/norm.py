@@ -38,7 +38,7 @@ class Normalize(Function):
         # xhat, then scale by 1/std
         if not is_grad_enabled():
             # plain backward: the same formula on the saved arrays, no graph
-            g, xhat = gy.data, self.xhat
+            g, xhat = gy.array, self.xhat
             g_mean = g.mean(axis=self.axes, keepdims=True)
             g_proj = (g * xhat).mean(axis=self.axes, keepdims=True)
             return Tensor._make(self.rstd * (g - g_mean - xhat * g_proj))
@@ -110,9 +110,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 def _update_running(running, batch_stat, momentum):
     m = running.dtype.type(momentum)
-    running.data *= 1 - m
-    running.data += m * batch_stat.reshape(running.shape).astype(running.dtype)
-    running._version += 1
+    running.array *= 1 - m
+    running.array += m * batch_stat.reshape(running.shape).astype(running.dtype)
+    running._vc[0] += 1
 
 
 def _batch_norm_eval(x, running_mean, running_var, weight, bias, eps, stat_shape):

@@ -125,10 +125,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
                                  ceil_mode)
     fn = MaxPool2dFunction(k, s, p, d, out)
     y = fn(x)
-    idx = Tensor(fn.idx) if return_indices else None
+    idx = Tensor._wrap(fn.idx) if return_indices else None
     if unbatched:
         y = squeeze(y, 0)
-        idx = Tensor(idx.data[0]) if idx is not None else None
+        idx = Tensor._wrap(idx.array[0]) if idx is not None else None
     return (y, idx) if return_indices else y
 
 
@@ -137,7 +137,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     """Mean over each window; by default padding counts in the divisor."""
     x, unbatched = _batched("avg_pool2d", x)
     k, s, p, _, out = _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
-    xp = get_array_module(x.data)
+    xp = get_array_module(x.array)
     divisor = K.avg_divisor(xp, x.shape, *k, *s, *p, *out, count_include_pad, divisor_override)
     y = AvgPool2dFunction(k, s, p, out, divisor)(x)
     return squeeze(y, 0) if unbatched else y

@@ -65,8 +65,8 @@ class LSTMCellFunction(Function):
             # that it can be differentiated again
             dpre, dc_prev = _lstm_cell_grads(xg, hg, c_prev, gh, gc)
         else:
-            dpre, dc_prev = self.impl.bwd(gh.data, gc.data, self.act, c_prev.data, self.c)
-            dpre, dc_prev = Tensor(dpre), Tensor(dc_prev)
+            dpre, dc_prev = self.impl.bwd(gh.array, gc.array, self.act, c_prev.array, self.c)
+            dpre, dc_prev = Tensor._wrap(dpre), Tensor._wrap(dc_prev)
         # gates = xg + hg, so both projections get the same gradient
         return (dpre if xg.requires_grad else None, dpre if hg.requires_grad else None,
                 dc_prev if c_prev.requires_grad else None)
@@ -101,8 +101,8 @@ class GRUCellFunction(Function):
         if is_grad_enabled():
             dxg, dhg, dh_prev = _gru_cell_grads(xg, hg, h_prev, gh)
         else:
-            dxg, dhg, dh_prev = (Tensor(a) for a in self.impl.bwd(gh.data, self.act, hg.data,
-                                                                   h_prev.data))
+            dxg, dhg, dh_prev = (Tensor._wrap(a) for a in self.impl.bwd(gh.array, self.act, hg.array,
+                                                                   h_prev.array))
         return (dxg if xg.requires_grad else None, dhg if hg.requires_grad else None,
                 dh_prev if h_prev.requires_grad else None)
 
@@ -139,7 +139,7 @@ class RNNCellFunction(Function):
         if self.nonlinearity == "tanh":
             g = gh * (1 - h * h)
         else:
-            g = where(h.data > 0, gh, gh * 0)
+            g = where(h.array > 0, gh, gh * 0)
         return (g if xg.requires_grad else None, g if hg.requires_grad else None)
 
 
@@ -285,7 +285,7 @@ def _steps(T, reverse):
 def _mask_array(lengths, T, like):
     """(T, N, 1) bool array on the device of ``like`` (an array or Tensor): is
     step t inside sequence n?"""
-    data = like.data if isinstance(like, Tensor) else like
+    data = like.array if isinstance(like, Tensor) else like
     m = np.arange(T)[:, None, None] < np.asarray(lengths)[None, :, None]
     return m if get_array_module(data) is np else to_device(m, device_of(data))
 
@@ -330,10 +330,10 @@ class LSTMLayerFunction(Function):
     def backward(self, g_out, g_h, g_c):
         if is_grad_enabled():
             return _replay_grads(self, lstm_layer, (g_out, g_h, g_c))
-        xg, h0, c0, w_hh = (x.data for x in self.inputs)
+        xg, h0, c0, w_hh = (x.array for x in self.inputs)
         xp = get_array_module(xg)
         T, N, G = xg.shape
-        g_out, dh, dc = g_out.data, g_h.data, g_c.data
+        g_out, dh, dc = g_out.array, g_h.array, g_c.array
         dxg = xp.empty_like(xg)          # not zeros: every step writes its row
         for t in _steps(T, not self.reverse):
             m = None if self.mask is None else self.mask[t]
@@ -348,7 +348,7 @@ class LSTMLayerFunction(Function):
                 # a padded step passed its incoming state straight through
                 dh, dc = dh_prev + dh * ~m, dc_prev + dc * ~m
         gw = dxg.reshape(T * N, G).T @ self.h_in.reshape(T * N, -1)
-        return Tensor(dxg), Tensor(dh), Tensor(dc), Tensor(gw)
+        return Tensor._wrap(dxg), Tensor._wrap(dh), Tensor._wrap(dc), Tensor._wrap(gw)
 
 
 class GRULayerFunction(Function):
@@ -384,10 +384,10 @@ class GRULayerFunction(Function):
     def backward(self, g_out, g_h):
         if is_grad_enabled():
             return _replay_grads(self, gru_layer, (g_out, g_h))
-        xg, h0, w_hh, b_hh = (x.data for x in self.inputs)
+        xg, h0, w_hh, b_hh = (x.array for x in self.inputs)
         xp = get_array_module(xg)
         T, N, G = xg.shape
-        g_out, dh = g_out.data, g_h.data
+        g_out, dh = g_out.array, g_h.array
         dxg, dhg = xp.empty_like(xg), xp.empty_like(xg)
         for t in _steps(T, not self.reverse):
             m = None if self.mask is None else self.mask[t]
@@ -397,7 +397,7 @@ class GRULayerFunction(Function):
             dh_prev = dh_direct + dhg[t] @ w_hh
             dh = dh_prev if m is None else dh_prev + dh * ~m
         gw = dhg.reshape(T * N, G).T @ self.h_in.reshape(T * N, -1)
-        return Tensor(dxg), Tensor(dh), Tensor(gw), Tensor(dhg.sum(axis=(0, 1)))
+        return Tensor._wrap(dxg), Tensor._wrap(dh), Tensor._wrap(gw), Tensor._wrap(dhg.sum(axis=(0, 1)))
 
 
 def _replay_grads(fn, layer, gys):
@@ -469,7 +469,7 @@ def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False, lengths=None, path="sequen
     _check_path(path)
     if path == "sequence":
         if b_hh is None:
-            b_hh = Tensor(get_array_module(xg.data).zeros(xg.shape[-1], xg.dtype))
+            b_hh = Tensor._wrap(get_array_module(xg.array).zeros(xg.shape[-1], xg.dtype))
         return GRULayerFunction(reverse, lengths)(xg, h0, w_hh, b_hh)
     T = xg.shape[0]
     H = w_hh.shape[1]

@@ -101,7 +101,7 @@ class _StdFromVar(Function):
 
     def backward(self, gy):
         y = self.output()
-        zero = y.data == 0
+        zero = y.array == 0
         if not zero.any():
             return gy / (2 * y)
         return where(zero, 0.0, gy / (2 * where(zero, 1.0, y)))
@@ -147,7 +147,7 @@ class _Extreme(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        return _expand_back(gy, x.shape, self.axes) * self._mask(x.data)
+        return _expand_back(gy, x.shape, self.axes) * self._mask(x.array)
 
 
 class Max(_Extreme):
@@ -201,15 +201,15 @@ def _arg(name, x, axis, keepdims, dim, keepdim):
         axis = dim
     if keepdim is not None:
         keepdims = keepdim
-    xp = get_array_module(x.data)
+    xp = get_array_module(x.array)
     if x.numel() == 0:
         raise ValueError(f"{name}: cannot reduce an empty tensor of shape {x.shape}")
     if axis is None:
-        idx = getattr(xp, name)(x.data.reshape(-1))
+        idx = getattr(xp, name)(x.array.reshape(-1))
         out = idx.reshape((1,) * x.ndim) if keepdims else idx
     else:
         ax = normalize_axis(axis, x.ndim, name)
-        out = getattr(xp, name)(x.data, axis=ax, keepdims=keepdims) if x.ndim else \
+        out = getattr(xp, name)(x.array, axis=ax, keepdims=keepdims) if x.ndim else \
             xp.asarray(0)
     return Tensor._make(xp.asarray(out).astype(np.int64))
 
@@ -225,12 +225,12 @@ def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
 
 def all(x, axis=None, keepdims=False, *, dim=None):
     axes, _ = _axes_args(x, axis, dim, keepdims, None, "all")
-    return Tensor._make(get_array_module(x.data).all(x.data, axis=axes, keepdims=keepdims))
+    return Tensor._make(get_array_module(x.array).all(x.array, axis=axes, keepdims=keepdims))
 
 
 def any(x, axis=None, keepdims=False, *, dim=None):
     axes, _ = _axes_args(x, axis, dim, keepdims, None, "any")
-    return Tensor._make(get_array_module(x.data).any(x.data, axis=axes, keepdims=keepdims))
+    return Tensor._make(get_array_module(x.array).any(x.array, axis=axes, keepdims=keepdims))
 
 
 # ---------------------------------------------------------------- logsumexp, prod
@@ -275,7 +275,7 @@ class Prod(Function):
     def backward(self, gy):
         x = self.inputs[0]
         g = _expand_back(gy, x.shape, self.axes)
-        if not (x.data == 0).any():
+        if not (x.array == 0).any():
             y = reshape(self.output(), _kept_shape(x.shape, self.axes))
             return g * y / x
         return g * _prod_of_others(x, self.axes)
@@ -293,7 +293,7 @@ def _prod_of_others(x, axes):
     lead = xt.shape[:len(keep)]
     k = _count(x.shape, axes)
     flat = reshape(xt, lead + (1, k))
-    xp = get_array_module(x.data)
+    xp = get_array_module(x.array)
     eye = xp.eye(k, dtype=bool)
     others = where(eye, 1.0, broadcast_to(flat, lead + (k, k))).prod(axis=-1)
     others = reshape(others, xt.shape)

@@ -50,6 +50,8 @@ def _shape_of(shape):
 
 # ---------------------------------------------------------------- reshape
 class Reshape(Function):
+    may_view = True
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -104,6 +106,8 @@ def squeeze(x, dim=None):
 
 # ---------------------------------------------------------------- transpose
 class Permute(Function):
+    may_view = True
+
     def __init__(self, axes):
         self.axes = axes
 
@@ -151,6 +155,8 @@ def movedim(x, source, destination):
 
 # ---------------------------------------------------------------- broadcasting
 class BroadcastTo(Function):
+    may_view = True
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -204,7 +210,7 @@ class SumTo(Function):
 
 def sum_to(x, shape):
     """Sum ``x`` down to ``shape``: the backward of broadcasting."""
-    if x.data.shape == shape:
+    if x.array.shape == shape:
         return x
     return SumTo(tuple(shape))(x)
 
@@ -267,6 +273,8 @@ def stack(tensors, dim=0, axis=None):
 
 
 class Split(Function):
+    may_view = True
+
     def __init__(self, sizes, axis):
         self.sizes, self.axis = sizes, axis
 
@@ -377,7 +385,7 @@ def _convert_index(index, shape):
     pick the wrong elements)."""
     if not isinstance(index, tuple):
         index = (index,)
-    index = tuple(i.data if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list)
+    index = tuple(i.array if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list)
                   else i for i in index)
     # dims the index consumes; the Ellipsis stands for the rest
     used = sum(i.ndim if _is_mask(i) else 1 for i in index if i is not None and i is not Ellipsis)
@@ -408,6 +416,8 @@ def _is_basic(index):
 
 
 class GetItem(Function):
+    may_view = True
+
     def __init__(self, index):
         self.index = index
 
@@ -449,6 +459,43 @@ def getitem(x, index):
                          f"{x.shape}: {e}") from None
 
 
+class IndexPut(Function):
+    """``x`` with ``x[index] = value``, out of place: what ``x[index] = value``
+    records while autograd is on. Gradients: ``gy`` with the written positions
+    zeroed for ``x``, ``gy[index]`` summed to value's shape for ``value``."""
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x, value):
+        y = x.copy()
+        y[self.index] = value
+        return y
+
+    def backward(self, gy):
+        x, value = self.inputs
+        gx = gv = None
+        if self.needs_input_grad[0]:
+            gx = IndexPut(self.index)(gy, Tensor._const(gy.array.dtype.type(0)))
+        if self.needs_input_grad[1]:
+            gv = sum_to(GetItem(self.index)(gy), value.shape)
+        return gx, gv
+
+
+def index_put(x, index, value):
+    """``x`` with the elements at ``index`` replaced by ``value`` (out of place)."""
+    index = _convert_index(index, x.shape)
+    if isinstance(value, Tensor):
+        value = value.astype(x.dtype) if value.dtype != x.dtype else value
+    else:
+        value = Tensor._const(get_array_module(x.array).asarray(value, dtype=x.dtype))
+    try:
+        return IndexPut(index)(x, value)
+    except IndexError as e:
+        raise IndexError(f"setitem: index {_short(index)} is invalid for a tensor of shape "
+                         f"{x.shape}: {e}") from None
+
+
 def _short(index):
     s = repr(index)
     return s if len(s) < 80 else s[:77] + "..."
@@ -461,7 +508,7 @@ def index_select(x, dim, index):
         raise ValueError(f"index_select: index must be a 1-D integer tensor, got shape "
                          f"{index.shape} dtype {index.dtype}")
     ax = normalize_axis(dim, x.ndim, "index_select")
-    return getitem(x, (slice(None),) * ax + (index.data,))
+    return getitem(x, (slice(None),) * ax + (index.array,))
 
 
 def gather(x, dim, index):
@@ -475,9 +522,9 @@ def gather(x, dim, index):
         if d != ax and index.shape[d] > x.shape[d]:
             raise ValueError(f"gather: index shape {index.shape} exceeds input shape "
                              f"{x.shape} in dim {d}")
-    xp = get_array_module(index.data)
+    xp = get_array_module(index.array)
     grids = xp.ix_(*[xp.arange(s) for s in index.shape])
-    full_index = tuple(index.data if d == ax else grids[d] for d in range(x.ndim))
+    full_index = tuple(index.array if d == ax else grids[d] for d in range(x.ndim))
     return getitem(x, full_index)
 
 

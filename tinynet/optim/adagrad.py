@@ -34,9 +34,9 @@ class Adagrad(Optimizer):
                 self._init_state(p, group)
 
     def _init_state(self, p, group):
-        xp = get_array_module(p.data)
+        xp = get_array_module(p.array)
         value = float(group["initial_accumulator_value"])
-        state = self.state[p] = {"step": 0, "sum": xp.full_like(p.data, value)}
+        state = self.state[p] = {"step": 0, "sum": xp.full_like(p.array, value)}
         return state
 
     def _update(self, group):
@@ -45,7 +45,7 @@ class Adagrad(Optimizer):
         for p in group["params"]:
             if p.grad is None:
                 continue
-            x, g = p.data, p.grad.data
+            x, g = p.array, p.grad.array
             xp = get_array_module(x)
             state = self.state.get(p) or self._init_state(p, group)
             state["step"] = t = state["step"] + 1
@@ -63,4 +63,4 @@ class Adagrad(Optimizer):
             xp.divide(g, tmp, out=tmp)
             tmp *= clr
             x -= tmp
-            p._version += 1
+            p._vc[0] += 1

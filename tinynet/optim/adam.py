@@ -43,7 +43,7 @@ class Adam(Optimizer):
         for p in group["params"]:
             if p.grad is None:
                 continue
-            x, g = p.data, p.grad.data
+            x, g = p.array, p.grad.array
             xp = get_array_module(x)
             state = self.state.get(p)
             if state is None:
@@ -78,7 +78,7 @@ class Adam(Optimizer):
             xp.divide(m, tmp, out=tmp)
             tmp *= lr / (1.0 - beta1 ** t)
             x -= tmp
-            p._version += 1
+            p._vc[0] += 1
 
 
 class AdamW(Adam):

@@ -8,7 +8,7 @@ and device as the parameter) plus a Python int ``'step'`` where the algorithm
 counts steps.
 
 Subclasses implement ``_update(group)``, which walks the group's parameters
-once and updates ``p.data`` in place, skipping parameters without a gradient.
+once and updates ``p.array`` in place, skipping parameters without a gradient.
 Updates never build a graph: they touch raw arrays only.
 
 The layout of ``state_dict()`` is PyTorch's::
@@ -125,9 +125,9 @@ class Optimizer:
                     p.grad = None
                 elif p.grad.grad_fn is not None:
                     # A gradient built with create_graph: drop its graph, not an op's output.
-                    p.grad = Tensor._make(get_array_module(p.grad.data).zeros_like(p.grad.data))
+                    p.grad = Tensor._make(get_array_module(p.grad.array).zeros_like(p.grad.array))
                 else:
-                    p.grad.data[...] = 0
+                    p.grad.array[...] = 0
 
     def step(self, closure=None):
         """Update every parameter that has a gradient, once.
@@ -217,12 +217,12 @@ def _is_array(v):
 def _load_value(key, value, p):
     """One saved state entry, made ready for parameter ``p``."""
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     if key == "step":
         # PyTorch keeps 'step' as a 0-d float tensor; tinynet as a Python int.
         return int(value)
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        value = to_device(value, device_of(p.data))
+        value = to_device(value, device_of(p.array))
         # A fresh copy in the parameter's dtype: the optimizer updates it in place.
-        return value.astype(p.data.dtype, copy=True)
+        return value.astype(p.array.dtype, copy=True)
     return value

@@ -38,7 +38,7 @@ class RMSprop(Optimizer):
         for p in group["params"]:
             if p.grad is None:
                 continue
-            x, g = p.data, p.grad.data
+            x, g = p.array, p.grad.array
             xp = get_array_module(x)
             state = self.state.get(p)
             if state is None:
@@ -78,4 +78,4 @@ class RMSprop(Optimizer):
             else:
                 tmp *= lr
             x -= tmp
-            p._version += 1
+            p._vc[0] += 1

@@ -39,7 +39,7 @@ class SGD(Optimizer):
         for p in group["params"]:
             if p.grad is None:
                 continue
-            x, g = p.data, p.grad.data
+            x, g = p.array, p.grad.array
             xp = get_array_module(x)
             # Work on a private copy only when the gradient has to change;
             # p.grad itself is never modified.
@@ -58,4 +58,4 @@ class SGD(Optimizer):
                 g = g + momentum * buf if nesterov else buf
             # x -= lr * g, without changing g (it may be the momentum buffer).
             x -= lr * g
-            p._version += 1
+            p._vc[0] += 1

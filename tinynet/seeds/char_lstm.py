@@ -104,7 +104,7 @@ def sample(model, vocab, prompt="", n_chars=200, temperature=1.0, seed=None):
     with tn.no_grad():
         logits, state = model(tn.tensor(np.array(ids, np.int64)[:, None]))
         for _ in range(n_chars):
-            last = logits.data[-1, 0].astype(np.float64)
+            last = logits.array[-1, 0].astype(np.float64)
             if temperature <= 0:
                 nxt = int(last.argmax())
             else:

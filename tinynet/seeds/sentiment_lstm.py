@@ -67,7 +67,7 @@ def accuracy(model, dataset, batch_size=256):
     correct = 0
     with tn.no_grad():
         for ids, labels, lengths in dataset.batches(batch_size):
-            pred = model(tn.tensor(ids), lengths).data.argmax(1)
+            pred = model(tn.tensor(ids), lengths).array.argmax(1)
             correct += int((pred == labels).sum())
     model.train()
     return correct / len(dataset)
@@ -78,7 +78,7 @@ def predict(model, vocab, text, classes=None):
     ids, lengths = pad_batch([vocab.encode(tokenize(text))])
     model.eval()
     with tn.no_grad():
-        p = F.softmax(model(tn.tensor(ids), lengths), 1).data[0]
+        p = F.softmax(model(tn.tensor(ids), lengths), 1).array[0]
     model.train()
     k = int(p.argmax())
     return (classes[k] if classes else k), float(p[k])

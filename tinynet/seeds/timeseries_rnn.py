@@ -187,7 +187,7 @@ def train(config=None):
                 f"{time.perf_counter() - t0:.0f} s")
     model.eval()
     with tn.no_grad():
-        fc = model(tn.tensor(x_test)).data * std + mean          # back to series units
+        fc = model(tn.tensor(x_test)).array * std + mean          # back to series units
     truth = y_test * std + mean
     errors = {"model": float(((fc - truth) ** 2).mean())}
     base = baselines(series, test_starts, W, Hz, P)
