@@ -1,14 +1,17 @@
-"""BatchNorm1d/2d, LayerNorm, GroupNorm.
+"""BatchNorm1d/2d, InstanceNorm1d/2d, LayerNorm, GroupNorm.
 
 Parameter and buffer names are PyTorch's (weight, bias, running_mean,
 running_var, num_batches_tracked), so state_dicts load both ways.
 """
+import warnings
+
 import numpy as np
 
 from tinynet.nn import init
 from tinynet.nn.module import Module, Parameter
-from tinynet.ops.norm import batch_norm, group_norm, layer_norm
-from tinynet.tensor import Tensor, empty, ones, zeros
+from tinynet.ops.norm import batch_norm, group_norm, instance_norm, layer_norm
+from tinynet.ops.shape import squeeze, unsqueeze
+from tinynet.tensor import Tensor, describe, empty, ones, zeros
 
 
 def _affine_parameters(module, shape, affine, bias, kw):
@@ -99,6 +102,57 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of (N, C, H, W) inputs, per channel C."""
     _ranks = (4,)
+
+
+class _InstanceNorm(_BatchNorm):
+    """Shared body of InstanceNorm1d/2d: the parameters and buffers of the
+    batch norms (so state_dicts match PyTorch's), other defaults and forward."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats,
+                         device, dtype, bias=bias)
+
+    def forward(self, input):
+        name = type(self).__name__
+        if input.ndim not in self._ranks:
+            want = " or ".join(f"{r}D" for r in self._ranks)
+            raise ValueError(f"{name}: expected {want} input, got {input.ndim}D input "
+                             f"{describe(input)}")
+        batched = input.ndim == self._ranks[1]
+        if input.shape[1 if batched else 0] != self.num_features:
+            message = (f"{name}: expected input's size at dim={1 if batched else 0} to "
+                       f"match num_features ({self.num_features}), got input of shape "
+                       f"{input.shape}")
+            if self.affine:
+                raise ValueError(message)
+            # PyTorch only warns: without affine parameters num_features is unused
+            warnings.warn(message + "; num_features is not used because affine=False",
+                          stacklevel=2)
+        x = input if batched else unsqueeze(input, 0)
+        # PyTorch neither counts batches here nor supports momentum=None
+        y = instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                          self.training or not self.track_running_stats,
+                          0.0 if self.momentum is None else self.momentum, self.eps)
+        return y if batched else squeeze(y, 0)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Normalize each channel of each sample over its length.
+
+    Shape: (N, C, L) or unbatched (C, L) -> same. By default no affine
+    parameters and no running statistics (PyTorch's defaults).
+    """
+    _ranks = (2, 3)
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Normalize each channel of each sample over H and W.
+
+    Shape: (N, C, H, W) or unbatched (C, H, W) -> same. By default no affine
+    parameters and no running statistics (PyTorch's defaults).
+    """
+    _ranks = (3, 4)
 
 
 class LayerNorm(Module):

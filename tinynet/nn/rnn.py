@@ -10,7 +10,8 @@ kernel), and each step of an Elman RNN a matmul plus one fused node.
 Shapes: T steps, N batch, I ``input_size``, H ``hidden_size``, L
 ``num_layers``, D = 2 if ``bidirectional`` else 1. Input (T, N, I), or (N, T,
 I) with ``batch_first``, or unbatched (T, I). Output (T, N, D*H); h_n and c_n
-(L*D, N, H). Variable-length batches: ``forward(x, hx, lengths=...)``.
+(L*D, N, H). Variable-length batches: a ``PackedSequence`` input, or
+``forward(x, hx, lengths=...)`` on a padded batch.
 """
 import math
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from tinynet.autograd import no_grad
 from tinynet.nn.module import Module, Parameter
+from tinynet.nn.utils.rnn import PackedSequence, _pack_rows, pad_packed_sequence
 from tinynet.ops import recurrent as R
 from tinynet.ops.linalg import matmul
 from tinynet.ops.shape import cat, reshape, squeeze, transpose, unsqueeze
@@ -181,11 +183,21 @@ class RNNBase(Module):
         """Run the whole sequence. Returns (output, h_n), or (output, (h_n, c_n))
         for the LSTM.
 
+        ``input`` may be a ``PackedSequence`` (``tinynet.nn.utils.rnn``); the
+        output is then one too, packed like the input, and h_n/c_n hold each
+        sequence's state after its last step, in the original batch order
+        (``hx`` is given in that order too), as in PyTorch.
+
         ``lengths`` (N ints, optional): the true length of each sequence in a
         padded batch. Steps past a sequence's end neither change its state
         nor get gradient, their outputs are zero, and h_n/c_n are taken at
         each sequence's last real step (PyTorch's packed-sequence results).
         """
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError(f"{self._name}: lengths= cannot be combined with a "
+                                 "PackedSequence input, which carries its own lengths")
+            return self._forward_packed(input, hx)
         x = as_tensor(input)
         self._check_input(x)
         batched = x.ndim == 3
@@ -196,6 +208,34 @@ class RNNBase(Module):
         T, N, _ = x.shape
         if lengths is not None:
             lengths = self._check_lengths(lengths, T, N)
+        output, states = self._run_layers(x, hx, lengths, batched)
+        if not batched:
+            output = squeeze(output, 1)
+            states = [squeeze(s, 1) for s in states]
+        elif self.batch_first:
+            output = transpose(output, 0, 1)
+        return self._result(output, states)
+
+    def _forward_packed(self, packed, hx):
+        if packed.data.ndim != 2:
+            raise ValueError(f"{self._name}: expected the PackedSequence's data to be 2-D "
+                             f"(sum of lengths, input_size), got {describe(packed.data)}")
+        self._check_input(packed.data)
+        # the padded batch in its original order: hx and h_n are in that order
+        x, lengths = pad_packed_sequence(packed)
+        output, states = self._run_layers(x, hx, lengths.numpy(), True)
+        data = _pack_rows(output, packed.batch_sizes, packed.sorted_indices, False)
+        return self._result(packed._replace(data=data), states)
+
+    def _result(self, output, states):
+        if self.mode == "LSTM":
+            return output, (states[0], states[1])
+        return output, states[0]
+
+    def _run_layers(self, x, hx, lengths, batched):
+        """Every layer and direction over x (T, N, I): returns the last
+        layer's output (T, N, D*H) and the final states, each (L*D, N, H)."""
+        N = x.shape[1]
         init = [unbind_states(s) for s in self._initial_states(hx, x, N, batched)]
         finals = [[] for _ in init]
         D = self.num_directions
@@ -211,16 +251,7 @@ class RNNBase(Module):
             if self.dropout and self.training and k < self.num_layers - 1:
                 from tinynet.nn.functional import dropout
                 x = dropout(x, self.dropout, True)
-        states = [R.stack_steps(f) for f in finals]
-        output = x
-        if not batched:
-            output = squeeze(output, 1)
-            states = [squeeze(s, 1) for s in states]
-        elif self.batch_first:
-            output = transpose(output, 0, 1)
-        if self.mode == "LSTM":
-            return output, (states[0], states[1])
-        return output, states[0]
+        return x, [R.stack_steps(f) for f in finals]
 
     def extra_repr(self):
         # PyTorch's text, which does not mention the RNN's nonlinearity

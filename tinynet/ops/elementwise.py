@@ -369,16 +369,23 @@ class LeakyRelu(Function):
 
 
 class Elu(Function):
-    def __init__(self, alpha):
-        self.alpha = alpha
+    """scale * x where x > 0, else scale * alpha * (exp(input_scale * x) - 1):
+    elu (scale = input_scale = 1), selu (fixed alpha and scale) and celu
+    (input_scale = 1 / alpha) are all this one function."""
+
+    def __init__(self, alpha, scale=1.0, input_scale=1.0):
+        self.alpha, self.scale, self.input_scale = alpha, scale, input_scale
 
     def forward(self, x):
         xp = get_array_module(x)
-        return xp.where(x > 0, x, x.dtype.type(self.alpha) * xp.expm1(xp.minimum(x, 0)))
+        t = x.dtype.type
+        neg = t(self.alpha * self.scale) * xp.expm1(t(self.input_scale) * xp.minimum(x, 0))
+        return xp.where(x > 0, x * t(self.scale) if self.scale != 1 else x, neg)
 
     def backward(self, gy):
         x = self.inputs[0]
-        return gy * where(x.array > 0, 1.0, self.alpha * exp(minimum(x, 0.0)))
+        k = self.alpha * self.scale * self.input_scale
+        return gy * where(x.array > 0, self.scale, k * exp(minimum(x, 0.0) * self.input_scale))
 
 
 class Softplus(Function):
@@ -428,6 +435,94 @@ class Gelu(Function):
         cdf = 0.5 * (1 + Erf()(x * _INV_SQRT_2))
         pdf = _INV_SQRT_2PI * exp(-0.5 * x * x)
         return gy * (cdf + x * pdf)
+
+
+class Hardtanh(Function):
+    """clip(x, lo, hi); the gradient passes strictly inside (lo, hi), as in PyTorch."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        t = x.dtype.type
+        return get_array_module(x).clip(x, t(self.lo), t(self.hi))
+
+    def backward(self, gy):
+        x = self.inputs[0].array
+        return gy * ((x > self.lo) & (x < self.hi)).astype(gy.dtype)
+
+
+class Hardsigmoid(Function):
+    """relu6(x + 3) / 6."""
+
+    def forward(self, x):
+        t = x.dtype.type
+        return get_array_module(x).clip(x + t(3), t(0), t(6)) / t(6)
+
+    def backward(self, gy):
+        # the slope 1/6 rounded to float32, in every dtype: PyTorch's kernel
+        # does so, and the float64 gradients then agree to the last digit
+        x = self.inputs[0].array
+        return gy * (((x > -3) & (x < 3)) * float(np.float32(1 / 6))).astype(gy.dtype)
+
+
+class Hardswish(Function):
+    """x * relu6(x + 3) / 6."""
+
+    def forward(self, x):
+        t = x.dtype.type
+        return x * get_array_module(x).clip(x + t(3), t(0), t(6)) / t(6)
+
+    def backward(self, gy):
+        # slope 0 below -3, x / 3 + 1/2 on [-3, 3], 1 above (PyTorch's pieces)
+        x = self.inputs[0]
+        a = x.array
+        inner = where(a <= 3, x / 3 + 0.5, 1.0)
+        return gy * where(a < -3, 0.0, inner)
+
+
+class Silu(Function):
+    """x * sigmoid(x) (also called swish)."""
+
+    def forward(self, x):
+        # sigmoid from e = exp(-|x|): never overflows and keeps its relative
+        # precision far into the negative side (silu(-30) is -2.8e-12, not 0)
+        xp = get_array_module(x)
+        e = xp.exp(-xp.abs(x))
+        return x * xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        s = sigmoid(x)
+        return gy * s * (1 + x * (1 - s))
+
+
+def _softplus_array(x):
+    # log(1 + e^x) without overflow
+    xp = get_array_module(x)
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+class Mish(Function):
+    """x * tanh(softplus(x))."""
+
+    def forward(self, x):
+        return x * get_array_module(x).tanh(_softplus_array(x))
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        t = tanh(Softplus(1.0, math.inf)(x))
+        return gy * (t + x * sigmoid(x) * (1 - t * t))
+
+
+class Logsigmoid(Function):
+    """log(sigmoid(x)) = -softplus(-x), computed without overflow."""
+
+    def forward(self, x):
+        return -_softplus_array(-x)
+
+    def backward(self, gy):
+        return gy * sigmoid(-self.inputs[0])
 
 
 class Erf(Function):
@@ -500,6 +595,73 @@ def gelu(x, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return Gelu(approximate)(require_float(x, "gelu"))
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """clip(x, min_val, max_val) (PyTorch's F.hardtanh, out of place)."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val cannot be greater than max_val, got "
+                         f"min_val={min_val} and max_val={max_val}")
+    return Hardtanh(min_val, max_val)(require_float(x, "hardtanh"))
+
+
+def relu6(x):
+    """min(max(x, 0), 6)."""
+    return Hardtanh(0.0, 6.0)(require_float(x, "relu6"))
+
+
+def hardsigmoid(x):
+    """relu6(x + 3) / 6."""
+    return Hardsigmoid()(require_float(x, "hardsigmoid"))
+
+
+def hardswish(x):
+    """x * relu6(x + 3) / 6."""
+    return Hardswish()(require_float(x, "hardswish"))
+
+
+def silu(x):
+    """x * sigmoid(x)."""
+    return Silu()(require_float(x, "silu"))
+
+
+def mish(x):
+    """x * tanh(softplus(x))."""
+    return Mish()(require_float(x, "mish"))
+
+
+def logsigmoid(x):
+    """log(sigmoid(x)), stable for large |x|."""
+    return Logsigmoid()(require_float(x, "logsigmoid"))
+
+
+# SELU's fixed constants (Klambauer et al., 2017)
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x):
+    """SELU_SCALE * elu(x, SELU_ALPHA)."""
+    return Elu(SELU_ALPHA, SELU_SCALE)(require_float(x, "selu"))
+
+
+def celu(x, alpha=1.0):
+    """x where x > 0, else alpha * (exp(x / alpha) - 1)."""
+    if alpha == 0:
+        raise ValueError("celu: alpha cannot be 0")
+    return Elu(alpha, 1.0, 1.0 / alpha)(require_float(x, "celu"))
+
+
+def softsign(x):
+    """x / (1 + |x|)."""
+    x = require_float(x, "softsign")
+    return x / (abs(x) + 1)
+
+
+def tanhshrink(x):
+    """x - tanh(x)."""
+    x = require_float(x, "tanhshrink")
+    return x - tanh(x)
 
 
 def sign(x):

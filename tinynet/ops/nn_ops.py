@@ -9,10 +9,11 @@ import numpy as np
 from tinynet import random
 from tinynet.autograd import Function, is_grad_enabled
 from tinynet.backend import get_array_module, to_device
-from tinynet.ops.elementwise import abs as abs_, clamp, pow as pow_, require_float, sqrt
+from tinynet.ops.elementwise import (
+    abs as abs_, clamp, ne, pow as pow_, require_float, sigmoid, sqrt, where)
 from tinynet.ops.linalg import matmul
-from tinynet.ops.reduce import sum as sum_
-from tinynet.ops.shape import reshape, transpose
+from tinynet.ops.reduce import amax, sum as sum_
+from tinynet.ops.shape import broadcast_to, chunk, normalize_axis, permute, reshape, transpose
 from tinynet.tensor import Tensor, as_tensor, describe
 
 
@@ -228,3 +229,132 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
         total = sum_(pow_(abs_(input), float(p)), axis=dim, keepdims=True)
         norm = pow_(clamp(total, min=eps ** p), 1.0 / p)
     return input / norm
+
+
+# ---------------------------------------------------------------- glu, prelu
+def glu(input, dim=-1):
+    """Gated linear unit: split ``input`` in halves a, b along ``dim``; a * sigmoid(b).
+
+    Shape: (*, 2M, *) -> (*, M, *).
+    """
+    input = require_float(input, "glu")
+    if input.ndim == 0:
+        raise ValueError("glu: does not support 0-d (scalar) inputs")
+    d = normalize_axis(dim, input.ndim, "glu")
+    if input.shape[d] % 2:
+        raise ValueError(f"glu: halving dimension must be even, but dim {dim} has size "
+                         f"{input.shape[d]}; input {describe(input)}")
+    a, b = chunk(input, 2, d)
+    return a * sigmoid(b)
+
+
+def prelu(input, weight):
+    """input where input > 0, else weight * input, one weight per channel (dim 1)
+    or one shared weight.
+
+    Shape: input (N, C, *) or (*) with fewer than 2 dims; weight (C,) or (1,).
+    """
+    input = require_float(input, "prelu")
+    C = input.shape[1] if input.ndim >= 2 else 1
+    if weight.numel() not in (1, C):
+        raise ValueError(f"prelu: weight has {weight.numel()} elements, expected 1 or the "
+                         f"number of channels {C} (dim 1); input {describe(input)}, "
+                         f"weight {describe(weight)}")
+    if weight.numel() == 1:
+        w = reshape(weight, ()) if weight.ndim else weight
+    else:
+        w = reshape(weight, (C,) + (1,) * (input.ndim - 2))
+    return where(input.array > 0, input, w * input)
+
+
+# ---------------------------------------------------------------- similarity, distance
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along ``dim``
+    (PyTorch's F.cosine_similarity); x1 and x2 broadcast.
+
+    Shape: x1, x2 broadcastable to (*, D, *) -> the same without ``dim``.
+    """
+    x1, x2 = require_float(x1, "cosine_similarity"), require_float(x2, "cosine_similarity")
+    try:
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+    except ValueError:
+        raise ValueError(f"cosine_similarity: cannot broadcast {describe(x1)} with "
+                         f"{describe(x2)}") from None
+    d = normalize_axis(dim, len(shape), "cosine_similarity")
+    if len(shape) == 0:
+        raise ValueError("cosine_similarity: expected inputs with at least one dim")
+    x1, x2 = broadcast_to(x1, shape), broadcast_to(x2, shape)
+
+    def unit(x):
+        # each vector divided by its norm first, as PyTorch does: the result
+        # stays within [-1, 1]; the clamp keeps all-zero vectors finite
+        n = sqrt(clamp(sum_(x * x, axis=d, keepdims=True), min=eps * eps))
+        return x / n
+    return sum_(unit(x1) * unit(x2), axis=d)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """The p-norm of ``x1 - x2 + eps`` over the last dim (PyTorch's F.pairwise_distance).
+
+    Shape: x1, x2 broadcastable to (*, D) -> (*) (or (*, 1) with ``keepdim``).
+    """
+    x1, x2 = require_float(x1, "pairwise_distance"), require_float(x2, "pairwise_distance")
+    if p < 0:
+        raise ValueError(f"pairwise_distance: p must be non-negative, got {p}")
+    diff = x1 - x2 + eps
+    if diff.ndim == 0:
+        raise ValueError("pairwise_distance: expected inputs with at least one dim")
+    if p == 0:                           # the number of non-zero entries (no gradient)
+        return sum_(ne(diff, 0).astype(diff.dtype), axis=-1, keepdims=keepdim)
+    if p == float("inf"):
+        return amax(abs_(diff), axis=-1, keepdims=keepdim)
+    if p == 1:
+        return sum_(abs_(diff), axis=-1, keepdims=keepdim)
+    if p == 2:
+        return sqrt(sum_(diff * diff, axis=-1, keepdims=keepdim))
+    return pow_(sum_(pow_(abs_(diff), float(p)), axis=-1, keepdims=keepdim), 1.0 / p)
+
+
+# ---------------------------------------------------------------- pixel shuffle
+def _check_factor(op, what, r):
+    if not isinstance(r, (int, np.integer)) or isinstance(r, bool) or r <= 0:
+        raise ValueError(f"{op}: {what} must be a positive int, got {r!r}")
+    return int(r)
+
+
+def pixel_shuffle(input, upscale_factor):
+    """Rearrange (*, C*r*r, H, W) into (*, C, H*r, W*r), r = ``upscale_factor``:
+    the channels of each group of r*r become an r x r block of pixels."""
+    r = _check_factor("pixel_shuffle", "upscale_factor", upscale_factor)
+    if input.ndim < 3:
+        raise ValueError(f"pixel_shuffle: expected an input with at least 3 dims "
+                         f"(*, C, H, W), got {describe(input)}")
+    *batch, C, H, W = input.shape
+    if C % (r * r):
+        raise ValueError(f"pixel_shuffle: the channel dim (-3) must be divisible by "
+                         f"upscale_factor**2 = {r * r}, got {C}; input {describe(input)}")
+    b = len(batch)
+    x = reshape(input, (*batch, C // (r * r), r, r, H, W))
+    # (*, C, r_h, r_w, H, W) -> (*, C, H, r_h, W, r_w)
+    x = permute(x, *range(b), b, b + 3, b + 1, b + 4, b + 2)
+    return reshape(x, (*batch, C // (r * r), H * r, W * r))
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """The inverse of ``pixel_shuffle``: (*, C, H*r, W*r) -> (*, C*r*r, H, W)."""
+    r = _check_factor("pixel_unshuffle", "downscale_factor", downscale_factor)
+    if input.ndim < 3:
+        raise ValueError(f"pixel_unshuffle: expected an input with at least 3 dims "
+                         f"(*, C, H, W), got {describe(input)}")
+    *batch, C, H, W = input.shape
+    if H % r or W % r:
+        raise ValueError(f"pixel_unshuffle: height {H} and width {W} must be divisible by "
+                         f"downscale_factor {r}; input {describe(input)}")
+    if input.numel() == 0:
+        # PyTorch returns an empty input as it is, its shape unchanged: so do we
+        return input.clone()
+    b = len(batch)
+    x = reshape(input, (*batch, C, H // r, r, W // r, r))
+    # (*, C, H, r_h, W, r_w) -> (*, C, r_h, r_w, H, W)
+    x = permute(x, *range(b), b, b + 2, b + 4, b + 1, b + 3)
+    return reshape(x, (*batch, C * r * r, H // r, W // r))

@@ -1,6 +1,6 @@
-"""Normalization ops: batch_norm, layer_norm, group_norm.
+"""Normalization ops: batch_norm, instance_norm, layer_norm, group_norm.
 
-All three are one fused ``Normalize`` node (x - mean) / sqrt(var + eps) over
+All four are one fused ``Normalize`` node (x - mean) / sqrt(var + eps) over
 some axes, followed by an ordinary broadcasting affine ``* weight + bias``.
 Normalize's backward is written in tinynet ops, so double backward works.
 
@@ -124,6 +124,46 @@ def _batch_norm_eval(x, running_mean, running_var, weight, bias, eps, stat_shape
     if bias is not None:
         shift = shift + bias
     return x * reshape(scale, stat_shape) + reshape(shift, stat_shape)
+
+
+# ---------------------------------------------------------------- instance_norm
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Normalize each channel of each sample over its spatial dims (PyTorch's
+    F.instance_norm).
+
+    Shape: input (N, C, *) with at least one spatial element per channel;
+    running stats, weight and bias (C,). With ``use_input_stats`` the
+    per-instance statistics are used, and running stats (if given) move
+    towards their average over the batch (the variance unbiased), as in
+    batch_norm; without, the running stats normalize, as batch_norm's eval.
+    """
+    input = require_float(input, "instance_norm")
+    if input.ndim < 2:
+        raise ValueError(f"instance_norm: expected input (N, C, *), got shape {input.shape}")
+    C = input.shape[1]
+    for name, p in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_param(p, C, "instance_norm", name, input)
+    stat_shape = (1, C) + (1,) * (input.ndim - 2)
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: running_mean and running_var are required "
+                             "when use_input_stats=False")
+        return _batch_norm_eval(input, running_mean, running_var, weight, bias, eps,
+                                stat_shape)
+    count = int(np.prod(input.shape[2:]))
+    if count <= 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element when "
+                         f"training, got input of shape {input.shape}")
+    fn = Normalize(tuple(range(2, input.ndim)), eps)
+    y = fn(input)
+    if running_mean is not None:
+        _update_running(running_mean, fn.mean.mean(axis=0), momentum)
+    if running_var is not None:
+        unbiased = fn.var * fn.var.dtype.type(count / (count - 1))
+        _update_running(running_var, unbiased.mean(axis=0), momentum)
+    return _affine(y, weight, bias, stat_shape)
 
 
 # ---------------------------------------------------------------- layer_norm

@@ -1,8 +1,10 @@
-"""Gradient clipping and flat parameter vectors (PyTorch's torch.nn.utils)."""
+"""Gradient clipping and flat parameter vectors (PyTorch's torch.nn.utils);
+variable-length sequences in ``tinynet.nn.utils.rnn``."""
 import math
 
 from tinynet.autograd import no_grad
 from tinynet.backend import get_array_module
+from tinynet.nn.utils import rnn  # noqa: F401
 from tinynet.ops.shape import cat, reshape
 from tinynet.tensor import Tensor
 
