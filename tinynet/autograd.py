@@ -250,6 +250,101 @@ class Function:
     def __repr__(self):
         return f"<{self.name}>"
 
+    @classmethod
+    def apply(cls, *args):
+        """Run a Function written in PyTorch's style: ``forward(ctx, *args)``
+        and ``backward(ctx, *grads)`` as static methods on Tensors (or
+        ``forward(*args)`` plus ``setup_context(ctx, inputs, output)``).
+        ``MyFn.apply(x, 2.0)`` works as ``torch.autograd.Function.apply``.
+        tinynet's own style is ``MyFn()(x)`` with forward on raw arrays."""
+        tensors = tuple(a for a in args if isinstance(a, Tensor))
+        return _CtxFunction(cls, args)(*tensors)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        raise NotImplementedError
+
+
+class FunctionCtx:
+    """The ``ctx`` of a PyTorch-style Function: ``save_for_backward``,
+    ``saved_tensors``, ``needs_input_grad`` and any attribute you set."""
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+        self.to_save = ()
+        self.materialize_grads = True
+        self._node = None
+
+    def save_for_backward(self, *tensors):
+        self.to_save = tensors
+
+    def mark_non_differentiable(self, *tensors):
+        pass            # their gradients arrive as zeros and are ignored, as in PyTorch
+
+    def mark_dirty(self, *tensors):
+        raise NotImplementedError(
+            "ctx.mark_dirty: in-place changes inside a PyTorch-style Function.forward are "
+            "not supported by tinynet; return a new tensor instead")
+
+    def set_materialize_grads(self, value):
+        self.materialize_grads = bool(value)
+
+    @property
+    def saved_tensors(self):
+        return tuple(self._node._saved(t) for t in self.to_save)
+
+
+class _CtxFunction(Function):
+    """The graph node behind ``Function.apply``: runs the user's static
+    forward on Tensors without recording, and their backward on the
+    gradients. Saved inputs and outputs come back as the graph's own
+    Tensors, so a ``create_graph`` backward can differentiate through them."""
+
+    def __init__(self, cls, args):
+        self.cls, self.args = cls, args
+        self.ctx = FunctionCtx(tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
+        self.ctx._node = self
+
+    @property
+    def name(self):
+        return self.cls.__name__
+
+    def forward(self, *arrays):
+        it = iter(arrays)
+        args = tuple(Tensor._const(next(it)) if isinstance(a, Tensor) else a for a in self.args)
+        self._arg_ids = {id(a): k for k, a in enumerate(t for t in args if isinstance(t, Tensor))}
+        with no_grad():
+            if self.cls.setup_context is not Function.setup_context:
+                out = self.cls.forward(*args)
+                self.cls.setup_context(self.ctx, args, out)
+            else:
+                out = self.cls.forward(self.ctx, *args)
+        outs = out if isinstance(out, tuple) else (out,)
+        if not all(isinstance(o, Tensor) for o in outs):
+            raise TypeError(f"{self.name}.forward must return a Tensor or a tuple of Tensors, "
+                            f"got {type(out).__name__}")
+        self._out_ids = {id(o): i for i, o in enumerate(outs)}
+        if any(id(t) in self._out_ids for t in self.ctx.to_save):
+            self.keep_outputs = True
+        self._single = not isinstance(out, tuple)
+        arrays = tuple(o.array for o in outs)
+        return arrays[0] if self._single else arrays
+
+    def _saved(self, t):
+        if id(t) in self._arg_ids:
+            return self.inputs[self._arg_ids[id(t)]]
+        if id(t) in self._out_ids:
+            return self.output(self._out_ids[id(t)])
+        return t
+
+    def backward(self, *gys):
+        grads = self.cls.backward(self.ctx, *gys)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        if len(grads) < len(self.args):
+            raise RuntimeError(f"{self.name}.backward returned {len(grads)} gradients; "
+                               f"forward took {len(self.args)} arguments")
+        return tuple(g for g, a in zip(grads, self.args) if isinstance(a, Tensor))
+
 
 # ---------------------------------------------------------------- anomaly detection
 class detect_anomaly:
