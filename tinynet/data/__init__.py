@@ -6,9 +6,13 @@
         ...
 """
 from tinynet.data import transforms  # noqa: F401
-from tinynet.data.dataloader import DataLoader, default_collate  # noqa: F401
+from tinynet.data.dataloader import (  # noqa: F401
+    DataLoader, default_collate, default_convert, get_worker_info)
 from tinynet.data.dataset import (  # noqa: F401
-    ConcatDataset, Dataset, Subset, TensorDataset, random_split)
+    ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split)
+from tinynet.data.sampler import (  # noqa: F401
+    BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
+    WeightedRandomSampler)
 from tinynet.data.uci_digits import digits  # noqa: F401
 from tinynet.data.folder import ImageFolder  # noqa: F401
 from tinynet.data.mnist import MNIST, FashionMNIST, read_idx  # noqa: F401
@@ -22,5 +26,8 @@ from tinynet.data.textsets import (  # noqa: F401
 __all__ = ["DistributedLoader", "DistributedSampler", "CharDataset", "CharStream", "CharVocab", "ConcatDataset", "DataLoader", "Dataset", "FashionMNIST",
            "ImageFolder", "MNIST",
            "Subset", "TensorDataset", "default_collate", "digits", "random_split",
+           "BatchSampler", "ChainDataset", "IterableDataset", "RandomSampler", "Sampler",
+           "SequentialSampler", "SubsetRandomSampler", "WeightedRandomSampler",
+           "default_convert", "get_worker_info",
            "read_idx", "sine_waves", "spirals", "transforms", "TextFolder", "Vocab",
            "make_sentiment_folder", "pad_batch", "stdlib_corpus", "tokenize"]

@@ -1,7 +1,8 @@
-"""Map-style datasets: ``Dataset``, ``TensorDataset``, ``Subset``, ``ConcatDataset``
-and ``random_split``.
+"""Datasets: map-style ``Dataset``, ``TensorDataset``, ``Subset``, ``ConcatDataset``,
+``random_split``; iterable-style ``IterableDataset`` and ``ChainDataset``.
 
-A dataset is anything with ``__getitem__(i)`` and ``__len__()``; see
+A map-style dataset is anything with ``__getitem__(i)`` and ``__len__()``; an
+iterable-style one yields its samples from ``__iter__()``. See
 https://pytorch.org/docs/stable/data.html for the semantics tinynet follows.
 """
 import bisect
@@ -24,6 +25,41 @@ class Dataset:
 
     def __add__(self, other):
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """Base class of iterable-style datasets: subclasses define ``__iter__()``.
+
+    A DataLoader batches what ``__iter__`` yields, in that order (no sampler,
+    no shuffle). ``a + b`` chains two of them (``ChainDataset``).
+    """
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __getitem__(self, index):
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it "
+                        f"instead of indexing")
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Several iterable datasets one after the other (built lazily, every ``iter()``)."""
+
+    def __init__(self, datasets):
+        self.datasets = datasets
+
+    def __iter__(self):
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(f"ChainDataset: only IterableDatasets can be chained, "
+                                f"got {type(d).__name__}")
+            yield from d
+
+    def __len__(self):
+        return sum(len(d) for d in self.datasets)
 
 
 class TensorDataset(Dataset):
@@ -77,6 +113,10 @@ class ConcatDataset(Dataset):
         self.datasets = list(datasets)
         if not self.datasets:
             raise ValueError("ConcatDataset: expected at least one dataset, got none")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise TypeError("ConcatDataset: an IterableDataset cannot be concatenated "
+                                "(use ChainDataset)")
         self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
 
     def __len__(self):

@@ -56,7 +56,7 @@ class Adagrad(Optimizer):
                 g = g + weight_decay * x
             clr = lr / (1.0 + (t - 1) * lr_decay)
             s = state["sum"]
-            tmp = xp.multiply(g, g)
+            tmp = xp.multiply(g, g, out=xp.empty_like(x))     # an array even when 0-d
             s += tmp
             xp.sqrt(s, out=tmp)
             tmp += eps

@@ -61,8 +61,9 @@ class Adam(Optimizer):
                     x *= 1.0 - lr * weight_decay
                 else:
                     g = g + weight_decay * x
-            # One scratch array `tmp` serves every intermediate below.
-            tmp = xp.multiply(g, 1.0 - beta1)
+            # One scratch array `tmp` serves every intermediate below (allocated
+            # explicitly: on 0-d inputs a ufunc without `out` returns a scalar).
+            tmp = xp.multiply(g, 1.0 - beta1, out=xp.empty_like(x))
             m *= beta1
             m += tmp
             xp.multiply(g, g, out=tmp)

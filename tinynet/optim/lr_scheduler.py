@@ -23,7 +23,9 @@ from collections import Counter
 from tinynet.optim.optimizer import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-           "LambdaLR", "LinearLR", "OneCycleLR", "SequentialLR", "ReduceLROnPlateau"]
+           "CosineAnnealingWarmRestarts", "CyclicLR", "LambdaLR", "MultiplicativeLR",
+           "LinearLR", "ConstantLR", "PolynomialLR", "OneCycleLR", "SequentialLR",
+           "ReduceLROnPlateau"]
 
 
 def _check_optimizer(scheduler, optimizer):
@@ -196,11 +198,12 @@ class LambdaLR(LRScheduler):
     """
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        _check_optimizer("LambdaLR", optimizer)
+        name = type(self).__name__
+        _check_optimizer(name, optimizer)
         n = len(optimizer.param_groups)
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != n:
-                raise ValueError(f"LambdaLR: expected {n} lr_lambdas (one per param "
+                raise ValueError(f"{name}: expected {n} lr_lambdas (one per param "
                                  f"group), got {len(lr_lambda)}")
             self.lr_lambdas = list(lr_lambda)
         else:
@@ -224,6 +227,16 @@ class LambdaLR(LRScheduler):
         for fn, saved in zip(self.lr_lambdas, lambdas):
             if saved is not None:
                 fn.__dict__.update(saved)
+
+
+class MultiplicativeLR(LambdaLR):
+    """Multiply the lr by ``lr_lambda(epoch)`` every epoch after the first;
+    ``lr_lambda`` is one function or a list of one per parameter group."""
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return _lrs(self)
+        return [lr * fn(self.last_epoch) for lr, fn in zip(_lrs(self), self.lr_lambdas)]
 
 
 def _is_function(fn):
@@ -261,6 +274,231 @@ class LinearLR(LRScheduler):
     def _get_closed_form_lr(self):
         t, s, e, n = self.last_epoch, self.start_factor, self.end_factor, self.total_iters
         return [base * (s + (e - s) * min(n, t) / n) for base in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    """Scale the lr by ``factor`` for the first ``total_iters`` epochs, then
+    restore it."""
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        if not 0 <= factor <= 1:
+            raise ValueError("ConstantLR: constant multiplicative factor expected to be "
+                             f"between 0 and 1, got {factor}")
+        self.factor = factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in _lrs(self)]
+        if self.last_epoch != self.total_iters:
+            return _lrs(self)
+        return [lr / self.factor for lr in _lrs(self)]
+
+    def _get_closed_form_lr(self):
+        f = self.factor if self.last_epoch < self.total_iters else 1.0
+        return [base * f for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the lr as ``(1 - epoch / total_iters) ** power`` times the initial
+    lr, reaching 0 at ``total_iters`` and staying there."""
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        t, n = self.last_epoch, self.total_iters
+        if t == 0 or t > n:
+            return _lrs(self)
+        # ratio of this epoch's factor to the previous one's (chainable form)
+        ratio = ((1.0 - t / n) / (1.0 - (t - 1) / n)) ** self.power
+        return [lr * ratio for lr in _lrs(self)]
+
+    def _get_closed_form_lr(self):
+        t, n = self.last_epoch, self.total_iters
+        return [base * (1.0 - min(n, t) / n) ** self.power for base in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR (Loshchilov & Hutter, 2017): cosine annealing from the initial lr
+    to ``eta_min`` over ``T_0`` epochs, then a restart; each period is
+    ``T_mult`` times longer than the one before.
+
+    ``step(epoch)`` accepts a fractional epoch (e.g. ``epoch + i / iters``
+    inside an epoch of ``iters`` batches) and may jump anywhere; ``step()``
+    continues one epoch after the last one.
+    """
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        if isinstance(T_0, bool) or not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected positive integer T_0, "
+                             f"but got {T_0!r}")
+        if isinstance(T_mult, bool) or not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected integer T_mult >= 1, "
+                             f"but got {T_mult!r}")
+        if isinstance(eta_min, bool) or not isinstance(eta_min, (float, int)):
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected float or int eta_min, "
+                             f"but got {eta_min!r}")
+        self.T_0 = T_0
+        self.T_i = T_0            # length of the current period
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_cur = last_epoch   # epochs since the last restart
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        cos = math.cos(math.pi * self.T_cur / self.T_i)
+        return [self.eta_min + (base - self.eta_min) * (1 + cos) / 2 for base in self.base_lrs]
+
+    def step(self, epoch=None):
+        """Advance one epoch, or go to ``epoch`` (a float is fine)."""
+        self._step_count += 1
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:
+                self.T_cur -= self.T_i
+                self.T_i *= self.T_mult
+        else:
+            self._jump_to(epoch)
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = _lrs(self)
+
+    def _jump_to(self, epoch):
+        """Set T_cur and T_i for ``epoch`` epochs after the start."""
+        if epoch < 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected non-negative epoch, "
+                             f"but got {epoch}")
+        T_0, T_mult = self.T_0, self.T_mult
+        if epoch < T_0:
+            self.T_i, self.T_cur = T_0, epoch
+        elif T_mult == 1:
+            self.T_cur = epoch % T_0
+        else:
+            # periods T_0, T_0 m, T_0 m^2 ...: n whole periods end at T_0 (m^n - 1) / (m - 1)
+            n = int(math.log(epoch / T_0 * (T_mult - 1) + 1, T_mult))
+            self.T_cur = epoch - T_0 * (T_mult ** n - 1) / (T_mult - 1)
+            self.T_i = T_0 * T_mult ** n
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith, 2017): the lr goes from ``base_lr`` up to
+    ``max_lr`` in ``step_size_up`` steps and back down in ``step_size_down``
+    (default: the same), once per cycle; the momentum (or Adam's beta1)
+    cycles the opposite way between ``max_momentum`` and ``base_momentum``.
+    Step once per batch.
+
+    ``mode``: 'triangular' (constant amplitude), 'triangular2' (amplitude
+    halved each cycle), 'exp_range' (amplitude times ``gamma**iteration``).
+    A custom ``scale_fn(x)`` replaces the mode's, with ``x`` the cycle number
+    (``scale_mode='cycle'``) or the iteration (``'iterations'``).
+    """
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None,
+                 mode="triangular", gamma=1.0, scale_fn=None, scale_mode="cycle",
+                 cycle_momentum=True, base_momentum=0.8, max_momentum=0.9, last_epoch=-1):
+        _check_optimizer("CyclicLR", optimizer)
+        self.optimizer = optimizer
+        base_lrs = self._per_group("base_lr", base_lr)
+        if last_epoch == -1:
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = lr
+        self.max_lrs = self._per_group("max_lr", max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError(f"CyclicLR: mode {mode!r} is invalid and scale_fn is None")
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        if scale_fn is None:
+            self.scale_mode = "iterations" if mode == "exp_range" else "cycle"
+
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError("CyclicLR: optimizer must support momentum or beta1 with "
+                                 "`cycle_momentum` option enabled")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = self._per_group("base_momentum", base_momentum)
+            self.max_momentums = self._per_group("max_momentum", max_momentum)
+            if last_epoch == -1:
+                for group, m_max, m_base in zip(optimizer.param_groups, self.max_momentums,
+                                                self.base_momentums):
+                    self._set_momentum(group, m_max)
+                    group["max_momentum"] = m_max
+                    group["base_momentum"] = m_base
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _per_group(self, name, value):
+        n = len(self.optimizer.param_groups)
+        if isinstance(value, (list, tuple)):
+            if len(value) != n:
+                raise ValueError(f"CyclicLR: {name} must have the same length as "
+                                 f"optimizer.param_groups ({n}), got {len(value)} values")
+            return list(value)
+        return [value] * n
+
+    def _set_momentum(self, group, momentum):
+        if self.use_beta1:
+            group["betas"] = (momentum, *group["betas"][1:])
+        else:
+            group["momentum"] = momentum
+
+    def scale_fn(self, x):
+        """The amplitude's scale at cycle (or iteration) ``x``."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self):
+        t = self.last_epoch
+        cycle = math.floor(1 + t / self.total_size)
+        x = 1.0 + t / self.total_size - cycle          # position in the cycle, 0..1
+        if x <= self.step_ratio:
+            height = x / self.step_ratio
+        else:
+            height = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else t)
+        lrs = [base + (top - base) * height * scale
+               for base, top in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, m_base, m_max in zip(self.optimizer.param_groups, self.base_momentums,
+                                            self.max_momentums):
+                self._set_momentum(group, m_max - (m_max - m_base) * height * scale)
+        return lrs
+
+    def state_dict(self):
+        """Attributes except the optimizer; a custom ``scale_fn`` is saved as
+        None when it is a function, as its attributes when it is an object."""
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("optimizer", "_scale_fn_custom")}
+        fn = self._scale_fn_custom
+        state["_scale_fn_custom"] = None if fn is None or _is_function(fn) \
+            else dict(fn.__dict__)
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        saved_fn = state.pop("_scale_fn_custom", None)
+        self.__dict__.update(state)
+        if saved_fn is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(saved_fn)
 
 
 class OneCycleLR(LRScheduler):

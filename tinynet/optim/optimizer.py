@@ -146,6 +146,27 @@ class Optimizer:
     def _update(self, group):
         raise NotImplementedError(f"{type(self).__name__} must implement _update(group)")
 
+    # State entries kept as Python numbers (PyTorch may save them as 0-d tensors).
+    _int_state = ("step",)
+    _float_state = ()
+
+    def _load_value(self, key, value, p):
+        """One saved state entry, made ready for parameter ``p``."""
+        if isinstance(value, Tensor):
+            value = value.array
+        if key in self._int_state:
+            # PyTorch keeps 'step' as a 0-d float tensor; tinynet as a Python int.
+            return int(value)
+        if key in self._float_state:
+            return float(value)
+        if isinstance(value, (list, tuple)):
+            return [self._load_value(None, v, p) for v in value]
+        if hasattr(value, "shape") and hasattr(value, "dtype"):
+            value = to_device(value, device_of(p.array))
+            # A fresh copy in the parameter's dtype: the optimizer updates it in place.
+            return value.astype(p.array.dtype, copy=True)
+        return value
+
     # ------------------------------------------------------------ (de)serialization
     def state_dict(self):
         """The optimizer's state in PyTorch's layout (see the module docstring).
@@ -163,9 +184,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p in self.state:
-                    state[index[id(p)]] = {
-                        k: (Tensor._make(v) if _is_array(v) else v)
-                        for k, v in self.state[p].items()}
+                    state[index[id(p)]] = {k: _pack(v) for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
@@ -197,7 +216,7 @@ class Optimizer:
             p = id_to_param.get(int(key))
             if p is None:
                 continue
-            self.state[p] = {k: _load_value(k, v, p) for k, v in buffers.items()}
+            self.state[p] = {k: self._load_value(k, v, p) for k, v in buffers.items()}
         self.param_groups = [
             {**{k: v for k, v in saved.items() if k != "params"}, "params": group["params"]}
             for saved, group in zip(saved_groups, self.param_groups)]
@@ -214,15 +233,10 @@ def _is_array(v):
     return hasattr(v, "shape") and hasattr(v, "dtype") and not isinstance(v, Tensor)
 
 
-def _load_value(key, value, p):
-    """One saved state entry, made ready for parameter ``p``."""
-    if isinstance(value, Tensor):
-        value = value.array
-    if key == "step":
-        # PyTorch keeps 'step' as a 0-d float tensor; tinynet as a Python int.
-        return int(value)
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        value = to_device(value, device_of(p.array))
-        # A fresh copy in the parameter's dtype: the optimizer updates it in place.
-        return value.astype(p.array.dtype, copy=True)
-    return value
+def _pack(v):
+    """A state entry as state_dict() returns it: arrays (also inside lists) as Tensors."""
+    if _is_array(v):
+        return Tensor._make(v)
+    if isinstance(v, list):
+        return [_pack(x) for x in v]
+    return v

@@ -55,7 +55,7 @@ class RMSprop(Optimizer):
                 g = g + weight_decay * x
             v = state["square_avg"]
             v *= alpha
-            tmp = xp.multiply(g, g)
+            tmp = xp.multiply(g, g, out=xp.empty_like(x))     # an array even when 0-d
             tmp *= 1.0 - alpha
             v += tmp
             if centered:

@@ -1,0 +1,60 @@
+"""Adadelta: step sizes from running averages of squared gradients and updates."""
+from tinynet.backend import get_array_module
+from tinynet.optim._checks import check_nonneg
+from tinynet.optim.optimizer import Optimizer
+
+
+class Adadelta(Optimizer):
+    """Adadelta (PyTorch's ``torch.optim.Adadelta``; Zeiler, 2012).
+
+    Per step, with ``g`` the gradient (negated when ``maximize``)::
+
+        g = g + weight_decay * p
+        v = rho * v + (1 - rho) * g * g
+        delta = sqrt(u + eps) / sqrt(v + eps) * g
+        u = rho * u + (1 - rho) * delta * delta
+        p = p - lr * delta
+
+    State per parameter: ``step`` (int), ``square_avg`` (v), ``acc_delta`` (u).
+    ``foreach`` is accepted for PyTorch compatibility and ignored.
+    """
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
+                 maximize=False):
+        check_nonneg("Adadelta", "learning rate", lr)
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"Adadelta: invalid rho value: {rho} (expected 0 <= rho <= 1)")
+        check_nonneg("Adadelta", "epsilon value", eps)
+        check_nonneg("Adadelta", "weight_decay value", weight_decay)
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _update(self, group):
+        lr, rho, eps = float(group["lr"]), float(group["rho"]), float(group["eps"])
+        weight_decay, maximize = float(group["weight_decay"]), group["maximize"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            x, g = p.array, p.grad.array
+            xp = get_array_module(x)
+            state = self.state.get(p)
+            if state is None:
+                state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(x),
+                                         "acc_delta": xp.zeros_like(x)}
+            state["step"] += 1
+            v, u = state["square_avg"], state["acc_delta"]
+
+            if maximize:
+                g = xp.negative(g)
+            if weight_decay != 0:
+                g = g + weight_decay * x
+            v *= rho
+            v += (1.0 - rho) * (g * g)
+            delta = xp.sqrt(u + eps)
+            delta /= xp.sqrt(v + eps)
+            delta *= g
+            u *= rho
+            u += (1.0 - rho) * (delta * delta)
+            delta *= lr
+            x -= delta
+            p._vc[0] += 1

@@ -1,0 +1,78 @@
+"""RAdam: Adam whose adaptive step is switched on once its variance is tractable."""
+import math
+
+from tinynet.backend import get_array_module
+from tinynet.optim._checks import check_betas, check_nonneg
+from tinynet.optim.optimizer import Optimizer
+
+
+class RAdam(Optimizer):
+    """RAdam (PyTorch's ``torch.optim.RAdam``; Liu et al., 2020).
+
+    Per step ``t``, with ``g`` the gradient (negated when ``maximize``)::
+
+        g = g + weight_decay * p     (decoupled_weight_decay: p *= 1 - lr * weight_decay)
+        m = m + (1 - beta1) * (g - m)
+        v = beta2 * v + (1 - beta2) * g * g
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
+        m_hat = m / (1 - beta1**t)
+        rho_t > 5:  r = sqrt((rho_t - 4) (rho_t - 2) rho_inf / ((rho_inf - 4) (rho_inf - 2) rho_t))
+                    p = p - lr * r * m_hat * sqrt(1 - beta2**t) / (sqrt(v) + eps)
+        otherwise:  p = p - lr * m_hat            (plain momentum SGD)
+
+    State per parameter: ``step`` (int), ``exp_avg`` (m), ``exp_avg_sq`` (v).
+    ``foreach`` is ignored.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False):
+        check_nonneg("RAdam", "learning rate", lr)
+        check_nonneg("RAdam", "epsilon value", eps)
+        check_betas("RAdam", betas)
+        check_nonneg("RAdam", "weight_decay value", weight_decay)
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _update(self, group):
+        lr, eps = float(group["lr"]), float(group["eps"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        weight_decay = float(group["weight_decay"])
+        decoupled, maximize = group["decoupled_weight_decay"], group["maximize"]
+        rho_inf = 2.0 / (1.0 - beta2) - 1.0
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            x, g = p.array, p.grad.array
+            xp = get_array_module(x)
+            state = self.state.get(p)
+            if state is None:
+                state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(x),
+                                         "exp_avg_sq": xp.zeros_like(x)}
+            state["step"] = t = state["step"] + 1
+            m, v = state["exp_avg"], state["exp_avg_sq"]
+
+            if maximize:
+                g = xp.negative(g)
+            if weight_decay != 0:
+                if decoupled:
+                    x *= 1.0 - lr * weight_decay
+                else:
+                    g = g + weight_decay * x
+            m += (1.0 - beta1) * (g - m)
+            v *= beta2
+            v += (1.0 - beta2) * (g * g)
+            bias2 = 1.0 - beta2 ** t
+            step = m / (1.0 - beta1 ** t)
+            step *= lr
+            rho_t = rho_inf - 2.0 * t * beta2 ** t / bias2
+            if rho_t > 5.0:
+                rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                                 / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+                denom = xp.sqrt(v)
+                denom += eps
+                step *= math.sqrt(bias2) / denom
+                step *= rect
+            x -= step
+            p._vc[0] += 1
