@@ -180,8 +180,8 @@ op("std", tn.std, _torch_var("std"), VAR_CASES)
 
 def _torch_extreme(name):
     def f(t, x, axis, keepdims):
-        if isinstance(axis, int):                   # max(dim): values of (values, indices)
-            return getattr(t, name)(x, dim=axis, keepdim=keepdims).values
+        if isinstance(axis, int):                   # max(dim): the pair (values, indices)
+            return tuple(getattr(t, name)(x, dim=axis, keepdim=keepdims))
         return getattr(t, "a" + name)(x, dim=_dims(t, x, axis), keepdim=keepdims)
     return f
 
@@ -243,7 +243,8 @@ op("softmax-dim", lambda x: x.softmax(dim=0), lambda t, x: x.softmax(dim=0), [(3
 # ---------------------------------------------------------------- shape ops
 op("reshape", lambda x: x.reshape(3, -1), lambda t, x: x.reshape(3, -1),
    [(2, 3, 2), (6, 2)])
-op("view", lambda x: x.view((2, 6)), lambda t, x: x.reshape(2, 6), [(3, 4)])
+# (contiguous inputs only: a transposed (3, 4) cannot be viewed as (2, 6), in PyTorch too)
+op("view", lambda x: x.view((2, 6)), lambda t, x: x.reshape(2, 6), [(3, 4)], noncontiguous=False)
 op("reshape-0d", lambda x: x.reshape(1, 1), lambda t, x: x.reshape(1, 1), [()])
 op("transpose", lambda x: x.transpose(0, -1), lambda t, x: x.transpose(0, -1),
    [(2, 3), (2, 3, 4)])

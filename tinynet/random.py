@@ -57,3 +57,62 @@ def integers(low, high, shape, dtype, device=None):
 
 def permutation(n):
     return _rng.permutation(n)
+
+
+# ---------------------------------------------------------------- sampling ops
+def _tensor_api():
+    from tinynet.tensor import Tensor, as_tensor, describe
+    return Tensor, as_tensor, describe
+
+
+def randperm(n, *, dtype=None, device=None, requires_grad=False):
+    """A random permutation of 0..n-1 (int64 by default)."""
+    Tensor, _, _ = _tensor_api()
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"randperm: n must be a non-negative int, got {n!r}")
+    arr = _finish(_rng.permutation(int(n)), np.dtype(dtype or np.int64), device)
+    return Tensor._wrap(arr, requires_grad=requires_grad)
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    """``num_samples`` category indices per row, drawn with probabilities
+    proportional to the non-negative weights in ``input`` (1-D or 2-D);
+    without replacement each category is drawn at most once.
+
+    Shape: (C,) -> (num_samples,); (N, C) -> (N, num_samples); int64."""
+    Tensor, as_tensor, describe = _tensor_api()
+    x = as_tensor(input)
+    rng = _rng if generator is None else generator
+    if x.ndim not in (1, 2) or x.dtype.kind != "f":
+        raise ValueError(f"multinomial: expects a 1-D or 2-D floating point tensor of "
+                         f"weights, got {describe(x)}")
+    w = np.asarray(x.numpy(), dtype=np.float64).reshape(-1, x.shape[-1])
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("multinomial: weights must be finite and non-negative")
+    if num_samples <= 0:
+        raise ValueError(f"multinomial: num_samples must be positive, got {num_samples}")
+    totals = w.sum(axis=1)
+    if (totals <= 0).any():
+        raise ValueError("multinomial: every row needs a positive total weight")
+    if not replacement and num_samples > int((w > 0).sum(axis=1).min()):
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                         f"from {int((w > 0).sum(axis=1).min())} categories of non-zero weight")
+    out = np.stack([rng.choice(w.shape[1], size=num_samples, replace=replacement, p=row / s)
+                    for row, s in zip(w, totals)])
+    out = out.reshape(x.shape[:-1] + (num_samples,)).astype(np.int64)
+    return Tensor._wrap(_finish(out, np.int64, x.device))
+
+
+def bernoulli(input, p=None, *, generator=None):
+    """0/1 draws (of input's dtype) with probability ``input`` elementwise,
+    or ``p`` (a number) for every element when given."""
+    Tensor, as_tensor, describe = _tensor_api()
+    x = as_tensor(input)
+    rng = _rng if generator is None else generator
+    if x.dtype.kind != "f":
+        raise TypeError(f"bernoulli: expects a floating point tensor, got {describe(x)}")
+    probs = np.asarray(x.numpy() if p is None else p, dtype=np.float64)
+    if ((probs < 0) | (probs > 1) | np.isnan(probs)).any():
+        raise ValueError("bernoulli: probabilities must be in [0, 1]")
+    draws = rng.random(x.shape) < probs
+    return Tensor._wrap(_finish(draws, x.dtype, x.device))

@@ -347,10 +347,13 @@ class Tensor:
 
     # ------------------------------------------------------------ devices, dtypes
     def to(self, *args, dtype=None, device=None, copy=False):
-        """``t.to('cuda')``, ``t.to(tn.float64)``, ``t.to('cpu', tn.float32)``."""
+        """``t.to('cuda')``, ``t.to(tn.device('cuda', 0))``, ``t.to(tn.float64)``,
+        ``t.to('cpu', tn.float32)``, ``t.to(other)`` (other's dtype and device)."""
         for a in args:
             if isinstance(a, str) and (a.startswith("cpu") or a.startswith("cuda")):
                 device = a
+            elif isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
             else:
                 dtype = a
         t = self
@@ -397,6 +400,43 @@ class Tensor:
             name = dtype.rsplit(".", 1)[-1]
             dtype = next((d for d, n in _LEGACY_TYPES.items() if n == name), dtype)
         return self.astype(getattr(dtype, "_legacy_dtype", dtype))
+
+    def type_as(self, other):
+        """This tensor converted to ``other``'s dtype."""
+        return self.astype(other.dtype)
+
+    # ------------------------------------------------------------ new tensors like this one
+    # PyTorch's new_* methods: the tensor's dtype and device unless given.
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return zeros(*size, dtype=dtype or self.dtype, device=device or self.device,
+                     requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return ones(*size, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return empty(*size, dtype=dtype or self.dtype, device=device or self.device,
+                     requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        """A copy of ``data`` as a new leaf tensor (of this tensor's dtype by default)."""
+        if isinstance(data, Tensor):
+            data = data.detach()
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                      requires_grad=requires_grad)
+
+    # ------------------------------------------------------------ memory layout
+    def is_contiguous(self):
+        """Is the data laid out in C order (row-major, no gaps)?"""
+        return bool(self.array.flags.c_contiguous)
+
+    def view_as(self, other):
+        return _ops().view(self, other.shape)
 
     # ------------------------------------------------------------ in-place
     # An in-place op writes into this tensor's array, so every alias sees the
@@ -531,6 +571,35 @@ class Tensor:
     def masked_fill_(self, mask, value):
         return self._inplace("masked_fill_", _ops().masked_fill, mask, value)
 
+    def clamp_min_(self, min):
+        return self._inplace("clamp_min_", clamp_min, min)
+
+    def clamp_max_(self, max):
+        return self._inplace("clamp_max_", clamp_max, max)
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        """In-place ``scatter``: ``src`` (a Tensor) or ``value`` written at ``index``."""
+        scatter = _ops().scatter
+        if isinstance(src, Tensor):
+            return self._inplace("scatter_", lambda x, s: scatter(x, dim, index, s,
+                                                                  reduce=reduce), src)
+        value = src if value is None else value
+        return self._inplace("scatter_", lambda x: scatter(x, dim, index, value=value,
+                                                           reduce=reduce))
+
+    def scatter_add_(self, dim, index, src):
+        scatter_add = _ops().scatter_add
+        return self._inplace("scatter_add_", lambda x, s: scatter_add(x, dim, index, s), src)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        index_add = _ops().index_add
+        return self._inplace("index_add_",
+                             lambda x, s: index_add(x, dim, index, s, alpha=alpha), source)
+
+    def index_fill_(self, dim, index, value):
+        index_fill = _ops().index_fill
+        return self._inplace("index_fill_", lambda x, v: index_fill(x, dim, index, v), value)
+
     __iadd__ = add_
     __isub__ = sub_
     __imul__ = mul_
@@ -547,6 +616,14 @@ class Tensor:
         from tinynet import random
         return self._overwrite("normal_", random.normal(mean, std, self.shape, self.dtype,
                                                         self.device))
+
+    def bernoulli_(self, p=0.5):
+        """Fill with 0/1 draws that are 1 with probability ``p`` (a number or
+        a tensor of probabilities broadcast to this tensor)."""
+        from tinynet import random
+        if isinstance(p, Tensor):
+            p = p.numpy()
+        return self._overwrite("bernoulli_", random.bernoulli(self, p))
 
 
 _LEGACY_TYPES = {float32: "FloatTensor", float64: "DoubleTensor", float16: "HalfTensor",
@@ -578,6 +655,16 @@ FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor, CharT
 def _ops():
     from tinynet import ops
     return ops
+
+
+def clamp_min(x, min):
+    """``clamp(x, min=min)``."""
+    return _ops().clamp(x, min=min)
+
+
+def clamp_max(x, max):
+    """``clamp(x, max=max)``."""
+    return _ops().clamp(x, max=max)
 
 
 def _replaced_by(x, value):
@@ -764,8 +851,18 @@ def _attach_methods():
                  "expand", "flatten", "gather", "index_select", "movedim", "permute",
                  "repeat", "reshape", "split", "squeeze", "transpose", "unsqueeze", "view",
                  "sum_to", "isnan", "isfinite", "logical_not", "eq", "ne", "lt", "le",
-                 "gt", "ge", "add", "sub", "mul", "div", "pow", "cumsum"):
+                 "gt", "ge", "add", "sub", "mul", "div", "pow", "cumsum",
+                 # PyTorch's tensor surface (issue 16)
+                 "cumprod", "flip", "roll", "tril", "triu", "diag", "narrow", "t",
+                 "repeat_interleave", "contiguous", "sort", "argsort", "topk", "kthvalue",
+                 "median", "mode", "unique", "norm", "mm", "bmm", "addmm", "scatter",
+                 "scatter_add", "index_add", "index_fill", "nonzero", "argwhere", "unbind"):
         setattr(Tensor, name, getattr(ops, name))
+    from tinynet import random
+    Tensor.multinomial = random.multinomial
+    Tensor.bernoulli = random.bernoulli
+    Tensor.clamp_min = clamp_min
+    Tensor.clamp_max = clamp_max
 
     def swap(fn):
         return lambda self, other: fn(other, self)

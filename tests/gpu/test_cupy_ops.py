@@ -42,7 +42,19 @@ CASES = {
     "where": (lambda a, b: tn.where(a > 0, a, b), [arr(5), arr(5)]),
     "sum_mean": (lambda a: a.sum(0) + a.mean(1, keepdims=True).sum(), [arr(3, 4)]),
     "var_std": (lambda a: a.var(1) + a.std(0).sum(), [arr(3, 4)]),
-    "max_min": (lambda a: a.max(1) + a.min(1) + a.max(), [arr(3, 4)]),
+    "max_min": (lambda a: a.max(1).values + a.min(1).values + a.max(), [arr(3, 4)]),
+    "sort_topk_median": (lambda a: a.sort(1).values[:, 0] + a.topk(2, 1).values.sum(1)
+                         + a.median(1).values + a.kthvalue(2, 1).values + a.mode(1).values,
+                         [arr(3, 5)]),
+    "einsum_products": (lambda a, b: tn.einsum("ij,jk->ik", a, b) + a.mm(b) + tn.addmm(b[0], a, b),
+                        [arr(2, 3), arr(3, 4)]),
+    "layout_ops": (lambda a: a.flip(0) + a.roll(1, 1) + a.tril() + a.triu(1)
+                   + a.cumprod(1) + a.norm(dim=0), [arr(4, 4)]),
+    "index_writes": (lambda a, s: a.scatter(1, tn.tensor([[2, 0]], device=a.device), s[:1])
+                     + a.scatter_add(1, tn.tensor([[1, 1], [0, 3]], device=a.device), s)
+                     + a.index_add(0, tn.tensor([1, 1], device=a.device), s.repeat(1, 2))
+                     + a.index_fill(1, tn.tensor([3], device=a.device), 0.5),
+                     [arr(2, 4), arr(2, 2)]),
     "logsumexp_prod": (lambda a: a.logsumexp(1) + a.prod(1), [arr(2, 3)]),
     "softmax": (lambda a: a.softmax(-1) * a.log_softmax(0), [arr(3, 4)]),
     "shape_ops": (lambda a: a.reshape(4, 3).T.permute(1, 0).flatten().unsqueeze(0)

@@ -196,7 +196,7 @@ def _adaptive(op, x, output_size, reduce):
             cells = []
             for w0, w1 in _adaptive_bounds(W, OW):
                 cell = reshape(x[:, :, h0:h1, w0:w1], x.shape[:2] + (-1,))
-                cells.append(cell.mean(-1) if reduce == "avg" else cell.max(-1))
+                cells.append(cell.mean(-1) if reduce == "avg" else cell.max(-1).values)
             rows.append(stack(cells, -1))
         y = stack(rows, -2)
     return squeeze(y, 0) if unbatched else y

@@ -10,9 +10,10 @@ import numpy as np
 
 from tinynet.autograd import Function
 from tinynet.backend import get_array_module
-from tinynet.ops.elementwise import exp, require_float, to_float, where
+from tinynet.ops.elementwise import exp, maximum, minimum, require_float, to_float, where
 from tinynet.ops.shape import broadcast_to, normalize_axes, normalize_axis, reshape
-from tinynet.tensor import Tensor, as_tensor
+from tinynet.ops.sorting import select_along
+from tinynet.tensor import Tensor, as_tensor, describe
 
 
 def _axes_args(x, axis, dim, keepdims, keepdim, op):
@@ -116,15 +117,13 @@ def std(x, axis=None, keepdims=False, *, correction=None, unbiased=None, dim=Non
 
 # ---------------------------------------------------------------- max, min
 class _Extreme(Function):
-    """max/min over axes. ``max(x, dim=int)`` sends the gradient to the
-    element argmax picks (the first maximal one), as PyTorch's max(dim) does;
-    ``max(x)``, a tuple of axes and ``amax`` share it evenly among ties, as
-    PyTorch's max() and amax do."""
+    """max/min over axes (all of them, or a tuple): the gradient is shared
+    evenly among ties, as PyTorch's max() and amax do. (``max(x, dim)`` with
+    one int dim is ``TakeAlong`` at argmax instead: one element gets it.)"""
     reducer = None
-    arg = None
 
-    def __init__(self, axes, keepdims, evenly):
-        self.axes, self.keepdims, self.evenly = axes, keepdims, evenly
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -133,67 +132,83 @@ class _Extreme(Function):
         return y if self.keepdims else y.reshape([s for i, s in enumerate(y.shape)
                                                    if i not in self.axes])
 
-    def _mask(self, x):
-        """Where the gradient goes: one-hot at argmax, or ties shared evenly."""
-        xp = get_array_module(x)
-        if not self.evenly and len(self.axes) == 1 and x.ndim > 0:
-            ax = self.axes[0]
-            idx = getattr(xp, self.arg)(x, axis=ax)
-            mask = xp.zeros(x.shape, dtype=x.dtype)
-            xp.put_along_axis(mask, xp.expand_dims(idx, ax), 1, axis=ax)
-            return mask
-        mask = (x == self.y_kept).astype(x.dtype)
-        return mask / mask.sum(axis=self.axes, keepdims=True)
-
     def backward(self, gy):
         x = self.inputs[0]
-        return _expand_back(gy, x.shape, self.axes) * self._mask(x.array)
+        mask = (x.array == self.y_kept).astype(x.dtype)
+        mask /= mask.sum(axis=self.axes, keepdims=True)
+        return _expand_back(gy, x.shape, self.axes) * Tensor._const(mask)
 
 
 class Max(_Extreme):
-    reducer, arg = "max", "argmax"
+    reducer = "max"
 
 
 class Min(_Extreme):
-    reducer, arg = "min", "argmin"
+    reducer = "min"
 
 
-def _extreme(cls, op, x, axis, keepdims, dim, keepdim, evenly):
-    if isinstance(axis, Tensor) or isinstance(dim, Tensor):
-        name = op.lstrip("a")
-        raise TypeError(f"{op}: for the elementwise {name} of two tensors use tn.{name}imum")
+def _extreme(cls, op, x, axis, keepdims, dim, keepdim):
     x = as_tensor(x)
-    # a single int dim picks one element (PyTorch's max(dim)); None or a
-    # tuple of dims shares the gradient among ties (PyTorch's max() / amax)
-    one_dim = isinstance(dim if dim is not None else axis, (int, np.integer))
     axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, op)
     if x.numel() == 0:
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
-    return cls(axes, keepdims, evenly or not one_dim)(x)
+    return cls(axes, keepdims)(x)
 
 
-def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """The maximum values (``argmax`` gives the indices).
+def _extreme_dim(op, x, dim, keepdim):
+    """``(values, indices)`` along one int dim: PyTorch's max(dim) / min(dim)."""
+    x = as_tensor(x)
+    ax = normalize_axis(dim, x.ndim, op)
+    keepdim = bool(keepdim)
+    if x.ndim == 0:                 # dim 0 or -1 of a 0-d tensor: itself, index 0
+        result = _extreme_dim(op, reshape(x, (1,)), 0, True)
+        return type(result)(*(reshape(t, ()) for t in result))
+    if x.shape[ax] == 0:
+        raise ValueError(f"{op}: cannot reduce dim {dim} of size 0; input {describe(x)}")
+    xp = get_array_module(x.array)
+    idx = xp.expand_dims(getattr(xp, "arg" + op)(x.array, axis=ax), ax)
+    return select_along(op, x, idx, ax, keepdim)
 
-    With one int ``dim`` the gradient goes to the first maximal element, with
-    ``dim=None`` or a tuple it is split evenly among ties (PyTorch's rules).
+
+def _max_min(op, cls, x, dim, keepdim, axis, keepdims):
+    """max/min dispatch on the second argument, as PyTorch's overloads:
+    a Tensor -> elementwise, one int dim -> (values, indices), else values."""
+    if isinstance(dim, Tensor) or isinstance(axis, Tensor):
+        other = dim if isinstance(dim, Tensor) else axis
+        return (maximum if op == "max" else minimum)(x, other)
+    d = dim if dim is not None else axis
+    if isinstance(d, (int, np.integer)) and not isinstance(d, bool):
+        return _extreme_dim(op, x, d, keepdim if keepdim is not None else keepdims)
+    return _extreme(cls, op, x, axis, keepdims, dim, keepdim)
+
+
+def max(x, dim=None, keepdim=None, *, axis=None, keepdims=False):
+    """PyTorch's max: ``max(x)`` the largest value; ``max(x, dim)`` (one int)
+    the named tuple ``(values, indices)``; ``max(x, other)`` with a Tensor
+    the elementwise ``maximum``. A tuple of dims gives the values (``amax``).
+
+    Gradient: with one int dim it goes to the element argmax picks (the first
+    maximal one); over all elements or a tuple of dims it is shared evenly
+    among ties (PyTorch's rules).
+    https://pytorch.org/docs/stable/generated/torch.max.html
     """
-    return _extreme(Max, "max", x, axis, keepdims, dim, keepdim, evenly=False)
+    return _max_min("max", Max, x, dim, keepdim, axis, keepdims)
 
 
-def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """The minimum values; gradient rules as in ``max``."""
-    return _extreme(Min, "min", x, axis, keepdims, dim, keepdim, evenly=False)
+def min(x, dim=None, keepdim=None, *, axis=None, keepdims=False):
+    """PyTorch's min; the same forms and gradient rules as ``max``."""
+    return _max_min("min", Min, x, dim, keepdim, axis, keepdims)
 
 
 def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """The maximum over ``axis``; the gradient is split evenly among ties."""
-    return _extreme(Max, "amax", x, axis, keepdims, dim, keepdim, evenly=True)
+    """The maximum over ``axis`` (an int or a tuple); the gradient is split
+    evenly among ties."""
+    return _extreme(Max, "amax", x, axis, keepdims, dim, keepdim)
 
 
 def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """The minimum over ``axis``; the gradient is split evenly among ties."""
-    return _extreme(Min, "amin", x, axis, keepdims, dim, keepdim, evenly=True)
+    return _extreme(Min, "amin", x, axis, keepdims, dim, keepdim)
 
 
 def _arg(name, x, axis, keepdims, dim, keepdim):
@@ -382,3 +397,53 @@ def cumsum(x, dim, *, axis=None):
         return reshape(Cumsum(0)(reshape(x, (1,))), ())
     return Cumsum(ax)(x)
 
+
+
+# ---------------------------------------------------------------- cumprod
+class Cumprod(Function):
+    keep_outputs = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        return get_array_module(x).cumprod(x, axis=self.axis)
+
+    def backward(self, gy):
+        # x[i] feeds y[j] for every j >= i, with dy[j]/dx[i] = y[j] / x[i]:
+        # a reversed cumulative sum of gy * y, divided by x (exact when no x is 0)
+        x = self.inputs[0]
+        if not (x.array == 0).any():
+            gyy = gy * self.output()
+            return (sum(gyy, self.axis, keepdims=True) - cumsum(gyy, self.axis) + gyy) / x
+        return _cumprod_grad_with_zeros(x, gy, self.axis)
+
+
+def _cumprod_grad_with_zeros(x, gy, axis):
+    """Cumprod's gradient when x holds zeros: for each i, the cumulative
+    products of x with x[i] replaced by 1 give dy[j]/dx[i] for every j >= i.
+    Moves ``axis`` last and builds an (..., n, n) copy: O(n^2), only used
+    when x holds zeros."""
+    from tinynet.ops.shape import movedim, unsqueeze
+    xl, gl = movedim(x, axis, -1), movedim(gy, axis, -1)
+    n = xl.shape[-1]
+    xp = get_array_module(x.array)
+    eye = xp.eye(n, dtype=bool)
+    others = where(eye, 1.0, broadcast_to(unsqueeze(xl, -2), xl.shape[:-1] + (n, n)))
+    upper = Tensor._const(xp.triu(xp.ones((n, n), dtype=x.dtype)))      # j >= i
+    g = sum(cumprod(others, -1) * upper * unsqueeze(gl, -2), -1)
+    return movedim(g, -1, axis)
+
+
+def cumprod(x, dim, *, dtype=None):
+    """Cumulative product along ``dim``; integer input multiplies in int64 (PyTorch).
+    https://pytorch.org/docs/stable/generated/torch.cumprod.html"""
+    x = as_tensor(x)
+    ax = normalize_axis(dim, x.ndim, "cumprod")
+    if dtype is not None:
+        x = x.astype(dtype)
+    elif x.dtype.kind in "biu" and x.dtype != np.int64:
+        x = x.astype(np.int64)
+    if x.ndim == 0:
+        return reshape(Cumprod(0)(reshape(x, (1,))), ())
+    return Cumprod(ax)(x)

@@ -8,7 +8,7 @@ import numpy as np
 
 from tinynet.autograd import Function
 from tinynet.backend import get_array_module
-from tinynet.tensor import Tensor, as_tensor
+from tinynet.tensor import Tensor, as_tensor, describe
 
 
 # ---------------------------------------------------------------- helpers
@@ -62,22 +62,82 @@ class Reshape(Function):
         return reshape(gy, self.inputs[0].shape)
 
 
-def reshape(x, *shape):
-    """``x`` with a new shape (one dim may be -1); a view when possible."""
-    shape = _shape_of(shape)
-    if x.shape == shape:
-        return x
+def _check_shape(x, shape, op):
     if shape.count(-1) > 1 or any(s < -1 for s in shape):
-        raise ValueError(f"reshape: invalid shape {shape}")
+        raise ValueError(f"{op}: invalid shape {shape}")
     known = int(np.prod([s for s in shape if s != -1]))
     n = x.numel()
     if (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)):
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
+        raise ValueError(f"{op}: cannot reshape a tensor of shape {x.shape} "
                          f"({n} elements) into shape {shape}")
+
+
+def reshape(x, *shape):
+    """``x`` with a new shape (one dim may be -1); a view when possible, else a copy."""
+    shape = _shape_of(shape)
+    if x.shape == shape:
+        return x
+    _check_shape(x, shape, "reshape")
     return Reshape(shape)(x)
 
 
-view = reshape
+_NUMPY_RESHAPE_COPY = tuple(int(v) for v in np.__version__.split(".")[:2]) >= (2, 1)
+
+
+def _view_array(a, shape):
+    """``a`` reshaped without copying, or None when its strides forbid it."""
+    if a.flags.c_contiguous:
+        return a.reshape(shape)
+    if _NUMPY_RESHAPE_COPY and isinstance(a, np.ndarray):
+        try:
+            return np.reshape(a, shape, copy=False)
+        except ValueError:
+            return None
+    v = a.view()
+    try:
+        v.shape = shape            # NumPy < 2.1 and CuPy: refuses when a copy is needed
+    except AttributeError:
+        return None
+    return v
+
+
+class View(Reshape):
+    """PyTorch's view: a reshape that shares memory, or an error."""
+
+    def forward(self, x):
+        y = _view_array(x, self.shape)
+        if y is None:
+            raise RuntimeError(
+                f"view: view size is not compatible with input tensor's size and stride: "
+                f"shape {x.shape} with strides {tuple(s // x.itemsize for s in x.strides)} "
+                f"cannot be seen as {self.shape} without a copy. Use .reshape(...) instead.")
+        return y
+
+
+def view(x, *shape):
+    """``x`` with a new shape, sharing its memory (PyTorch's ``view``); raises
+    RuntimeError if the strides make that impossible (``reshape`` copies then)."""
+    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
+        return _view_dtype(x, shape[0])
+    shape = _shape_of(shape)
+    if x.shape == shape:
+        return x
+    _check_shape(x, shape, "view")
+    return View(shape)(x)
+
+
+def _view_dtype(x, dtype):
+    """``x.view(dtype)``: the same bytes read as another dtype (no gradient)."""
+    dtype = np.dtype(dtype)
+    if x.ndim == 0 and dtype.itemsize != x.dtype.itemsize:
+        raise RuntimeError(f"view: a 0-d tensor {describe(x)} cannot be viewed as {dtype} "
+                           "of a different size")
+    try:
+        t = Tensor._make(x.array.view(dtype))
+    except ValueError as e:
+        raise RuntimeError(f"view: cannot view {describe(x)} as {dtype}: {e}") from None
+    t._vc, t._base = x._vc, x
+    return t
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -360,7 +420,8 @@ class Pad(Function):
 def pad(x, pad, mode="constant", value=0.0):
     """PyTorch's F.pad: ``pad`` lists (left, right) pairs from the last dim backwards."""
     if mode != "constant":
-        raise NotImplementedError(f"pad: mode {mode!r} is not supported (only 'constant')")
+        from tinynet.ops.padding import pad_nonconstant   # reflect, replicate, circular
+        return pad_nonconstant(x, pad, mode, value)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: expected an even number of pad values for at most "
                          f"{x.ndim} dims, got {tuple(pad)}")
@@ -577,3 +638,211 @@ class Clone(Function):
 
     def backward(self, gy):
         return gy
+
+
+# ---------------------------------------------------------------- PyTorch's tensor surface
+def contiguous(x):
+    """``x`` itself if its memory is in C order, else a C-ordered copy."""
+    return x if x.array.flags.c_contiguous else clone(x)
+
+
+def t(x):
+    """Transpose of a matrix; 0-d and 1-D tensors as they are (PyTorch's ``t``)."""
+    if x.ndim > 2:
+        raise ValueError(f"t: expects a tensor with at most 2 dims, got {describe(x)}; "
+                         "use transpose(dim0, dim1) or mT")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def narrow(x, dim, start, length):
+    """The slice ``start:start + length`` along ``dim``, a view (negative
+    ``start`` counts from the end). Shape: dim has size ``length``."""
+    ax = normalize_axis(dim, x.ndim, "narrow")
+    n = x.shape[ax]
+    if isinstance(start, Tensor):
+        start = int(start.item())
+    if not -n <= start <= n:
+        raise ValueError(f"narrow: start {start} is out of range for dim {dim} of size {n}")
+    start %= n if n else 1
+    if length < 0 or start + length > n:
+        raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds dim {dim} of "
+                         f"size {n}; input {describe(x)}")
+    return GetItem((slice(None),) * ax + (slice(start, start + length),))(x)
+
+
+class Flip(Function):
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        # a copy, as PyTorch's flip (NumPy's would be a view with negative strides)
+        return get_array_module(x).ascontiguousarray(get_array_module(x).flip(x, self.axes))
+
+    def backward(self, gy):
+        return Flip(self.axes)(gy)
+
+
+def _dims(dims, ndim, op):
+    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    axes = tuple(normalize_axis(d, ndim, op) for d in dims)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{op}: dim appears more than once in {dims}")
+    return axes
+
+
+def flip(x, dims):
+    """``x`` reversed along ``dims`` (an int or a tuple), as a copy."""
+    axes = _dims(dims, x.ndim, "flip")
+    return Flip(axes)(x) if axes and x.ndim else clone(x)
+
+
+class Roll(Function):
+    def __init__(self, shifts, axes):
+        self.shifts, self.axes = shifts, axes
+
+    def forward(self, x):
+        return get_array_module(x).roll(x, self.shifts, self.axes)
+
+    def backward(self, gy):
+        return Roll(tuple(-s for s in self.shifts), self.axes)(gy)
+
+
+def roll(x, shifts, dims=None):
+    """Elements shifted by ``shifts`` along ``dims``, wrapping around; with
+    no dims, over the flattened tensor (shape kept)."""
+    shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise ValueError(f"roll: {len(shifts)} shifts need as many dims, got none")
+        return reshape(Roll(shifts, (0,))(reshape(x, -1)), x.shape)
+    axes = _dims(dims, x.ndim, "roll")
+    if len(axes) != len(shifts):
+        raise ValueError(f"roll: got {len(shifts)} shifts {shifts} for {len(axes)} dims "
+                         f"{dims}; they must match")
+    return Roll(tuple(int(s) for s in shifts), axes)(x)
+
+
+class _Triangle(Function):
+    part = None
+
+    def __init__(self, k):
+        self.k = k
+
+    def forward(self, x):
+        return getattr(get_array_module(x), self.part)(x, self.k)
+
+    def backward(self, gy):
+        return type(self)(self.k)(gy)
+
+
+class Tril(_Triangle):
+    part = "tril"
+
+
+class Triu(_Triangle):
+    part = "triu"
+
+
+def _triangle(cls, op, x, diagonal):
+    if x.ndim < 2:
+        raise ValueError(f"{op}: expects a tensor with at least 2 dims, got {describe(x)}")
+    return cls(int(diagonal))(x)
+
+
+def tril(x, diagonal=0):
+    """The lower triangle of the last two dims (elements above ``diagonal`` zeroed)."""
+    return _triangle(Tril, "tril", x, diagonal)
+
+
+def triu(x, diagonal=0):
+    """The upper triangle of the last two dims (elements below ``diagonal`` zeroed)."""
+    return _triangle(Triu, "triu", x, diagonal)
+
+
+class _Diagonal(Function):
+    """The ``k``-th diagonal of a matrix, as a 1-D copy."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def forward(self, x):
+        return get_array_module(x).diagonal(x, self.k).copy()
+
+    def backward(self, gy):
+        return _DiagEmbed(self.k, self.inputs[0].shape)(gy)
+
+
+class _DiagEmbed(Function):
+    """A matrix of ``shape`` with ``v`` on its ``k``-th diagonal, zeros elsewhere."""
+
+    def __init__(self, k, shape):
+        self.k, self.shape = k, shape
+
+    def forward(self, v):
+        xp = get_array_module(v)
+        m = xp.zeros(self.shape, dtype=v.dtype)
+        n = len(v)
+        rows = xp.arange(n) + max(-self.k, 0)
+        m[rows, rows + self.k] = v
+        return m
+
+    def backward(self, gm):
+        return _Diagonal(self.k)(gm)
+
+
+def diag(x, diagonal=0):
+    """1-D ``x``: a square matrix with ``x`` on the ``diagonal``-th diagonal;
+    2-D ``x``: that diagonal as a 1-D tensor.
+
+    Shape: (n,) -> (n + |k|, n + |k|); (m, n) -> (length of the diagonal,)."""
+    k = int(diagonal)
+    if x.ndim == 1:
+        size = x.shape[0] + abs(k)
+        return _DiagEmbed(k, (size, size))(x)
+    if x.ndim == 2:
+        return _Diagonal(k)(x)
+    raise ValueError(f"diag: expects a 1-D or 2-D tensor, got {describe(x)}")
+
+
+def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
+    """Each element (or slice along ``dim``) repeated ``repeats`` times in a
+    row; over the flattened tensor when dim is None. ``repeat_interleave(r)``
+    with one int tensor repeats the indices ``0..len(r)-1``."""
+    x = as_tensor(x)
+    if repeats is None:                      # repeat_interleave(repeats)
+        return Tensor._make(get_array_module(x.array).repeat(
+            get_array_module(x.array).arange(len(x), dtype=np.int64), x.array))
+    if dim is None:
+        x, ax = reshape(x, -1), 0
+    else:
+        ax = normalize_axis(dim, x.ndim, "repeat_interleave")
+    n = x.shape[ax] if x.ndim else 1
+    reps = repeats.array if isinstance(repeats, Tensor) else repeats
+    xp = get_array_module(x.array)
+    reps = xp.asarray(reps)
+    if reps.dtype.kind not in "iu" or reps.ndim > 1 or (reps.ndim == 1 and len(reps) not in (1, n)):
+        raise ValueError(f"repeat_interleave: repeats must be an int or a 1-D int tensor of "
+                         f"length 1 or {n} (the size of dim {dim}), got {reps.dtype} of shape "
+                         f"{reps.shape}")
+    if (reps < 0).any():
+        raise ValueError("repeat_interleave: repeats must be non-negative")
+    index = xp.repeat(xp.arange(n), reps.reshape(-1) if reps.ndim else int(reps))
+    if output_size is not None and len(index) != output_size:
+        raise ValueError(f"repeat_interleave: output_size={output_size} but the repeats "
+                         f"give {len(index)}")
+    if x.ndim == 0:
+        x = reshape(x, (1,))
+    return GetItem((slice(None),) * ax + (index,))(x)
+
+
+def unbind(x, dim=0):
+    """The slices of ``x`` along ``dim``, that dim removed: a tuple of views."""
+    ax = normalize_axis(dim, x.ndim, "unbind")
+    if x.ndim == 0:
+        raise ValueError(f"unbind: a 0-d tensor has no dim to unbind; input {describe(x)}")
+    shape = x.shape[:ax] + x.shape[ax + 1:]
+    n = x.shape[ax]
+    if n == 0:
+        return ()
+    pieces = (x,) if n == 1 else Split((1,) * n, ax)(x)
+    return tuple(reshape(p, shape) for p in pieces)
