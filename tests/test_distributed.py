@@ -292,6 +292,92 @@ def scenario_checkpoint(out, folder):
         dist.load(os.path.join(folder, "missing.npz"))
     except RuntimeError as e:
         out["ck_missing"] = np.array(str(e))
+    scenario_checkpoint_buffers(out, folder)
+
+
+class RecordingComm:
+    """Wraps the communicator and records every collective called on it."""
+
+    def __init__(self, comm):
+        self.comm, self.calls = comm, []
+
+    def __getattr__(self, name):
+        attr = getattr(self.comm, name)
+        if not callable(attr) or name.startswith("Get_"):
+            return attr
+
+        def call(*args, **kwargs):
+            self.calls.append((name, args[0].nbytes if hasattr(args[0], "nbytes") else -1))
+            return attr(*args, **kwargs)
+        return call
+
+
+def awkward_checkpoint():
+    rng = np.random.default_rng(7)
+    return {"big": rng.standard_normal(5000), "f32": tn.tensor(rng.standard_normal((3, 4)),
+                                                                 dtype=tn.float32,
+                                                                 requires_grad=True),
+            "fortran": np.asfortranarray(rng.standard_normal((4, 3))), "empty": np.zeros((0, 3)),
+            "flags": np.array([True, False, True]), "c": np.array([1 + 2j], np.complex64),
+            "scalar": np.int16(-3), (1, "k"): [None, 2 ** 80, float("nan"), "s", ()],
+            "int": tn.tensor([1, 2, 3])}
+
+
+def scenario_checkpoint_buffers(out, folder):
+    """dist.load sends buffers in bounded chunks: only Bcast on the
+    communicator, never the pickling lower-case bcast, and the object every
+    rank gets equals tn.load's."""
+    from tinynet import serialization
+    path = os.path.join(folder, "awkward.npz")
+    if dist.rank() == 0:
+        serialization.save(awkward_checkpoint(), path)
+    dist.barrier()
+    recorder = RecordingComm(dist._comm)
+    original_comm, original_chunk = dist._comm, dist._BCAST_CHUNK
+    original_objects = dist.broadcast_object_list
+    dist._comm, dist._BCAST_CHUNK = recorder, 1000
+    dist.broadcast_object_list = None             # calling it would fail
+    try:
+        got = dist.load(path)
+    finally:
+        dist._comm, dist._BCAST_CHUNK = original_comm, original_chunk
+        dist.broadcast_object_list = original_objects
+    out["ckb_calls"] = np.array(sorted({name for name, _ in recorder.calls}))
+    out["ckb_sizes"] = np.array([n for _, n in recorder.calls])
+    expected = serialization.load(path)           # the file is on the shared /tmp here
+    try:
+        assert_same(expected, got)
+        out["ckb_same"] = np.array("same")
+    except AssertionError as e:
+        out["ckb_same"] = np.array(str(e))
+    # an error message reaches the other ranks without pickle as well
+    try:
+        dist.load(os.path.join(folder, "no", "such.npz"), src=dist.world_size() - 1)
+    except RuntimeError as e:
+        out["ckb_missing"] = np.array(str(e))
+
+
+def assert_same(a, b, where="obj"):
+    """Equal values, types, dtypes, shapes and requires_grad, recursively."""
+    assert type(a) is type(b), f"{where}: {type(a).__name__} vs {type(b).__name__}"
+    if isinstance(a, Tensor):
+        assert a.requires_grad == b.requires_grad, where
+        a, b = a.numpy(), b.numpy()
+    if isinstance(a, (np.ndarray, np.generic)):
+        assert a.dtype == b.dtype and a.shape == b.shape, where
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    elif isinstance(a, dict):
+        assert list(a) == list(b), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and a != a:
+        assert b != b, where
+    else:
+        assert a == b, where
 
 
 def worker(folder, scenarios):
@@ -462,6 +548,18 @@ def test_checkpoint_errors_reach_every_rank(ranks, tmp_path):
         assert "rank 0 could not read" in str(out["ck_missing"])
     with pytest.raises(RuntimeError, match="rank 0 could not write"):
         dist.save({"a": 1}, str(tmp_path / "no" / "such" / "folder" / "x.npz"))
+
+
+def test_checkpoint_load_sends_chunked_buffers_without_pickle(ranks):
+    big = awkward_checkpoint()["big"].nbytes
+    for r, out in enumerate(ranks):
+        assert str(out["ckb_same"]) == "same"
+        assert list(out["ckb_calls"]) == ["Bcast"]           # no bcast, no pickle
+        sizes = list(out["ckb_sizes"])
+        assert max(sizes) == 1000                             # chunks of _BCAST_CHUNK
+        assert sum(sizes) > big and len(sizes) > big // 1000
+        assert "rank 1 could not read" in str(out["ckb_missing"])
+        assert "FileNotFoundError" in str(out["ckb_missing"])
 
 
 def test_resume_on_another_world_size(ranks):

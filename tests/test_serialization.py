@@ -5,6 +5,7 @@ import math
 import os
 import pickle
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -307,14 +308,132 @@ def test_header_shape_disagreeing_with_data_is_refused(tmp_path):
         load(tmp_path / "d.tn")
 
 
-def test_too_deep_nesting_is_refused(tmp_path):
-    depth = 100_000
-    root = '{"t": "list", "items": [' * depth + "]}" * depth
-    text = f'{{"format": "{serialization.FORMAT}", "version": 1, "root": {root}}}'
-    with open(tmp_path / "deep.tn", "wb") as f:
+def _write_header_text(path, text):
+    with open(path, "wb") as f:
         np.savez(f, **{serialization.HEADER_KEY: np.frombuffer(text.encode(), np.uint8)})
-    with pytest.raises(CheckpointError, match="deep.tn' nests its structure too deeply"):
+
+
+def test_too_deep_nesting_is_refused(tmp_path):
+    depth = 1000
+    root = '{"t": "list", "items": [' * depth + "]}" * depth
+    _write_header_text(tmp_path / "deep.tn",
+                       f'{{"format": "{serialization.FORMAT}", "version": 1, "root": {root}}}')
+    with pytest.raises(CheckpointError, match=r"deep.tn' nests its structure too deeply "
+                                              r"\(2001 JSON levels; at most 256\)"):
         load(tmp_path / "deep.tn")
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    nested = []
+    for _ in range(126):                   # 127 lists of 2 JSON levels, in the header: 255
+        nested = [nested]
+    assert_same(nested, roundtrip(nested, tmp_path))
+    with pytest.raises(ValueError, match=r"save: cannot store this object, tn.load would refuse "
+                                         r"it: nests its structure too deeply \(257 JSON levels"):
+        save([nested], tmp_path / "deeper.tn")
+    state = {f"layer{i}.weight": tn.zeros(2) for i in range(20)}
+    save(state, tmp_path / "ok.tn")
+    serialization._MAX_HEADER_TOKENS, limit = 100, serialization._MAX_HEADER_TOKENS
+    try:
+        with pytest.raises(ValueError, match=r"its header holds up to \d+ JSON values; tn.load "
+                                             r"reads at most 100 \(store fewer, larger arrays"):
+            save(state, tmp_path / "many.tn")
+        with pytest.raises(CheckpointError, match=r"ok.tn': its header holds up to \d+ JSON "
+                                                  r"values; tn.load reads at most 100$"):
+            load(tmp_path / "ok.tn")
+    finally:
+        serialization._MAX_HEADER_TOKENS = limit
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.tn", "ok.tn"]
+
+
+def test_a_large_model_and_optimizer_state_fit_the_limits(tmp_path):
+    """About 8 000 arrays (2 600 parameters with two optimizer buffers each)
+    stay within the header limits."""
+    params = {f"block{i // 4}.layer{i % 4}.weight": tn.zeros(2, 2) for i in range(2600)}
+    state = {"model": params, "step": 10,
+             "optimizer": {"state": {i: {"step": 10, "exp_avg": tn.zeros(2, 2),
+                                         "exp_avg_sq": tn.zeros(2, 2)} for i in range(2600)},
+                           "param_groups": [{"lr": 1e-3, "params": list(range(2600))}]}}
+    data, arrays = serialization._to_parts(state)
+    assert len(arrays) == 7800 and serialization._header_problem(data) is None
+    out = roundtrip(state, tmp_path)
+    assert len(out["model"]) == 2600 and out["optimizer"]["state"][2599]["step"] == 10
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[" * 300 + "]" * 300, r"nests its structure too deeply \(300 JSON levels"),
+    ('{"a": ' + "[" * 10, r"not valid JSON \(unbalanced brackets\)"),
+    ("[" + ",".join(["[]"] * 140_000) + "]", r"holds up to 280000 JSON values; tn.load reads at "
+                                             r"most 262144"),
+    ('"' + "x" * (5 << 20) + '"', r"its header is 5242882 bytes; tn.load reads at most 4194304"),
+], ids=["deep", "unbalanced", "values", "bytes"])
+def test_header_limits_are_checked_before_parsing(tmp_path, monkeypatch, text, match):
+    _write_header_text(tmp_path / "h.tn", text)
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("json.loads called")
+
+    monkeypatch.setattr(serialization.json, "loads", no_parse)
+    with pytest.raises(CheckpointError, match=f"h.tn'.*{match}"):
+        load(tmp_path / "h.tn")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(tmp_path):
+    deep_text = '[{"t": "str", "v": "' + "[{" * 1000 + r'\"\\' + '"}]'
+    obj = {"s": "[{" * 1000 + '"\\', "k": '"]]]]\\'}
+    assert_same(obj, roundtrip(obj, tmp_path))
+    assert serialization._json_depth(deep_text.encode()) == 2
+
+
+def test_deflated_checkpoint_loads(tmp_path):
+    """A checkpoint re-zipped with compression (as np.savez_compressed writes)
+    still loads: entries are read in chunks from the deflate stream."""
+    rng = np.random.default_rng(0)
+    obj = {"w": rng.standard_normal((300, 70)).astype(np.float32),
+           "f": np.asfortranarray(rng.standard_normal((50, 3))), "b": np.zeros(7),
+           "t": tn.tensor(rng.standard_normal(5), requires_grad=True), "n": np.int16(3)}
+    save(obj, tmp_path / "plain.tn")
+    with zipfile.ZipFile(tmp_path / "plain.tn") as zin, \
+            zipfile.ZipFile(tmp_path / "deflated.tn", "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info))
+    monkey = serialization._READ_CHUNK
+    serialization._READ_CHUNK = 1000           # many chunks per entry
+    try:
+        assert_same(obj, load(tmp_path / "deflated.tn"))
+    finally:
+        serialization._READ_CHUNK = monkey
+
+
+def test_deflate_stream_shorter_than_declared_is_refused(tmp_path):
+    # the .npy header and the zip directory agree on 80 000 bytes, but the
+    # deflate stream ends after 8 000: refused while reading, not hung or padded
+    path = tmp_path / "short.tn"
+    node = {"t": "ndarray", "key": "a0", "dtype": "|u1", "shape": [80_000], "device": "cpu"}
+    data = np.random.default_rng(0).integers(0, 256, 8_000, dtype=np.uint8).tobytes()
+    raw = io.BytesIO()
+    np.lib.format.write_array_header_1_0(raw, {"descr": "|u1", "fortran_order": False,
+                                               "shape": (80_000,)})
+    header_len = len(raw.getvalue())
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(serialization.HEADER_KEY + ".npy",
+                   _npy_bytes(np.frombuffer(json.dumps(_header(node)).encode(), np.uint8)))
+        z.writestr("a0.npy", raw.getvalue() + data)
+    blob = bytearray(path.read_bytes())
+    pos = blob.rindex(b"PK\x01\x02a0.npy"[:4], 0, blob.rindex(b"a0.npy"))
+    struct.pack_into("<I", blob, pos + 24, header_len + 80_000)
+    path.write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match=r"short.tn.*entry 'a0' (is truncated|cannot be "
+                                              r"read)"):
+        load(path)
+
+
+def test_entries_the_header_does_not_describe_are_refused(tmp_path):
+    node = {"t": "ndarray", "key": "a0", "dtype": "<f8", "shape": [2], "device": "cpu"}
+    _write_raw_checkpoint(tmp_path / "x.tn", _header(node), {"a0": np.zeros(2), "a1": np.ones(2)})
+    with pytest.raises(CheckpointError, match=r"x.tn' holds 1 entries its header does not "
+                                              r"describe \(e.g. \['a1.npy'\]\)"):
+        load(tmp_path / "x.tn")
 
 
 def test_entry_referenced_twice_is_refused(tmp_path):
@@ -350,9 +469,9 @@ def _npy_bytes(arr):
     return buf.getvalue()
 
 
-def test_zip_bomb_is_refused(tmp_path, monkeypatch):
-    # A deflated member that would expand far beyond the file's own size.
-    monkeypatch.setattr(serialization, "_MAX_EXPANSION", 2)
+def test_zip_bomb_is_refused(tmp_path):
+    # A deflated member that would expand about 1000 times: refused from the
+    # zip directory alone, before anything is decompressed.
     header = _header({"t": "ndarray", "key": "a0", "dtype": "|u1", "shape": [5 << 20],
                       "device": "cpu"})
     path = tmp_path / "zbomb.tn"
@@ -361,7 +480,9 @@ def test_zip_bomb_is_refused(tmp_path, monkeypatch):
         z.writestr(serialization.HEADER_KEY + ".npy", _npy_bytes(
             np.frombuffer(json.dumps(header).encode(), np.uint8)))
     assert path.stat().st_size < 100_000
-    with pytest.raises(CheckpointError, match="zbomb.tn.*refusing to expand"):
+    with pytest.raises(CheckpointError, match=r"zbomb.tn.*would expand to \d+ bytes, more than "
+                                              r"32 times the file's \d+ \(a zip bomb\? entry "
+                                              r"'a0.npy' expands"):
         load(path)
 
 

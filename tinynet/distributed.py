@@ -601,6 +601,62 @@ def data_parallel(model, dataset, batch_size, seed=0):
 
 
 # ---------------------------------------------------------------- checkpoints
+# dist.load sends a checkpoint as buffers, never pickled: rank src's error
+# message (empty when it read the file), the JSON description (tn.save's
+# header), then every array's bytes back to back; each as a length, then
+# broadcasts of at most this many bytes.
+_BCAST_CHUNK = 16 << 20
+
+
+def _bcast_bytes(comm, data, src):
+    """``data`` (bytes, read on rank ``src`` only) on every rank, as uint8 buffers."""
+    n = np.array([len(data) if comm.Get_rank() == src else 0], dtype=np.int64)
+    comm.Bcast(n, root=src)
+    buf = np.frombuffer(data, np.uint8) if comm.Get_rank() == src else \
+        np.empty(int(n[0]), np.uint8)
+    _bcast_stream(comm, [buf], src)
+    return buf.tobytes()
+
+
+def _bcast_stream(comm, arrays, src):
+    """Broadcast the bytes of ``arrays`` (contiguous; filled on ``src``,
+    allocated with the same shapes and dtypes elsewhere) back to back, in
+    chunks of at most ``_BCAST_CHUNK`` bytes, so neither count overflows
+    MPI's int nor many small arrays cost one call each."""
+    root = comm.Get_rank() == src
+    views = [a.reshape(-1).view(np.uint8) for a in arrays if a.nbytes]
+    total = sum(len(v) for v in views)
+    if not total:
+        return
+    chunk = np.empty(min(total, _BCAST_CHUNK), np.uint8)
+    i, offset, left = 0, 0, total
+    while left:
+        n = min(len(chunk), left)
+        pieces, filled = [], 0           # (array bytes, start there, start in chunk, length)
+        while filled < n:
+            take = min(len(views[i]) - offset, n - filled)
+            pieces.append((views[i], offset, filled, take))
+            filled += take
+            offset += take
+            if offset == len(views[i]):
+                i, offset = i + 1, 0
+        if root:
+            for view, start, at, take in pieces:
+                chunk[at:at + take] = view[start:start + take]
+        comm.Bcast(chunk[:n], root=src)
+        if not root:
+            for view, start, at, take in pieces:
+                view[start:start + take] = chunk[at:at + take]
+        left -= n
+
+
+def _bcast_error(comm, error, src):
+    """Rank ``src``'s error message (or None) on every rank, without pickle."""
+    data = b"" if error is None else b"E" + error.encode("utf-8", "replace")
+    data = _bcast_bytes(comm, data, src)
+    return data[1:].decode("utf-8") if data else None
+
+
 def save(obj, path):
     """Rank 0 writes ``obj`` to ``path`` with ``tn.save`` (atomically: a
     temporary file, then a rename); the other ranks wait until it is complete.
@@ -616,7 +672,9 @@ def save(obj, path):
             save_file(obj, path)
         except Exception as e:           # re-raised below on every rank, not a hang
             error = f"{type(e).__name__}: {e}"
-    error = broadcast_object_list([error])[0]
+    comm = _world()
+    if comm is not None:
+        error = _bcast_error(comm, error, 0)
     if error is not None:
         raise RuntimeError(f"tinynet.distributed.save: rank 0 could not write {path}: {error}")
 
@@ -625,17 +683,39 @@ def load(path, src=0):
     """Rank ``src`` reads ``path`` with ``tn.load`` and sends it to every rank.
 
     Only rank ``src`` needs the file (no shared file system), and the
-    checkpoint may come from a run on any number of ranks.
+    checkpoint may come from a run on any number of ranks. Nothing is
+    pickled: the other ranks receive the checkpoint's JSON description and
+    then the arrays' bytes, in broadcasts of at most 16 MiB, and rebuild the
+    object as ``tn.load`` would.
     """
-    result, error = None, None
-    if rank() == src:
-        from tinynet.serialization import load as load_file
+    from tinynet import serialization
+    _check_src(src, "load")
+    comm = _world()
+    result, error, header, arrays = None, None, b"", {}
+    if comm is None or comm.Get_rank() == src:
         try:
-            result = load_file(path)
+            result = serialization.load(path)
+            if comm is not None:
+                header, arrays = serialization._to_parts(result)
         except Exception as e:
             error = f"{type(e).__name__}: {e}"
-    result, error = broadcast_object_list([result, error], src=src)
+    if comm is not None:
+        error = _bcast_error(comm, error, src)
     if error is not None:
         raise RuntimeError(f"tinynet.distributed.load: rank {src} could not read {path}: "
                            f"{error}")
-    return result
+    if comm is None:
+        return result
+    header = _bcast_bytes(comm, header, src)
+    where = f"the checkpoint {path!r} sent by rank {src}"
+    parsed = serialization._parse_header(header, where)
+    nodes = serialization._array_nodes(parsed["root"], where)
+    if comm.Get_rank() == src:
+        buffers = [np.ascontiguousarray(arrays[key]) for key in nodes]
+    else:
+        buffers = [np.empty(node["shape"], np.dtype(node["dtype"])) for node in nodes.values()]
+    _bcast_stream(comm, buffers, src)
+    if comm.Get_rank() == src:
+        return result
+    received = dict(zip(nodes, buffers))
+    return serialization._from_parts(parsed, lambda node: received[node["key"]], where)

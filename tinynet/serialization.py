@@ -11,19 +11,38 @@ A checkpoint is an ordinary ``.npz`` (zip) file:
 
 Python ints are written as hexadecimal strings and floats with
 ``float.hex``, so huge ints (a random generator's state) and NaN/inf survive
-exactly. ``load`` reads with ``numpy.load(allow_pickle=False)`` only and
-checks every entry against the JSON before it allocates anything, so a file
-from a stranger cannot run code or make tinynet allocate more memory than
-the file could hold. ``save`` writes a temporary file in the target's folder,
-fsyncs it and renames it over the target: a crash mid-save leaves the old
-checkpoint (or none), never a half-written one.
+exactly. ``save`` writes a temporary file in the target's folder, fsyncs it
+and renames it over the target: a crash mid-save leaves the old checkpoint
+(or none), never a half-written one.
+
+``load`` never unpickles and treats the file as untrusted. Before it
+allocates anything for an array it checks, from the zip directory and the
+headers alone, that:
+
+- every entry is stored or deflated, unencrypted and inside the file, the
+  entries' compressed sizes add up to at most the file's size and their
+  uncompressed sizes to at most ``_MAX_RATIO`` times it (a deflated entry
+  may expand more than that, as zeros do, if the whole file does not);
+- the JSON header is at most ``_MAX_HEADER_BYTES`` long, holds at most
+  ``_MAX_HEADER_TOKENS`` JSON values and nests at most ``_MAX_DEPTH`` levels
+  (counted on the raw bytes, before parsing: parsing is what costs memory);
+- the entries are exactly those the header refers to, each once, and each
+  entry's ``.npy`` header agrees with the JSON and with the entry's size.
+
+Arrays are then read in chunks from the zip stream, which stops at the
+declared size. Anything else raises :class:`CheckpointError` naming the
+file and what was wrong. ``save`` refuses to write what ``load`` would
+refuse to read.
 """
 import io
 import json
 import math
 import os
+import re
 import secrets
 import zipfile
+import zlib
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -35,14 +54,73 @@ VERSION = 1
 HEADER_KEY = "__tinynet__"
 # dtype kinds that np.save writes as raw bytes (no pickle): bool, ints, floats, complex
 _ARRAY_KINDS = "biufc"
-# A legitimate checkpoint is stored uncompressed; allow some headroom for files
-# re-zipped with compression, but refuse zip bombs that would expand far more.
-_MAX_EXPANSION = 100
-_HEADER_LIMIT = 1 << 30
+
+# What load accepts, so that a small file cannot claim much memory. Parsed
+# JSON costs up to about 120 bytes of Python objects per value (one-key
+# dicts with distinct keys), so 2**18 values keep a hostile header's parse
+# near 30 MiB; a model's and its optimizer's state take about 30 values per
+# array, so that still describes some 8 000 arrays.
+_MAX_HEADER_BYTES = 4 << 20
+_MAX_HEADER_TOKENS = 1 << 18      # JSON values, counted as the , : [ { bytes (an upper bound)
+_MAX_DEPTH = 256                  # JSON nesting levels (a Python object nests about a third)
+_MAX_RATIO = 32                   # the entries' uncompressed size / the file's size
+_MAX_NDIM = 64                    # NumPy's own limit
+_READ_CHUNK = 1 << 20             # bytes read from a zip entry at a time
 
 
 class CheckpointError(RuntimeError):
     """A file that is not a valid tinynet checkpoint (corrupt, foreign, unsafe)."""
+
+
+# ---------------------------------------------------------------- header limits
+_ESCAPE = re.compile(rb"\\.", re.S)
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_STEP = np.zeros(256, np.int8)
+_STEP[list(b"[{")] = 1
+_STEP[list(b"]}")] = -1
+
+
+def _json_depth(data):
+    """How deep the JSON text ``data`` nests, from its brackets outside strings
+    (without parsing it); None if its brackets do not balance."""
+    bare = _STRING.sub(b"", _ESCAPE.sub(b"", data)).translate(None, _NOT_BRACKETS)
+    opens = bare.count(b"[") + bare.count(b"{")
+    if 2 * opens != len(bare):
+        return None
+    if not bare:
+        return 0
+    depth = np.cumsum(_STEP[np.frombuffer(bare, np.uint8)], dtype=np.int32)
+    return None if depth.min() < 0 else int(depth.max())
+
+
+def _header_problem(data):
+    """Why the JSON header ``data`` (bytes) is beyond what load reads, or None."""
+    if len(data) > _MAX_HEADER_BYTES:
+        return f"its header is {len(data)} bytes; tn.load reads at most {_MAX_HEADER_BYTES}"
+    tokens = sum(data.count(c) for c in (b",", b":", b"[", b"{"))
+    if tokens > _MAX_HEADER_TOKENS:
+        return (f"its header holds up to {tokens} JSON values; tn.load reads at most "
+                f"{_MAX_HEADER_TOKENS}")
+    depth = _json_depth(data)
+    if depth is None:         # also keeps an unclosed "[[[[..." away from the parser
+        return "its header is not valid JSON (unbalanced brackets)"
+    if depth > _MAX_DEPTH:
+        return f"nests its structure too deeply ({depth} JSON levels; at most {_MAX_DEPTH})"
+    return None
+
+
+def _to_parts(obj):
+    """``obj`` as a checkpoint's two halves: the JSON header (bytes) and the
+    arrays it refers to, by key. Raises ValueError past load's limits."""
+    enc = _Encoder()
+    root = enc.encode(obj)
+    data = json.dumps({"format": FORMAT, "version": VERSION, "root": root}).encode("utf-8")
+    problem = _header_problem(data)
+    if problem is not None:
+        raise ValueError(f"save: cannot store this object, tn.load would refuse it: {problem} "
+                         f"(store fewer, larger arrays, e.g. stacked, or nest less)")
+    return data, enc.arrays
 
 
 # ---------------------------------------------------------------- save
@@ -137,11 +215,9 @@ def save(obj, f):
     atomically). The file is a plain ``.npz``; see the module docstring for
     the layout. Tensors on a GPU are stored as host arrays.
     """
-    enc = _Encoder()
-    root = enc.encode(obj)
-    header = {"format": FORMAT, "version": VERSION, "root": root}
-    entries = dict(enc.arrays)
-    entries[HEADER_KEY] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    data, arrays = _to_parts(obj)
+    entries = dict(arrays)
+    entries[HEADER_KEY] = np.frombuffer(data, dtype=np.uint8)
     if hasattr(f, "write"):
         np.savez(f, allow_pickle=False, **entries)
         return
@@ -216,61 +292,105 @@ def _open_npz(f, where):
     return npz
 
 
-def _check_zip_sizes(npz, where, file_size):
-    """Refuse members whose declared sizes could not come from this file."""
-    total = 0
-    for info in npz.zip.infolist():
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)      # what np.savez(_compressed) writes
+
+
+def _check_members(zf, where, file_size):
+    """The zip's entries by name, once known to lie inside the file, without
+    overlapping, and to expand to at most ``_MAX_RATIO`` times its size."""
+    members, compressed, expanded = {}, 0, 0
+    for info in zf.infolist():
+        name = info.filename
+        if name in members:
+            raise CheckpointError(f"load: {where}: zip entry {name!r} appears twice")
+        if info.flag_bits & 0x1:
+            raise CheckpointError(f"load: {where}: zip entry {name!r} is encrypted")
+        if info.compress_type not in _METHODS:
+            raise CheckpointError(f"load: {where}: zip entry {name!r} uses compression method "
+                                  f"{info.compress_type}; tinynet reads stored or deflated "
+                                  f"entries only")
         if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
-            raise CheckpointError(f"load: {where}: zip entry {info.filename!r} declares "
+            raise CheckpointError(f"load: {where}: zip entry {name!r} declares "
                                   f"{info.file_size} bytes but stores {info.compress_size}")
-        total += info.file_size
-    limit = _MAX_EXPANSION * max(file_size, 1 << 20)
-    if total > limit:
-        raise CheckpointError(f"load: {where}: its entries declare {total} bytes in a "
-                              f"{file_size}-byte file; refusing to expand it (limit {limit})")
+        if info.header_offset + info.compress_size > file_size:
+            raise CheckpointError(f"load: {where}: zip entry {name!r} declares "
+                                  f"{info.compress_size} bytes at offset {info.header_offset}, "
+                                  f"beyond the end of the {file_size}-byte file")
+        compressed += info.compress_size
+        expanded += info.file_size
+        members[name] = info
+    if compressed > file_size:
+        raise CheckpointError(f"load: {where}: its entries declare {compressed} compressed "
+                              f"bytes in a {file_size}-byte file (overlapping entries)")
+    if expanded > _MAX_RATIO * file_size:
+        biggest = max(members.values(), key=lambda i: i.file_size)
+        raise CheckpointError(f"load: {where}: its entries would expand to {expanded} bytes, "
+                              f"more than {_MAX_RATIO} times the file's {file_size} (a zip "
+                              f"bomb? entry {biggest.filename!r} expands {biggest.compress_size} "
+                              f"bytes into {biggest.file_size}); tn.save never compresses")
+    return members
 
 
-def _read_npy_header(npz, name, where):
-    """(shape, dtype) of one member, from its .npy header, checked against its size."""
-    member = name + ".npy"
+@contextmanager
+def _reading(where, name):
+    """Turn the errors of reading zip entry ``name`` into CheckpointErrors."""
     try:
-        info = npz.zip.getinfo(member)
-        with npz.zip.open(member) as fp:
-            version = np.lib.format.read_magic(fp)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
-            elif version in ((2, 0), (3, 0)):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
-            else:
-                raise ValueError(f"unknown .npy format version {version}")
-            offset = fp.tell()
-    except KeyError:
-        raise CheckpointError(f"load: {where} has no entry {name!r} although its header "
-                              f"refers to it") from None
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        raise CheckpointError(f"load: {where}: entry {name!r} has a bad .npy header "
-                              f"({e})") from None
+        yield
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise CheckpointError(f"load: {where}: entry {name!r} cannot be read "
+                              f"({type(e).__name__}: {e})") from None
+
+
+def _npy_header(fp, info, where, name):
+    """(shape, dtype, fortran_order) from the .npy header at the start of
+    ``fp``, checked against the entry's size; ``fp`` is left at the data."""
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+    elif version in ((2, 0), (3, 0)):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+    else:
+        raise ValueError(f"unknown .npy format version {version}")
     if dtype.hasobject or dtype.kind not in _ARRAY_KINDS:
         raise CheckpointError(f"load: {where}: entry {name!r} has dtype {dtype}; tinynet "
                               f"checkpoints hold only bool, integer, float or complex arrays "
                               f"(object arrays would need pickle)")
+    if len(shape) > _MAX_NDIM or any(d < 0 for d in shape):
+        raise CheckpointError(f"load: {where}: entry {name!r} has a bad shape {shape}")
     nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes != info.file_size - offset:
+    stored = info.file_size - fp.tell()
+    if nbytes != stored:
         raise CheckpointError(f"load: {where}: entry {name!r} declares shape {shape} {dtype} "
-                              f"({nbytes} bytes) but holds {info.file_size - offset} bytes")
-    return tuple(shape), dtype
+                              f"({nbytes} bytes) but holds {stored} bytes")
+    return tuple(shape), dtype, fortran
 
 
-def _read_header(npz, where):
-    if HEADER_KEY + ".npy" not in npz.zip.namelist():
+def _read_header(zf, members, where):
+    """The parsed JSON header, read only once its size, values and depth are known."""
+    member = HEADER_KEY + ".npy"
+    info = members.get(member)
+    if info is None:
         raise CheckpointError(f"load: {where} is an .npz file without tinynet's header "
-                              f"(entries: {sorted(npz.files)[:8]}); not a tinynet checkpoint")
-    shape, dtype = _read_npy_header(npz, HEADER_KEY, where)
-    if dtype != np.uint8 or len(shape) != 1 or shape[0] > _HEADER_LIMIT:
-        raise CheckpointError(f"load: {where}: tinynet header has shape {shape} {dtype}, "
-                              f"expected a 1-d uint8 array")
+                              f"(entries: {sorted(members)[:8]}); not a tinynet checkpoint")
+    with _reading(where, HEADER_KEY), zf.open(info) as fp:
+        shape, dtype, _ = _npy_header(fp, info, where, HEADER_KEY)
+        if dtype != np.uint8 or len(shape) != 1:
+            raise CheckpointError(f"load: {where}: tinynet header has shape {shape} {dtype}, "
+                                  f"expected a 1-d uint8 array")
+        if shape[0] > _MAX_HEADER_BYTES:
+            raise CheckpointError(f"load: {where}: its header is {shape[0]} bytes; tn.load "
+                                  f"reads at most {_MAX_HEADER_BYTES}")
+        data = fp.read(shape[0])
+    return _parse_header(data, where)
+
+
+def _parse_header(data, where):
+    problem = _header_problem(data)
+    if problem is not None:
+        sep = " " if problem.startswith("nests") else ": "
+        raise CheckpointError(f"load: {where}{sep}{problem}")
     try:
-        header = json.loads(npz[HEADER_KEY].tobytes().decode("utf-8"))
+        header = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise CheckpointError(f"load: {where}: tinynet header is not valid JSON ({e})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT or "root" not in header:
@@ -281,35 +401,101 @@ def _read_header(npz, where):
     return header
 
 
-class _Decoder:
-    """Rebuilds the saved object from JSON nodes, reading each array once checked."""
+def _array_nodes(root, where):
+    """Every array node under ``root`` by its entry key, each checked for a
+    well-formed key, dtype and shape (without touching any entry)."""
+    found, stack = {}, [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):            # a dict's [key, value] pair
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):        # malformed: decode says where
+            continue
+        kind = node.get("t")
+        if kind in ("list", "tuple", "dict") and isinstance(node.get("items"), list):
+            stack.extend(node["items"])
+        elif kind in ("ndarray", "tensor", "npscalar"):
+            key, shape, dtype = node.get("key"), node.get("shape"), node.get("dtype")
+            if not isinstance(key, str) or key == HEADER_KEY:
+                raise CheckpointError(f"load: {where}: bad array reference {key!r}")
+            # save never shares entries; a header naming one entry many times could
+            # make a small file expand into huge memory, so refuse it
+            if key in found:
+                raise CheckpointError(f"load: {where}: entry {key!r} is referenced more "
+                                      f"than once")
+            if not isinstance(shape, list) or len(shape) > _MAX_NDIM \
+                    or not all(type(d) is int and d >= 0 for d in shape) \
+                    or (kind == "npscalar" and shape):
+                raise CheckpointError(f"load: {where}: array {key!r} has a malformed shape "
+                                      f"{str(shape)[:80]} in the header")
+            if not isinstance(dtype, str):
+                raise CheckpointError(f"load: {where}: array {key!r} has a malformed dtype "
+                                      f"{str(dtype)[:80]} in the header")
+            found[key] = node
+    return found
 
-    def __init__(self, npz, where, map_location):
-        self.npz = npz
+
+def _check_entries(zf, members, nodes, where):
+    """The zip holds exactly the header and the arrays it describes, each
+    entry's .npy header matching the JSON."""
+    missing = sorted(k for k in nodes if k + ".npy" not in members)
+    if missing:
+        raise CheckpointError(f"load: {where} has no entry {missing[0]!r} although its header "
+                              f"refers to it")
+    extra = sorted(set(members) - {k + ".npy" for k in nodes} - {HEADER_KEY + ".npy"})
+    if extra:
+        raise CheckpointError(f"load: {where} holds {len(extra)} entries its header does not "
+                              f"describe (e.g. {extra[:3]}); tn.save writes none")
+    for key, node in nodes.items():
+        info = members[key + ".npy"]
+        with _reading(where, key), zf.open(info) as fp:
+            shape, dtype, _ = _npy_header(fp, info, where, key)
+        _check_declared(key, node, shape, dtype, where)
+
+
+def _check_declared(key, node, shape, dtype, where):
+    if list(shape) != node["shape"] or dtype.str != node["dtype"]:
+        raise CheckpointError(f"load: {where}: entry {key!r} holds {shape} {dtype} but the "
+                              f"header declares {tuple(node['shape'])} {node['dtype']}")
+
+
+def _read_array(zf, info, node, where):
+    """One entry's array, read in chunks into memory allocated for its checked size."""
+    key = node["key"]
+    with _reading(where, key), zf.open(info) as fp:
+        shape, dtype, fortran = _npy_header(fp, info, where, key)
+        _check_declared(key, node, shape, dtype, where)
+        arr = np.empty(shape[::-1] if fortran else shape, dtype)
+        raw = memoryview(arr.reshape(-1).view(np.uint8))
+        pos = 0
+        while pos < len(raw):
+            n = fp.readinto(raw[pos:pos + _READ_CHUNK])
+            if not n:
+                raise CheckpointError(f"load: {where}: entry {key!r} is truncated")
+            pos += n
+    return arr.T if fortran else arr
+
+
+class _Decoder:
+    """Rebuilds the saved object from JSON nodes; ``fetch(node)`` gives an
+    array node's array (its key, shape and dtype already checked)."""
+
+    def __init__(self, fetch, where, map_location):
+        self.fetch = fetch
         self.where = where
         self.map_location = map_location
-        self.used = set()             # each entry may be read once (see _array)
+        self.used = set()             # each entry may be read once (see _array_nodes)
 
     def _fail(self, msg):
         raise CheckpointError(f"load: {self.where}: {msg}")
 
     def _array(self, node):
-        key = node.get("key")
-        if not isinstance(key, str) or key == HEADER_KEY:
-            self._fail(f"bad array reference {key!r}")
-        # save never shares entries; a header naming one entry many times could
-        # make a small file expand into huge memory, so refuse it
+        key = node["key"]
         if key in self.used:
             self._fail(f"entry {key!r} is referenced more than once")
         self.used.add(key)
-        shape, dtype = _read_npy_header(self.npz, key, self.where)
-        if list(shape) != node.get("shape") or dtype.str != node.get("dtype"):
-            self._fail(f"entry {key!r} holds {shape} {dtype} but the header declares "
-                       f"{tuple(node.get('shape') or ())} {node.get('dtype')}")
-        try:
-            return self.npz[key]
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-            self._fail(f"entry {key!r} cannot be read ({e})")
+        return self.fetch(node)
 
     def _device(self, saved):
         m = self.map_location
@@ -321,7 +507,7 @@ class _Decoder:
 
     def decode(self, node):
         if not isinstance(node, dict):
-            self._fail(f"malformed header node {node!r}")
+            self._fail(f"malformed header node {str(node)[:80]}")
         kind = node.get("t")
         if kind in ("list", "tuple", "dict"):
             items = node.get("items")
@@ -346,17 +532,17 @@ class _Decoder:
         parse = {"none": lambda v: None, "bool": bool, "str": str,
                  "int": lambda v: int(v, 16), "float": float.fromhex}.get(kind)
         if parse is None:
-            self._fail(f"unknown node type {kind!r} in header")
+            self._fail(f"unknown node type {str(kind)[:80]!r} in header")
         try:
             return parse(node["v"] if kind != "none" else None)
         except (KeyError, TypeError, ValueError) as e:
-            self._fail(f"malformed {kind} node in header ({type(e).__name__}: {e})")
+            self._fail(f"malformed {kind} node in header ({type(e).__name__}: {str(e)[:80]})")
 
     def _dict(self, items):
         out = {}
         for pair in items:
             if not isinstance(pair, list) or len(pair) != 2:
-                self._fail(f"malformed dict item {pair!r} in header")
+                self._fail(f"malformed dict item {str(pair)[:80]} in header")
             out[self._key(pair[0])] = self.decode(pair[1])
         return out
 
@@ -365,7 +551,7 @@ class _Decoder:
         if kind == "npscalar":
             return self._array(node)[()]
         if kind not in ("tuple", "none", "bool", "int", "float", "str"):
-            self._fail(f"dict key node of type {kind!r} is not hashable")
+            self._fail(f"dict key node of type {str(kind)[:80]!r} is not hashable")
         if kind == "tuple":
             items = node.get("items")
             if not isinstance(items, list):
@@ -386,30 +572,46 @@ class _Decoder:
         return t
 
 
+def _normalize_map_location(map_location):
+    if isinstance(map_location, dict):
+        return {normalize_device(k): normalize_device(v) for k, v in map_location.items()}
+    return None if map_location is None else normalize_device(map_location)
+
+
+def _from_parts(header, fetch, where, map_location=None):
+    """The object a parsed header describes, its arrays given by ``fetch(node)``."""
+    try:
+        return _Decoder(fetch, where, _normalize_map_location(map_location)).decode(
+            header["root"])
+    except RecursionError:
+        raise CheckpointError(f"load: {where} nests its structure too deeply") from None
+
+
 def load(f, map_location=None):
     """Load an object written by :func:`save` from a path or binary file object.
 
     Tensors come back on the CPU unless ``map_location`` names a device
     (``'cuda'``, ``'cuda:1'``) or maps saved devices to new ones
     (``{'cuda:0': 'cpu'}``). Never unpickles: a file that is not a valid
-    tinynet checkpoint raises :class:`CheckpointError` naming the file.
+    tinynet checkpoint, or one beyond the limits in this module's docstring,
+    raises :class:`CheckpointError` naming the file and the problem.
     """
     where = _describe(f)
-    if isinstance(map_location, dict):
-        map_location = {normalize_device(k): normalize_device(v) for k, v in map_location.items()}
-    elif map_location is not None:
-        map_location = normalize_device(map_location)
+    _normalize_map_location(map_location)          # a bad device fails before reading
     size = _file_size(f)
     if size == 0:
         raise CheckpointError(f"load: {where} is empty (0 bytes); not a tinynet checkpoint")
     npz = _open_npz(f, where)
     try:
-        _check_zip_sizes(npz, where, size)
-        header = _read_header(npz, where)
-        return _Decoder(npz, where, map_location).decode(header["root"])
+        zf = npz.zip
+        members = _check_members(zf, where, size)
+        header = _read_header(zf, members, where)
+        nodes = _array_nodes(header["root"], where)
+        _check_entries(zf, members, nodes, where)
+        return _from_parts(header, lambda node: _read_array(zf, members[node["key"] + ".npy"],
+                                                            node, where),
+                           where, map_location)
     except zipfile.BadZipFile as e:
         raise CheckpointError(f"load: {where} is corrupt ({e})") from None
-    except RecursionError:
-        raise CheckpointError(f"load: {where} nests its structure too deeply") from None
     finally:
         npz.close()
