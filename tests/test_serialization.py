@@ -555,3 +555,14 @@ def test_sigkill_during_save_never_corrupts_the_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_sigkill_during_save_never_corrupts_the_checkpoint_50_times(tmp_path):
     _kill_during_save(tmp_path, rounds=50)
+
+
+def test_saving_a_whole_module_or_optimizer_says_to_save_its_state_dict(tmp_path):
+    # PyTorch pickles torch.save(model); tinynet refuses loudly, naming the fix
+    model = tn.nn.Linear(2, 2)
+    opt = tn.optim.SGD(model.parameters(), lr=0.1)
+    for obj in (model, opt, {"model": model}):
+        with pytest.raises(TypeError, match=r"save its state_dict\(\) instead|Save its state_dict"):
+            tn.save(obj, tmp_path / "x.tnz")
+    assert not (tmp_path / "x.tnz").exists()
+    tn.save({"model": model.state_dict(), "opt": opt.state_dict()}, tmp_path / "x.tnz")

@@ -163,6 +163,14 @@ class _Encoder:
             return {"t": "ndarray", "device": device_of(obj), **self._add_array(obj, where)}
         if isinstance(obj, (dict, list, tuple)):
             return self._encode_container(obj, where)
+        if hasattr(obj, "state_dict"):
+            # tinynet never pickles, so a whole Module or optimizer cannot be
+            # stored as PyTorch's torch.save(model) would: say what to do instead
+            raise TypeError(
+                f"save: cannot store a whole {type(obj).__name__} at {where}: tinynet "
+                "checkpoints hold data, never pickled objects (unlike torch.save). Save "
+                f"its state_dict() instead, e.g. tn.save(model.state_dict(), path), and "
+                "load it with model.load_state_dict(tn.load(path))")
         raise TypeError(f"save: cannot store an object of type {type(obj).__name__} at {where}; "
                         f"expected dict, list, tuple, str, int, float, bool, None, "
                         f"Tensor or NumPy array")
