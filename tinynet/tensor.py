@@ -350,8 +350,8 @@ class Tensor:
         """``t.to('cuda')``, ``t.to(tn.device('cuda', 0))``, ``t.to(tn.float64)``,
         ``t.to('cpu', tn.float32)``, ``t.to(other)`` (other's dtype and device)."""
         for a in args:
-            if isinstance(a, str) and (a.startswith("cpu") or a.startswith("cuda")):
-                device = a
+            if isinstance(a, str) and not _is_dtype_name(a):
+                device = a                     # 'cpu', 'cuda:0', tn.device(...), or a wrong name
             elif isinstance(a, Tensor):
                 dtype, device = a.dtype, a.device
             else:
@@ -650,6 +650,14 @@ def _legacy_type(name, dtype):
 
 FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor, CharTensor, \
     ByteTensor, BoolTensor = (_legacy_type(n, d) for d, n in _LEGACY_TYPES.items())
+
+
+def _is_dtype_name(name):
+    try:
+        np.dtype(name)
+        return True
+    except TypeError:
+        return False
 
 
 def _ops():
