@@ -8,10 +8,11 @@ no graph, array or optimizer state accumulates across steps.
 
 Traced memory is the measure that matters here: it counts every live
 allocation exactly, whatever the allocator does. RSS is printed alongside,
-but it also reflects glibc's caching: ``tinynet.backend.tune_malloc()``
-(run at import) raises malloc's mmap and trim thresholds so large temporaries
-are reused rather than returned to the OS, which makes RSS plateau at the
-high-water mark of the allocator's free lists rather than track live data.
+but it also reflects glibc's caching (and, in a process that called
+``tinynet.tune_process()``, raised mmap and trim thresholds, which keep large
+temporaries for reuse rather than returning them to the OS), so RSS tends
+to plateau at the high-water mark of the allocator's free lists rather than
+track live data.
 
 tests/test_hardening_memory.py runs the same trainers for a few hundred steps.
 """

@@ -1,7 +1,7 @@
 """One command measures every workload for tinynet and PyTorch in one run.
 
     python benchmarks/run.py [--quick] [--only NAME ...] [--json PATH] [--png PATH]
-                             [--blas-env default|unset|both]
+                             [--blas-env default|unset|both] [--tuned]
 
 For each workload (benchmarks/workloads.py) it first checks that tinynet's
 outputs and gradients match PyTorch's from the same inputs and weights (a
@@ -16,6 +16,11 @@ multiply rate measured in the same run.
 ``--blas-env unset`` removes OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in the
 child processes only (this machine sets them because older OpenBLAS builds
 misbehave on its CPU; they slow a current NumPy's sgemm).
+
+tinynet is timed as a program gets it by default: ``import tinynet`` and
+nothing else. ``--tuned`` adds a column for tinynet in a process that opted
+in to ``tinynet.tune_process()`` (as the ``tinynet`` command does); the ratio
+to PyTorch stays the untuned one.
 """
 import argparse
 import json
@@ -40,8 +45,11 @@ BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 # ---------------------------------------------------------------- child side
-def _time_child(name, lib, samples, min_time, warmup):
+def _time_child(name, lib, samples, min_time, warmup, tuned=False):
     from workloads import build, synchronize
+    if tuned:
+        import tinynet
+        tinynet.tune_process()
     case = build(name, lib)
     t0 = time.perf_counter()
     case.step()
@@ -172,13 +180,13 @@ def _machine(blas_env, env):
         "blas": _child(["--blas-info"], env),
         "env": {v: env.get(v, "(unset)") for v in BLAS_VARS + (
             "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "TINYNET_CONV_IMPL",
-            "TINYNET_CONV_THREADS")},
+            "TINYNET_CONV_THREADS", "TINYNET_NUM_THREADS")},
         "sgemm_gflops": _child(["--sgemm"], env)["gflops"],
         "device": os.environ.get("TINYNET_BENCH_DEVICE", "cpu"),
     }
 
 
-def measure(names, blas_env, samples, rounds, min_time, warmup, torch_ok):
+def measure(names, blas_env, samples, rounds, min_time, warmup, torch_ok, tuned=False):
     env = _env(blas_env)
     machine = _machine(blas_env, env)
     results = []
@@ -191,12 +199,16 @@ def measure(names, blas_env, samples, rounds, min_time, warmup, torch_ok):
         row["ok"] = chk["max_abs_diff"] is not None and chk["max_rel_diff"] <= tol \
             and "error" not in chk
         runs = {"tinynet": [], "torch": []}
+        if tuned:
+            runs["tinynet_tuned"] = []
         firsts = {}
         info = {}
         for _ in range(rounds):
-            for lib in (["tinynet", "torch"] if torch_ok else ["tinynet"]):
-                r = _child(["--child", name, "--lib", lib, "--samples", str(samples),
-                            "--min-time", str(min_time), "--warmup", str(warmup)], env)
+            for lib in runs if torch_ok else [k for k in runs if k != "torch"]:
+                r = _child(["--child", name, "--lib", lib.replace("_tuned", ""),
+                            "--samples", str(samples), "--min-time", str(min_time),
+                            "--warmup", str(warmup)] + (["--tune"] if "tuned" in lib else []),
+                           env)
                 runs[lib] += r["times"]
                 firsts.setdefault(lib, r["first_call"])
                 info = r
@@ -221,16 +233,19 @@ def measure(names, blas_env, samples, rounds, min_time, warmup, torch_ok):
 
 
 def table(machine, results):
+    tuned = any(r.get("tinynet_tuned_ms") for r in results)
     lines = [f"command: {machine['command']}",
              f"machine: {machine['cpu']}, {machine['cores']} cores; {machine['platform']}",
              "versions: " + ", ".join(f"{k} {v}" for k, v in machine["versions"].items()),
              f"BLAS: {machine['blas']}; env: {machine['env']}",
              f"commit: {machine['commit']}; sgemm 1024^3 float32 (NumPy, CPU): "
              f"{machine['sgemm_gflops']:.1f} GFLOP/s; workloads on: {machine.get('device', 'cpu')}",
+             "tinynet: as imported (no process tuning)" + (
+                 "; 'tuned': after tinynet.tune_process()" if tuned else ""),
              "",
-             "| workload | tinynet (spread) | PyTorch (spread) | ratio (goal) | GFLOP/s "
-             "| of sgemm | max abs diff (rel) | ok |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| workload | tinynet (spread) | " + ("tinynet tuned (spread) | " if tuned else "")
+             + "PyTorch (spread) | ratio (goal) | GFLOP/s | of sgemm | max abs diff (rel) | ok |",
+             "|---|---|---|---|---|---|---|---|" + ("---|" if tuned else "")]
     for r in results:
         unit = r["unit"]
         torch_s = (f"{r['torch_ms']:.3f} {unit} ({_spread(r, 'torch')})" if r["torch_ms"]
@@ -242,8 +257,10 @@ def table(machine, results):
         frac = f"{100 * r['sgemm_fraction']:.0f}%" if r["sgemm_fraction"] else ""
         diff = (f"{r['max_abs_diff']:.1e} ({r['max_rel_diff']:.0e})"
                 if r["max_abs_diff"] is not None else "not checked")
+        tuned_s = (f"{r['tinynet_tuned_ms']:.3f} {unit} ({_spread(r, 'tinynet_tuned')}) | "
+                   if tuned else "")
         lines.append(f"| {r['workload']} | {r['tinynet_ms']:.3f} {unit} "
-                     f"({_spread(r, 'tinynet')}) | {torch_s} | {ratio} "
+                     f"({_spread(r, 'tinynet')}) | {tuned_s}{torch_s} | {ratio} "
                      f"| {gf} | {frac} | {diff} | {'yes' if r['ok'] else 'FAILED'} |")
     firsts = ", ".join(f"{r['workload']} {r['tinynet_first_call_s']:.2f} s" for r in results
                        if r.get("tinynet_first_call_s") is not None)
@@ -288,7 +305,10 @@ def main(argv=None):
     p.add_argument("--rounds", type=int)
     p.add_argument("--min-time", type=float, default=0.1)
     p.add_argument("--warmup", type=int, default=15)
+    p.add_argument("--tuned", action="store_true",
+                   help="also time tinynet after tinynet.tune_process() (an extra column)")
     # child modes (used by the parent process)
+    p.add_argument("--tune", action="store_true")
     p.add_argument("--child")
     p.add_argument("--lib")
     p.add_argument("--check")
@@ -296,7 +316,7 @@ def main(argv=None):
     p.add_argument("--blas-info", action="store_true")
     a = p.parse_args(argv)
     if a.child:
-        print(json.dumps(_time_child(a.child, a.lib, a.samples, a.min_time, a.warmup)))
+        print(json.dumps(_time_child(a.child, a.lib, a.samples, a.min_time, a.warmup, a.tune)))
         return 0
     if a.check:
         print(json.dumps(_check_child(a.check)))
@@ -321,7 +341,7 @@ def main(argv=None):
     all_results, machine = [], None
     for blas_env in settings:
         machine, results = measure(names, blas_env, samples, rounds, min_time, a.warmup,
-                                   torch_ok)
+                                   torch_ok, a.tuned)
         print(table(machine, results))
         print()
         all_results += results

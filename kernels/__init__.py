@@ -8,49 +8,60 @@ a plain NumPy reference (the oracle), then faster versions. Each module ends wit
 Choosing an implementation:
 
 - automatically: the fastest available one for the device;
-- by environment: ``TINYNET_CONV_IMPL=ref`` / ``TINYNET_POOL_IMPL=cpu_v1`` /
-  ``TINYNET_LSTM_IMPL`` / ``TINYNET_GRU_IMPL``;
-- from code: ``tinynet.kernels.use(conv="ref")`` (also a context manager).
+- by environment, for the whole process: ``TINYNET_CONV_IMPL=ref`` /
+  ``TINYNET_POOL_IMPL=cpu_v1`` / ``TINYNET_LSTM_IMPL`` / ``TINYNET_GRU_IMPL``;
+- from code, for the calling thread: ``tinynet.kernels.use(conv="ref")``
+  (also a context manager, which puts the thread's previous choice back);
+  other threads are not affected;
+- from code, for every thread without its own ``use``:
+  ``tinynet.kernels.set_default(conv="ref")`` (it wins over the environment).
 
-Threading: Numba's parallel loops use the ``workqueue`` layer unless
-``NUMBA_THREADING_LAYER`` says otherwise. On a 2-core machine OpenMP's
-spinning worker threads fight OpenBLAS's for the cores (the im2col pipeline
-ran several times slower than plain NumPy); workqueue threads sleep when idle.
+Threading: the kernels that use several cores run on tinynet's own threads
+(``threads.py``), never through Numba's threading layer, so tinynet leaves
+Numba's configuration (``NUMBA_THREADING_LAYER``, ``numba.config``) to the
+program, and any number of Python threads may call the kernels at once.
 """
 import os
+import threading
 
-_forced = {}          # hot path -> implementation name, set by use()
+_local = threading.local()      # .forced: hot path -> implementation, set by use()
+_default = {}                   # the same for the whole process, set by set_default()
 
 
 _numba_ok = None
 
 
 def numba_available():
-    """True if Numba imports. The first call also sets its threading layer, so
-    every kernel builder calls it before compiling; Numba itself is imported
-    only then (it is most of ``import tinynet``'s time otherwise)."""
+    """True if Numba imports. Numba itself is imported only then (it is most
+    of ``import tinynet``'s time otherwise)."""
     global _numba_ok
     if _numba_ok is None:
         try:
-            import numba
+            import numba  # noqa: F401
+            _numba_ok = True
         except ImportError:
             _numba_ok = False
-            return False
-        if "NUMBA_THREADING_LAYER" not in os.environ:
-            numba.config.THREADING_LAYER = "workqueue"
-        _numba_ok = True
     return _numba_ok
 
 
+def _thread_choices():
+    if not hasattr(_local, "forced"):
+        _local.forced = {}
+    return _local.forced
+
+
 def forced(path):
-    """The implementation forced for ``path`` ('conv', 'pool', 'lstm', 'gru'), or None."""
-    return _forced.get(path) or os.environ.get(f"TINYNET_{path.upper()}_IMPL") or None
+    """The implementation forced for ``path`` ('conv', 'pool', 'lstm', 'gru')
+    in the calling thread (``use``), else in the process (``set_default``,
+    then the environment), or None."""
+    return (_thread_choices().get(path) or _default.get(path)
+            or os.environ.get(f"TINYNET_{path.upper()}_IMPL") or None)
 
 
 def pick(path, table, x, cpu, gpu):
     """The implementation of hot path ``path`` (one of ``table``) for array ``x``.
 
-    A forced name (``use(...)`` or ``TINYNET_<PATH>_IMPL``) wins and must suit
+    A forced name (``use``, ``set_default`` or ``TINYNET_<PATH>_IMPL``) wins and must suit
     the device of ``x``; otherwise ``table[gpu]`` for CuPy arrays and
     ``table[cpu]`` for NumPy arrays, or ``table["ref"]`` when that one cannot
     run here (no Numba, or Numba CUDA that does not compile). Every hot path's
@@ -70,32 +81,50 @@ def pick(path, table, x, cpu, gpu):
     return want if want.available() else table["ref"]
 
 
+def _check(choices, who):
+    from tinynet.kernels import conv2d, gru_cell, lstm_cell, pool2d
+    tables = {"conv": conv2d.IMPLS, "pool": pool2d.IMPLS, "lstm": lstm_cell.IMPLS,
+              "gru": gru_cell.IMPLS}
+    for path, name in choices.items():
+        if path not in tables:
+            raise ValueError(f"{who}: unknown hot path {path!r}; expected one of "
+                             f"{sorted(tables)}")
+        if name is not None and name not in tables[path]:
+            raise ValueError(f"{who}: unknown {path} implementation {name!r}; "
+                             f"expected one of {sorted(tables[path])}")
+
+
+def set_default(**choices):
+    """Force implementations for every thread that has no ``use`` of its own
+    (``None``: back to the environment's choice or the automatic one)."""
+    _check(choices, "kernels.set_default")
+    for path, name in choices.items():
+        if name is None:
+            _default.pop(path, None)
+        else:
+            _default[path] = name
+
+
 class use:
-    """Force implementations: ``use(conv="ref")`` globally, or as
-    ``with tinynet.kernels.use(pool="ref"): ...`` for a block."""
+    """Force implementations in the calling thread: ``use(conv="ref")`` from
+    now on, or ``with tinynet.kernels.use(pool="ref"): ...`` for a block;
+    ``None`` drops the thread's own choice (back to the process's)."""
 
     def __init__(self, **choices):
-        from tinynet.kernels import conv2d, gru_cell, lstm_cell, pool2d
-        tables = {"conv": conv2d.IMPLS, "pool": pool2d.IMPLS, "lstm": lstm_cell.IMPLS,
-                  "gru": gru_cell.IMPLS}
-        for path, name in choices.items():
-            if path not in tables:
-                raise ValueError(f"kernels.use: unknown hot path {path!r}; expected one of "
-                                 f"{sorted(tables)}")
-            if name is not None and name not in tables[path]:
-                raise ValueError(f"kernels.use: unknown {path} implementation {name!r}; "
-                                 f"expected one of {sorted(tables[path])}")
-        self._previous = dict(_forced)
+        _check(choices, "kernels.use")
+        mine = _thread_choices()
+        self._previous = dict(mine)
         for path, name in choices.items():
             if name is None:
-                _forced.pop(path, None)
+                mine.pop(path, None)
             else:
-                _forced[path] = name
+                mine[path] = name
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        _forced.clear()
-        _forced.update(self._previous)
+        mine = _thread_choices()
+        mine.clear()
+        mine.update(self._previous)
         return False

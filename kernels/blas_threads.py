@@ -1,10 +1,14 @@
-"""How many threads NumPy's BLAS uses, read and set at run time.
+"""How many threads NumPy's BLAS uses, read and (only by opt-in) set at run time.
 
 The batch-parallel convolution (``conv2d`` version ``cpu_v3``) runs one
 tinynet thread per core, each doing its share of the batch with its own
-small GEMMs. BLAS must then be single-threaded for the duration, or every
-GEMM would start more threads than there are cores. ``single_threaded()``
-does that and puts the old count back afterwards.
+small GEMMs. That pays only with a single-threaded BLAS, or every GEMM would
+start more threads than there are cores. BLAS has one setting for the whole
+process, and a float32 product's last bits depend on how many threads
+computed it, so tinynet leaves the setting alone unless the program opts in
+with ``tinynet.tune_process()`` (the ``tinynet`` command does): then
+``single_threaded()`` sets one thread for the duration of a convolution and
+puts the program's own count back after the last overlapping one.
 
 Only OpenBLAS is handled (NumPy's wheels ship it: ``scipy_openblas64_``;
 Linux distributions link ``libopenblas``). The library is looked up among the
@@ -74,26 +78,74 @@ def _get_api():
     return _api
 
 
+_switch_allowed = False      # set by tinynet.tune_process()
+_depth = 0                   # single_threaded() blocks running now, in all threads
+_saved = None                # the program's own count while _depth > 0
+
+
+def allow_switching(allowed=True):
+    """Let ``single_threaded()`` change BLAS's thread count (process-wide)."""
+    global _switch_allowed
+    _switch_allowed = bool(allowed)
+
+
+def switching_allowed():
+    return _switch_allowed and bool(_get_api())
+
+
 def threads():
-    """The number of threads BLAS uses now, or None if it cannot be controlled."""
+    """The number of threads BLAS uses, or None if it cannot be controlled.
+    While tinynet has set it to one for a convolution, this is the count it
+    will put back: callers never see the temporary 1."""
+    api = _get_api()
+    if not api:
+        return None
+    with _lock:
+        return _saved if _depth else api[1]()
+
+
+def actual():
+    """The count BLAS has right now, a temporary 1 included (None: not OpenBLAS)."""
     api = _get_api()
     return api[1]() if api else None
 
 
+def _after_fork_in_child():
+    # a fork during a convolution: the child has none running, so it gets the
+    # program's count back (and a lock no other thread can be holding)
+    global _lock, _depth, _saved
+    _lock = threading.Lock()
+    if _depth and _api:
+        _api[0](_saved)
+    _depth, _saved = 0, None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @contextlib.contextmanager
 def single_threaded():
-    """BLAS on one thread inside the block (process-wide: BLAS has one
-    setting), restored on exit, exceptions included. Blocks that overlap in
-    several Python threads are serialised, so the restore is always right."""
+    """BLAS on one thread inside the block if switching is allowed (see
+    ``allow_switching``), otherwise nothing. Blocks may overlap in several
+    Python threads: the first sets one thread, the last puts the count back,
+    exceptions included."""
+    global _depth, _saved
     api = _get_api()
-    if not api:
+    if not (api and _switch_allowed):
         yield
         return
     setter, getter, _ = api
     with _lock:
-        before = getter()
-        setter(1)
-        try:
-            yield
-        finally:
-            setter(before)
+        if _depth == 0:
+            _saved = getter()
+            setter(1)
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                setter(_saved)
+                _saved = None

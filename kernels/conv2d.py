@@ -7,22 +7,26 @@ the CPU and cuBLAS through CuPy on the GPU):
 - ``ref``     NumPy/CuPy reference, the oracle: im2col by KH*KW strided
               slices of the padded input, col2im by the matching slice-adds.
               Works on CuPy arrays unchanged.
-- ``cpu_v1``  Numba CPU, ``@njit(parallel=True)``: im2col with ``prange``
-              over the C*KH*KW rows of the column matrix; col2im with
-              ``prange`` over the N*C input planes (each plane is written by
-              one thread, so no atomics). Compiled once, cached on disk.
+- ``cpu_v1``  Numba CPU, serial GIL-free loops split over tinynet's threads
+              (``kernels/threads.py``): im2col by rows of the column matrix
+              (C*KH*KW of them), col2im by input planes (N*C; each plane is
+              written by one thread, so no atomics), around whole-batch
+              GEMMs. Compiled once, cached on disk.
 - ``cuda_v2`` Numba CUDA, ``@cuda.jit``, on CuPy arrays (through
               ``__cuda_array_interface__``): im2col with one thread per column
               entry; col2im as a gather, one thread per input pixel summing
               the column entries that map to it (deterministic, no atomics).
               Under ``NUMBA_ENABLE_CUDASIM=1`` it runs on NumPy arrays, which
               is how CI tests it without a GPU.
-- ``cpu_v3``  Numba CPU, batch-parallel: one thread per core, each taking
-              chunks of the batch whose column matrix stays in cache, with
-              single-threaded BLAS GEMMs and serial, GIL-free im2col/col2im;
-              the weight gradient redoes the chunk's im2col instead of keeping
-              the forward's. The CPU default where BLAS runs on at most two
-              threads (``cpu_default()``); ``cpu_v1`` elsewhere.
+- ``cpu_v3``  Numba CPU, batch-parallel: the batch in chunks whose column
+              matrix stays in cache, serial GIL-free im2col/col2im, one GEMM
+              per chunk; the weight gradient redoes the chunk's im2col
+              instead of keeping the forward's. With a single-threaded BLAS
+              (or, after ``tinynet.tune_process()``, one made so for the
+              call) one tinynet thread per core takes chunks; otherwise one
+              thread takes them all and each GEMM uses BLAS's threads. The
+              CPU default where BLAS runs on at most two threads
+              (``cpu_default()``); ``cpu_v1`` elsewhere.
 
 Shapes: x (N, C, H, W), w (O, C/groups, KH, KW), y (N, O, OH, OW); SH, SW
 strides, PH, PW paddings, DH, DW dilations. The column matrix is laid out
@@ -32,13 +36,13 @@ y = w (O, C*KH*KW) @ cols (C*KH*KW, N*OH*OW).
 ``python -m tinynet.kernels.conv2d`` checks every version against ``ref`` and
 then times them.
 """
-import itertools
 import os
+import threading
 
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import numba_available, pick
+from tinynet.kernels import numba_available, pick, threads, workspace
 
 
 def out_size(size, k, s, p, d):
@@ -79,14 +83,15 @@ _v1 = None
 
 
 def _build_v1():
-    numba_available()                # sets the threading layer first
-    from numba import njit, prange
+    numba_available()
+    from numba import njit
 
-    @njit(parallel=True, cache=True)
-    def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, cols):
+    @njit(nogil=True, cache=True)
+    def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, cols, r0, r1):
+        # rows [r0, r1) of the column matrix, one (c, i, j) each
         N, C, H, W = x.shape
         OH, OW = cols.shape[4], cols.shape[5]
-        for row in prange(C * KH * KW):
+        for row in range(r0, r1):
             c = row // (KH * KW)
             i = (row // KW) % KH
             j = row % KW
@@ -104,11 +109,12 @@ def _build_v1():
                         else:
                             cols[c, i, j, n, oh, ow] = 0
 
-    @njit(parallel=True, cache=True)
-    def col2im(cols, SH, SW, PH, PW, DH, DW, gx):
+    @njit(nogil=True, cache=True)
+    def col2im(cols, SH, SW, PH, PW, DH, DW, gx, p0, p1):
+        # input planes [p0, p1) of gx, one (n, c) each
         N, C, H, W = gx.shape
         KH, KW, OH, OW = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
-        for plane in prange(N * C):
+        for plane in range(p0, p1):
             n = plane // C
             c = plane % C
             for h in range(H):
@@ -135,8 +141,13 @@ def _kernels_v1():
     return _v1
 
 
+# A part of a split kernel call should have at least this many elements to
+# write, or handing it to another thread costs more than it saves.
+GRAIN = 1 << 15
+
+
 def _cpu_im2col(kernel, x, KH, KW, SH, SW, PH, PW, DH, DW):
-    """A Numba CPU im2col kernel on a fresh column matrix."""
+    """A Numba CPU im2col kernel, run whole on this thread, on a fresh column matrix."""
     N, C, H, W = x.shape
     OH, OW = out_size(H, KH, SH, PH, DH), out_size(W, KW, SW, PW, DW)
     cols = np.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
@@ -150,12 +161,21 @@ def _cpu_col2im(kernel, cols, x_shape, SH, SW, PH, PW, DH, DW):
     return gx
 
 
-def im2col_cpu_v1(x, *args):
-    return _cpu_im2col(_kernels_v1()[0], x, *args)
+def im2col_cpu_v1(x, KH, KW, SH, SW, PH, PW, DH, DW):
+    N, C, H, W = x.shape
+    OH, OW = out_size(H, KH, SH, PH, DH), out_size(W, KW, SW, PW, DW)
+    cols = np.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
+    threads.parallel_for(_kernels_v1()[0], C * KH * KW, np.ascontiguousarray(x), KH, KW,
+                         SH, SW, PH, PW, DH, DW, cols, grain=-(-GRAIN // max(N * OH * OW, 1)))
+    return cols
 
 
-def col2im_cpu_v1(cols, x_shape, *args):
-    return _cpu_col2im(_kernels_v1()[1], cols, x_shape, *args)
+def col2im_cpu_v1(cols, x_shape, SH, SW, PH, PW, DH, DW):
+    N, C, H, W = x_shape
+    gx = np.empty(x_shape, dtype=cols.dtype)
+    threads.parallel_for(_kernels_v1()[1], N * C, np.ascontiguousarray(cols), SH, SW, PH, PW,
+                         DH, DW, gx, grain=-(-GRAIN // max(H * W, 1)))
+    return gx
 
 
 # ---------------------------------------------------------------- v2: Numba CUDA
@@ -168,7 +188,7 @@ cuda = None          # numba.cuda, imported on first use (the simulator patches 
 
 def _build_v2():
     global cuda
-    numba_available()                # sets the threading layer first
+    numba_available()
     from numba import cuda
 
     @cuda.jit
@@ -290,7 +310,7 @@ def _numba_cuda_available():
 # One tinynet thread per core, each taking the next chunk of the batch, a
 # chunk small enough that its column matrix stays in cache; every GEMM is
 # single-threaded BLAS. On two cores this took conv B from 8.0
-# to 4.6 ms (README): no two thread pools (Numba's and BLAS's) take turns
+# to 4.6 ms (docs/kernels.md): no two thread pools (Numba's and BLAS's) take turns
 # waking between the steps, and the column matrix never makes a round trip
 # through memory. The forward keeps no column matrix (the weight gradient
 # redoes the chunk's im2col, in cache), so a conv layer's graph holds only
@@ -305,7 +325,7 @@ _inside = None                   # the jitted helper below, a global so the kern
 
 def _build_v3():
     global _inside
-    numba_available()                # sets the threading layer first
+    numba_available()
     from numba import njit, uint64
 
     # Serial, GIL-free kernels on flat views: unsigned offsets let LLVM drop
@@ -423,66 +443,114 @@ def col2im_cpu_v3(cols, x_shape, *args):
     return _cpu_col2im(_kernels_v3()[1], cols, x_shape, *args)
 
 
-_pool, _pool_size, _pool_pid = None, 0, None
-
-
 def conv_threads():
     """Threads the batch-parallel convolution uses: ``TINYNET_CONV_THREADS``
-    if set, else as many as BLAS uses (one per core unless OPENBLAS_NUM_THREADS
-    / OMP_NUM_THREADS say otherwise); 1 when BLAS's threads cannot be set."""
+    if set; else ``threads.count()`` (one per core by default) when each
+    chunk's GEMM can run on one BLAS thread: BLAS is single-threaded already,
+    or ``tinynet.tune_process()`` lets the call make it so. Otherwise 1: the
+    chunks run one after another, each GEMM on BLAS's own threads. Always 1
+    when BLAS's threads can neither be read nor set."""
     from tinynet.kernels import blas_threads
     env = os.environ.get("TINYNET_CONV_THREADS")
+    if env and (not env.isdigit() or int(env) < 1):
+        raise ValueError(f"TINYNET_CONV_THREADS must be a positive integer, got {env!r}")
+    blas = blas_threads.threads()
+    if blas is None:
+        return 1
     if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"TINYNET_CONV_THREADS must be a positive integer, got {env!r}")
-        return int(env) if blas_threads.threads() is not None else 1
-    return blas_threads.threads() or 1
+        return int(env)
+    return threads.count() if blas == 1 or blas_threads.switching_allowed() else 1
 
 
-def _for_chunks(N, sample_bytes, start, step):
-    """``step(state, a, nb)`` for every chunk [a, a + nb) of range(N), on the
-    calling thread plus pool threads; ``start(B)`` makes a thread's scratch
-    ``state`` for chunks of up to B samples. Returns the steps' results in
-    chunk order.
+# The chunk count is rounded up to a multiple of this (where the batch
+# allows), so that one, two or four threads share the chunks evenly.
+CHUNK_MULTIPLE = 4
 
-    A chunk's column matrix (``sample_bytes`` per sample) fits CHUNK_BYTES,
-    and the chunk count is a multiple of the thread count, so that no thread
-    is left with a big last chunk. Threads take the next chunk when they
-    finish one, so a thread that gets less of its core does fewer. Results
-    are kept per chunk and summed in chunk order by the caller: the same bits
-    every run.
-    """
-    global _pool, _pool_size, _pool_pid
-    T = max(1, min(conv_threads(), N))
+
+def _chunks(N, sample_bytes):
+    """The split of range(N) into chunks [a, a + nb): each chunk's column
+    matrix (``sample_bytes`` per sample) about CHUNK_BYTES, the chunk count a
+    multiple of CHUNK_MULTIPLE where the batch allows. It depends on the
+    problem only, never on the threads that run the call, the thread
+    settings or what other calls are running: the chunk sums, and so the
+    result bits, are the same whatever else happens."""
     n = -(-N // max(1, CHUNK_BYTES // sample_bytes))     # ceil
-    n = min(N, T * -(-n // T))                  # a multiple of T where the batch allows
+    n = min(N, CHUNK_MULTIPLE * -(-n // CHUNK_MULTIPLE))
     bounds = [N * k // n for k in range(n + 1)] if n else [0]   # even sizes
-    chunks = [(a, b - a) for a, b in zip(bounds, bounds[1:])]
-    B = max((nb for _, nb in chunks), default=1)
-    results = [None] * len(chunks)
-    taken = itertools.count()           # next() on it is atomic under the GIL
+    return [(a, b - a) for a, b in zip(bounds, bounds[1:])]
 
-    def loop():
-        state = start(B)
-        while (k := next(taken)) < len(chunks):
-            results[k] = step(state, *chunks[k])
+
+class _InOrder:
+    """Feeds chunk results to ``reduce`` in chunk order, as soon as each is
+    next, and holds back a thread whose chunk is ``window`` or more ahead of
+    the next one to reduce: at most ``window`` results wait at any time."""
+
+    def __init__(self, reduce, window):
+        self.reduce, self.window = reduce, window
+        self.done, self.waiting, self.stopped = 0, {}, False
+        self.cond = threading.Condition()
+
+    def wait_turn(self, k):
+        """False if the call has failed meanwhile (stop)."""
+        with self.cond:
+            while k - self.done >= self.window and not self.stopped:
+                self.cond.wait()
+            return not self.stopped
+
+    def put(self, k, result):
+        with self.cond:
+            self.waiting[k] = result
+            while self.done in self.waiting:
+                self.reduce(self.waiting.pop(self.done))
+                self.done += 1
+            self.cond.notify_all()
+
+    def stop(self):
+        with self.cond:
+            self.stopped = True
+            self.cond.notify_all()
+
+
+def _for_chunks(N, sample_bytes, start, step, reduce=None):
+    """``step(state, a, nb)`` for every chunk [a, a + nb) of range(N) (see
+    ``_chunks``), on ``conv_threads()`` threads; ``start(B)`` makes a
+    thread's scratch ``state`` for chunks of up to B samples. ``reduce``, if
+    given, receives the steps' results in chunk order (the same sums every
+    run), each as soon as all earlier ones are in.
+
+    Threads take the next chunk when they finish one, so a thread that gets
+    less of its core does fewer. After an error no thread takes another
+    chunk, and the error is raised once all have stopped.
+    """
+    chunks = _chunks(N, sample_bytes)
+    T = max(1, min(conv_threads(), len(chunks)))
+    B = max((nb for _, nb in chunks), default=1)
+    tasks = threads.Tasks(len(chunks))
+    order = _InOrder(reduce, 2 * T) if reduce is not None else None
+
+    def work():
+        state = None
+        while (k := tasks.take()) is not None:
+            try:
+                if order is not None and not order.wait_turn(k):
+                    return
+                if state is None:
+                    state = start(B)
+                result = step(state, *chunks[k])
+                if order is not None:
+                    order.put(k, result)
+            except BaseException:        # noqa: B902
+                tasks.failed = True
+                if order is not None:
+                    order.stop()
+                raise
 
     if T <= 1:
-        loop()
-        return results
-    from concurrent.futures import ThreadPoolExecutor
+        work()
+        return
     from tinynet.kernels import blas_threads
-    with blas_threads.single_threaded():         # (its lock also guards the pool)
-        if _pool is None or _pool_size < T - 1 or _pool_pid != os.getpid():  # (a fork
-            _pool = ThreadPoolExecutor(T - 1, thread_name_prefix="tinynet-conv")  # loses them)
-            _pool_size, _pool_pid = T - 1, os.getpid()
-        futures = [_pool.submit(loop) for _ in range(T - 1)]
-        try:
-            loop()
-        finally:
-            for f in futures:            # wait for all, even after an error
-                f.result()
-    return results
+    with blas_threads.single_threaded():         # only after tune_process()
+        threads.run(work, T)
 
 
 def conv2d_forward_cpu_v3(x, w, stride, padding, dilation, groups, bias=None):
@@ -498,8 +566,8 @@ def conv2d_forward_cpu_v3(x, w, stride, padding, dilation, groups, bias=None):
     w3 = w.reshape(G, Og, CK // G)
     b = np.empty(0, x.dtype) if bias is None else np.ascontiguousarray(bias)
 
-    def start(B):                        # one thread's scratch: column matrix, GEMM result
-        return np.empty(CK * B * P, dtype=x.dtype), np.empty(Og * B * P, dtype=x.dtype)
+    def start(B):                        # one thread's scratch (reused across calls)
+        return workspace.empty(CK * B * P, x.dtype), workspace.empty(Og * B * P, x.dtype)
 
     def step(state, a, nb):
         cols = state[0][:CK * nb * P].reshape(C, KH, KW, nb, OH, OW)
@@ -517,7 +585,11 @@ def conv2d_backward_cpu_v3(gy, w, x, x_shape, stride, padding, dilation, groups,
                            need_x=True, need_w=True, need_b=False):
     """(gx, gw, gb) of one convolution in a single pass over the batch; each is
     None unless asked for. ``x`` is needed only for gw, and only the shape of
-    ``w`` unless gx is asked for."""
+    ``w`` unless gx is asked for.
+
+    Each chunk's weight-gradient part is added to the total as soon as the
+    parts before it are in (chunk order: the same sum every run), and its
+    buffer is reused by a later chunk, so only a few parts exist at once."""
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
     im2col, col2im, _, nchw_to_rows = _kernels_v3()
     gy = np.ascontiguousarray(gy)
@@ -530,40 +602,44 @@ def conv2d_backward_cpu_v3(gy, w, x, x_shape, stride, padding, dilation, groups,
     if need_w:
         x = np.ascontiguousarray(x)
     gx = np.empty(x_shape, dtype=gy.dtype) if need_x else None
+    gw_t = np.zeros((G, CK // G, Og), dtype=gy.dtype) if need_w else None
+    gb = np.zeros(O)                                       # float64 sums
+    spare = []                           # weight-gradient part buffers, free for reuse
 
     def start(B):                        # scratch: column matrix (then its gradient), gy rows
-        return np.empty(CK * B * P, dtype=gy.dtype), np.empty(O * B * P, dtype=gy.dtype)
+        return workspace.empty(CK * B * P, gy.dtype), workspace.empty(O * B * P, gy.dtype)
 
     def step(state, a, nb):
         gy2 = state[1][:O * nb * P].reshape(O, nb, P)
-        gb = np.zeros(O)                                   # float64 sums
-        nchw_to_rows(gy[a:a + nb].reshape(nb, O, P), gy2, gb)
+        gb_part = np.zeros(O)
+        nchw_to_rows(gy[a:a + nb].reshape(nb, O, P), gy2, gb_part)
         gy3 = gy2.reshape(G, Og, nb * P)
         cols = state[0][:CK * nb * P].reshape(C, KH, KW, nb, OH, OW)
         cols3 = cols.reshape(G, CK // G, nb * P)
-        gw_t = None
+        part = None
         if need_w:
             im2col(x[a:a + nb], KH, KW, SH, SW, PH, PW, DH, DW, cols)
-            gw_t = np.matmul(cols3, gy3.transpose(0, 2, 1))     # (G, CKg, Og)
+            try:
+                part = spare.pop()
+            except IndexError:
+                part = workspace.empty((G, CK // G, Og), gy.dtype)
+            np.matmul(cols3, gy3.transpose(0, 2, 1), out=part)     # (G, CKg, Og)
         if need_x:                       # the same buffer now takes the column gradient
             for g in range(G):
                 np.matmul(wt[g], gy3[g], out=cols3[g])
             col2im(cols, SH, SW, PH, PW, DH, DW, gx[a:a + nb])
-        return gw_t, gb
+        return part, gb_part
 
-    parts = _for_chunks(N, CK * P * gy.dtype.itemsize, start, step)
-    gw = gb = None
-    if need_w:
-        gw_t = np.zeros((G, CK // G, Og), dtype=gy.dtype)
-        for part in parts:               # in chunk order: the same sum every run
-            gw_t += part[0]
-        gw = np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(w.shape)
-    if need_b:
-        gb = np.zeros(O)
-        for part in parts:
-            gb += part[1]
-        gb = gb.astype(gy.dtype)
-    return gx, gw, gb
+    def reduce(result):                  # in chunk order (see _for_chunks)
+        part, gb_part = result
+        if part is not None:
+            np.add(gw_t, part, out=gw_t)
+            spare.append(part)
+        np.add(gb, gb_part, out=gb)
+
+    _for_chunks(N, CK * P * gy.dtype.itemsize, start, step, reduce)
+    gw = np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(w.shape) if need_w else None
+    return gx, gw, gb.astype(gy.dtype) if need_b else None
 
 
 # ---------------------------------------------------------------- table, dispatch
@@ -589,8 +665,8 @@ IMPLS = {
 
 
 # Where BLAS runs on more threads than this, cpu_v1 is the CPU default: on a
-# 16-core host cpu_v3 measured slower than cpu_v1 (README, "Convolution,
-# pooling and the kernels"); on the 2-core development machine it is faster.
+# 16-core host cpu_v3 measured slower than cpu_v1 (docs/kernels.md,
+# "Deliberate choices"); on the 2-core development machine it is faster.
 CPU_V3_MAX_THREADS = 2
 
 

@@ -7,8 +7,8 @@ caller; this file is the rest of the step.
 Versions (one IMPLS entry each):
 
 - ``ref``     NumPy/CuPy reference, the oracle.
-- ``cpu_v1``  Numba CPU, ``@njit(parallel=True)``, ``prange`` over batch rows.
-- ``cpu_v2``  Numba CPU, ``@njit`` serial.
+- ``cpu_v1``  Numba CPU, the batch rows split over tinynet's threads.
+- ``cpu_v2``  Numba CPU, all rows on the calling thread.
 - ``cuda_v3`` Numba CUDA, ``@cuda.jit`` on CuPy arrays: one thread per (n, h)
               element, for the forward and for the backward; compiled per
               dtype. Runs on NumPy arrays under ``NUMBA_ENABLE_CUDASIM=1``.
@@ -31,9 +31,8 @@ and then times them (under the CUDA simulator: tiny shapes, no timing).
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels.lstm_cell import (Impl, _c, _dev, _numba_cuda_available,
-                                       _sigmoid, check_and_time, cuda_dtype_ok, launch_config,
-                                       quiet_low_occupancy)
+from tinynet.kernels.lstm_cell import (Impl, _c, _dev, _numba_cuda_available, _rows,
+                                       _sigmoid, check_and_time, configure, cuda_dtype_ok)
 from tinynet.kernels import lstm_cell as _lstm
 from tinynet.kernels import numba_available
 
@@ -69,12 +68,12 @@ def gru_bwd_ref(gh, act, hg, h_prev):
 
 
 # ---------------------------------------------------------------- v1, v2: Numba CPU
-_built = {}
+_built = None        # (fwd, bwd), compiled on first use
 
 
-def _build(parallel):
-    numba_available()                # sets the threading layer first
-    from numba import njit, prange
+def _build():
+    numba_available()
+    from numba import njit
 
     @njit(inline="always")
     def sig(x):
@@ -84,10 +83,11 @@ def _build(parallel):
     def tanh(x):
         return 2 / (1 + np.exp(-2 * x)) - 1
 
-    @njit(parallel=parallel, cache=True)
-    def fwd(xg, hg, h_prev, h, act):
+    @njit(nogil=True, cache=True)
+    def fwd(xg, hg, h_prev, h, act, r0, r1):
+        # batch rows [r0, r1)
         N, H = h_prev.shape
-        for b in prange(N):
+        for b in range(r0, r1):
             for j in range(H):
                 r = sig(xg[b, j] + hg[b, j])
                 z = sig(xg[b, H + j] + hg[b, H + j])
@@ -97,10 +97,10 @@ def _build(parallel):
                 act[b, H + j] = z
                 act[b, 2 * H + j] = n
 
-    @njit(parallel=parallel, cache=True)
-    def bwd(gh, act, hg, h_prev, dxg, dhg, dh_prev):
+    @njit(nogil=True, cache=True)
+    def bwd(gh, act, hg, h_prev, dxg, dhg, dh_prev, r0, r1):
         N, H = h_prev.shape
-        for b in prange(N):
+        for b in range(r0, r1):
             for j in range(H):
                 r = act[b, j]
                 z = act[b, H + j]
@@ -120,10 +120,11 @@ def _build(parallel):
     return fwd, bwd
 
 
-def _kernels(parallel):
-    if parallel not in _built:
-        _built[parallel] = _build(parallel)
-    return _built[parallel]
+def _kernels():
+    global _built
+    if _built is None:
+        _built = _build()
+    return _built
 
 
 def _fwd_numba(parallel):
@@ -132,7 +133,7 @@ def _fwd_numba(parallel):
         N, H = h_prev.shape
         h = np.empty((N, H), dt)
         act = np.empty((N, 3 * H), dt)
-        _kernels(parallel)[0](_c(xg, dt), _c(hg, dt), _c(h_prev, dt), h, act)
+        _rows(_kernels()[0], parallel, N, H, _c(xg, dt), _c(hg, dt), _c(h_prev, dt), h, act)
         return h, act
     return launch
 
@@ -144,8 +145,8 @@ def _bwd_numba(parallel):
         dxg = np.empty((N, 3 * H), dt)
         dhg = np.empty((N, 3 * H), dt)
         dh_prev = np.empty((N, H), dt)
-        _kernels(parallel)[1](_c(gh, dt), _c(act, dt), _c(hg, dt), _c(h_prev, dt),
-                              dxg, dhg, dh_prev)
+        _rows(_kernels()[1], parallel, N, H, _c(gh, dt), _c(act, dt), _c(hg, dt),
+              _c(h_prev, dt), dxg, dhg, dh_prev)
         return dxg, dhg, dh_prev
     return launch
 
@@ -160,13 +161,12 @@ cuda = None          # numba.cuda, imported on first use (the simulator patches 
 
 
 def _build_v3(T):
-    numba_available()                # sets the threading layer first
     """The kernels for float type ``T`` (constants cast to ``T`` so that
     float32 math is not promoted to float64)."""
     global cuda
     import math
+    numba_available()
     from numba import cuda
-    quiet_low_occupancy()
 
     @cuda.jit(device=True)
     def sig(x):
@@ -231,7 +231,7 @@ def gru_fwd_cuda_v3(xg, hg, h_prev):
     h = xp.empty((N, H), dt)
     act = xp.empty((N, 3 * H), dt)
     if N * H:                   # no launch for an empty batch
-        _kernels_v3(dt)[0][launch_config(N * H)](_dev(xp, xg, dt), _dev(xp, hg, dt),
+        configure(_kernels_v3(dt)[0], N * H)(_dev(xp, xg, dt), _dev(xp, hg, dt),
                                               _dev(xp, h_prev, dt), h, act)
     return h, act
 
@@ -246,7 +246,7 @@ def gru_bwd_cuda_v3(gh, act, hg, h_prev):
     dhg = xp.empty((N, 3 * H), dt)
     dh_prev = xp.empty((N, H), dt)
     if N * H:                   # no launch for an empty batch
-        _kernels_v3(dt)[1][launch_config(N * H)](_dev(xp, gh, dt), _dev(xp, act, dt),
+        configure(_kernels_v3(dt)[1], N * H)(_dev(xp, gh, dt), _dev(xp, act, dt),
                                               _dev(xp, hg, dt), _dev(xp, h_prev, dt),
                                               dxg, dhg, dh_prev)
     return dxg, dhg, dh_prev

@@ -9,10 +9,10 @@ Versions (one IMPLS entry each):
 
 - ``ref``     NumPy/CuPy reference, the oracle: slice the four gates, apply
               sigmoid/tanh, update the cell. Works on CuPy arrays unchanged.
-- ``cpu_v1``  Numba CPU, ``@njit(parallel=True)``: ``prange`` over the batch
-              rows, one fused loop over the hidden units per row.
-- ``cpu_v2``  Numba CPU, ``@njit`` serial: the same loop without threads,
-              for sizes where waking the thread pool costs more than the work.
+- ``cpu_v1``  Numba CPU: one fused loop over the hidden units per batch
+              row, the rows split over tinynet's threads (``threads.py``).
+- ``cpu_v2``  Numba CPU: the same loop, all rows on the calling thread, for
+              sizes where waking other threads costs more than the work.
 - ``cuda_v3`` Numba CUDA, ``@cuda.jit`` on CuPy arrays: one thread per (n, h)
               element computes its four gates and the cell update (the
               backward likewise), compiled once per dtype so that float32
@@ -48,10 +48,12 @@ activated gates, which with ``c`` is all the backward needs.
 ``python -m tinynet.kernels.lstm_cell`` checks every version against ``ref``
 and then times them (under the CUDA simulator: tiny shapes, no timing).
 """
+import threading
+
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import numba_available, pick
+from tinynet.kernels import numba_available, pick, threads
 from tinynet.kernels.conv2d import _THREADS
 
 
@@ -93,12 +95,12 @@ def lstm_bwd_ref(gh, gc, act, c_prev, c):
 
 
 # ---------------------------------------------------------------- v1, v2: Numba CPU
-_built = {}
+_built = None        # (fwd, bwd), compiled on first use
 
 
-def _build(parallel):
-    numba_available()                # sets the threading layer first
-    from numba import njit, prange
+def _build():
+    numba_available()
+    from numba import njit
 
     # exp-based sigmoid/tanh: libm's exp is several times faster than its tanh,
     # and an overflowing exp gives inf, which lands on the right limit (0, +-1)
@@ -110,10 +112,11 @@ def _build(parallel):
     def tanh(x):
         return 2 / (1 + np.exp(-2 * x)) - 1
 
-    @njit(parallel=parallel, cache=True)
-    def fwd(xg, hg, c_prev, h, c, act):
+    @njit(nogil=True, cache=True)
+    def fwd(xg, hg, c_prev, h, c, act, r0, r1):
+        # batch rows [r0, r1)
         N, H = c_prev.shape
-        for n in prange(N):
+        for n in range(r0, r1):
             for j in range(H):
                 i = sig(xg[n, j] + hg[n, j])
                 f = sig(xg[n, H + j] + hg[n, H + j])
@@ -127,10 +130,10 @@ def _build(parallel):
                 act[n, 2 * H + j] = g
                 act[n, 3 * H + j] = o
 
-    @njit(parallel=parallel, cache=True)
-    def bwd(gh, gc, act, c_prev, c, dpre, dc_prev):
+    @njit(nogil=True, cache=True)
+    def bwd(gh, gc, act, c_prev, c, dpre, dc_prev, r0, r1):
         N, H = c_prev.shape
-        for n in prange(N):
+        for n in range(r0, r1):
             for j in range(H):
                 i = act[n, j]
                 f = act[n, H + j]
@@ -147,15 +150,26 @@ def _build(parallel):
     return fwd, bwd
 
 
-def _kernels(parallel):
-    if parallel not in _built:
-        _built[parallel] = _build(parallel)
-    return _built[parallel]
+def _kernels():
+    global _built
+    if _built is None:
+        _built = _build()
+    return _built
 
 
 def _c(a, dtype):
     # Numba specialises on layout and dtype: give it C-contiguous arrays of one dtype
     return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _rows(kernel, parallel, N, H, *args):
+    """``kernel(*args, r0, r1)`` over the N batch rows: split over tinynet's
+    threads (``cpu_v1``) or all on this one (``cpu_v2``)."""
+    if parallel:
+        from tinynet.kernels.conv2d import GRAIN
+        threads.parallel_for(kernel, N, *args, grain=-(-GRAIN // (8 * max(H, 1))))
+    else:
+        kernel(*args, 0, N)
 
 
 def _fwd_numba(parallel):
@@ -165,7 +179,7 @@ def _fwd_numba(parallel):
         h = np.empty((N, H), dt)
         c = np.empty((N, H), dt)
         act = np.empty((N, 4 * H), dt)
-        _kernels(parallel)[0](_c(xg, dt), _c(hg, dt), _c(c_prev, dt), h, c, act)
+        _rows(_kernels()[0], parallel, N, H, _c(xg, dt), _c(hg, dt), _c(c_prev, dt), h, c, act)
         return h, c, act
     return launch
 
@@ -176,8 +190,8 @@ def _bwd_numba(parallel):
         N, H = c_prev.shape
         dpre = np.empty((N, 4 * H), dt)
         dc_prev = np.empty((N, H), dt)
-        _kernels(parallel)[1](_c(gh, dt), _c(gc, dt), _c(act, dt), _c(c_prev, dt), _c(c, dt),
-                              dpre, dc_prev)
+        _rows(_kernels()[1], parallel, N, H, _c(gh, dt), _c(gc, dt), _c(act, dt), _c(c_prev, dt),
+              _c(c, dt), dpre, dc_prev)
         return dpre, dc_prev
     return launch
 
@@ -192,14 +206,13 @@ cuda = None          # numba.cuda, imported on first use (the simulator patches 
 
 
 def _build_v3(T):
-    numba_available()                # sets the threading layer first
     """The forward and backward kernels for float type ``T``: the constants
     are cast to ``T`` because a bare Python float would promote float32 math
     to float64 (slow on most GPUs)."""
     global cuda
     import math
+    numba_available()
     from numba import cuda
-    quiet_low_occupancy()
 
     @cuda.jit(device=True)
     def sig(x):
@@ -250,15 +263,23 @@ def _build_v3(T):
     return fwd, bwd
 
 
-def quiet_low_occupancy():
-    """Silence Numba's "Grid size N will likely result in GPU under-utilization"
-    warning: a recurrent step over a small batch is small by nature, and the
-    warning would come back at every new size."""
+_quiet_lock = threading.Lock()
+
+
+def configure(kernel, n):
+    """``kernel[launch_config(n)]`` without Numba's "Grid size N will likely
+    result in GPU under-utilization" warning: a recurrent step over a small
+    batch is small by nature, and the warning would come back at every new
+    size. The filter holds for this call only: the program's warning filters
+    are put back as they were (under a lock, so that two threads' calls do
+    not interleave their save and restore)."""
     import warnings
-    # by message only: numba-cuda has its own copy of the warning class, and it
-    # wraps the text in terminal escapes, hence the leading .*
-    warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result in GPU "
-                            "under-utilization")
+    with _quiet_lock, warnings.catch_warnings():
+        # by message only: numba-cuda has its own copy of the warning class, and
+        # it wraps the text in terminal escapes, hence the leading .*
+        warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result in "
+                                "GPU under-utilization")
+        return kernel[launch_config(n)]
 
 
 def _kernels_v3(dtype):
@@ -291,7 +312,7 @@ def lstm_fwd_cuda_v3(xg, hg, c_prev):
     c = xp.empty((N, H), dt)
     act = xp.empty((N, 4 * H), dt)
     if N * H:                   # no launch for an empty batch
-        _kernels_v3(dt)[0][launch_config(N * H)](_dev(xp, xg, dt), _dev(xp, hg, dt),
+        configure(_kernels_v3(dt)[0], N * H)(_dev(xp, xg, dt), _dev(xp, hg, dt),
                                               _dev(xp, c_prev, dt), h, c, act)
     return h, c, act
 
@@ -305,7 +326,7 @@ def lstm_bwd_cuda_v3(gh, gc, act, c_prev, c):
     dpre = xp.empty((N, 4 * H), dt)
     dc_prev = xp.empty((N, H), dt)
     if N * H:                   # no launch for an empty batch
-        _kernels_v3(dt)[1][launch_config(N * H)](_dev(xp, gh, dt), _dev(xp, gc, dt),
+        configure(_kernels_v3(dt)[1], N * H)(_dev(xp, gh, dt), _dev(xp, gc, dt),
                                               _dev(xp, act, dt),
                                               _dev(xp, c_prev, dt), _dev(xp, c, dt),
                                               dpre, dc_prev)

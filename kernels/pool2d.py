@@ -7,10 +7,11 @@ Versions (one IMPLS entry each):
 - ``ref``     NumPy/CuPy reference, the oracle: a loop over the KH*KW kernel
               taps, each a strided slice of the padded input; the max-pool
               backward scatters through the stored indices with ``bincount``.
-- ``cpu_v1``  Numba CPU, ``@njit(parallel=True)`` with ``prange`` over the
-              N*C planes: one pass per output for the forward, one pass over
-              the stored indices for the backward (no atomics: a plane
-              belongs to one thread). Scattering through indices was measured
+- ``cpu_v1``  Numba CPU, serial GIL-free loops over the N*C planes, the
+              planes split over tinynet's threads (``kernels/threads.py``):
+              one pass per output for the forward, one pass over the stored
+              indices for the backward (no atomics: a plane belongs to one
+              thread). Scattering through indices was measured
               2.5x faster than a mask-based backward (the figure the
               project's convolution issue gives).
 - ``cuda_v2`` Numba CUDA, ``@cuda.jit`` on CuPy arrays: one thread per
@@ -29,8 +30,8 @@ then times them.
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import numba_available, pick
-from tinynet.kernels.conv2d import _blocks, _THREADS, cuda_sim_enabled
+from tinynet.kernels import numba_available, pick, threads
+from tinynet.kernels.conv2d import _blocks, _THREADS, GRAIN, cuda_sim_enabled
 
 
 def out_size(size, k, s, p, d, ceil_mode):
@@ -156,14 +157,14 @@ _v1 = None
 
 
 def _build_v1():
-    numba_available()                # sets the threading layer first
-    from numba import njit, prange
+    numba_available()
+    from numba import njit
 
-    @njit(parallel=True, cache=True)
-    def max_fwd(x, KH, KW, SH, SW, PH, PW, DH, DW, y, idx):
+    @njit(nogil=True, cache=True)
+    def max_fwd(x, KH, KW, SH, SW, PH, PW, DH, DW, y, idx, p0, p1):
         N, C, H, W = x.shape
         OH, OW = y.shape[2], y.shape[3]
-        for plane in prange(N * C):
+        for plane in range(p0, p1):
             n = plane // C
             c = plane % C
             for oh in range(OH):
@@ -181,20 +182,23 @@ def _build_v1():
                         for j in range(jlo, jhi):
                             w = w0 + j * DW
                             v = x[n, c, h, w]
-                            # '>' keeps the first maximum; a NaN wins once (v != v).
-                            # Selects, not branches: random data mispredicts half of them.
-                            better = (v > best) | ((v != v) & (best == best))
+                            # '>' keeps the first maximum; a NaN wins once: "not
+                            # v <= best" holds for a NaN v, "best == best" fails
+                            # once best is NaN. (Written this way LLVM vectorises
+                            # it; with "v != v" it did not.) Selects, not
+                            # branches: random data mispredicts half of them.
+                            better = (not (v <= best)) & (best == best)
                             best = v if better else best
                             where = h * W + w if better else where
                     y[n, c, oh, ow] = best
                     idx[n, c, oh, ow] = where
 
-    @njit(parallel=True, cache=True)
-    def max_fwd_2x2(x, y, idx):
+    @njit(nogil=True, cache=True)
+    def max_fwd_2x2(x, y, idx, p0, p1):
         # kernel 2, stride 2, no padding: the common case, taps unrolled
         N, C, H, W = x.shape
         OH, OW = y.shape[2], y.shape[3]
-        for plane in prange(N * C):
+        for plane in range(p0, p1):
             n = plane // C
             c = plane % C
             for oh in range(OH):
@@ -206,17 +210,17 @@ def _build_v1():
                         hh = h + t // 2
                         ww = w + t % 2
                         v = x[n, c, hh, ww]
-                        better = (v > best) | ((v != v) & (best == best))
+                        better = (not (v <= best)) & (best == best)     # as above
                         best = v if better else best
                         where = hh * W + ww if better else where
                     y[n, c, oh, ow] = best
                     idx[n, c, oh, ow] = where
 
-    @njit(parallel=True, cache=True)
-    def max_scatter(gy, idx, gx):
+    @njit(nogil=True, cache=True)
+    def max_scatter(gy, idx, gx, p0, p1):
         N, C, H, W = gx.shape
         OH, OW = gy.shape[2], gy.shape[3]
-        for plane in prange(N * C):
+        for plane in range(p0, p1):
             n = plane // C
             c = plane % C
             flat = gx[n, c].reshape(H * W)
@@ -225,11 +229,11 @@ def _build_v1():
                 for ow in range(OW):
                     flat[idx[n, c, oh, ow]] += gy[n, c, oh, ow]
 
-    @njit(parallel=True, cache=True)
-    def avg_fwd(x, KH, KW, SH, SW, PH, PW, divisor, y):
+    @njit(nogil=True, cache=True)
+    def avg_fwd(x, KH, KW, SH, SW, PH, PW, divisor, y, p0, p1):
         N, C, H, W = x.shape
         OH, OW = y.shape[2], y.shape[3]
-        for plane in prange(N * C):
+        for plane in range(p0, p1):
             n = plane // C
             c = plane % C
             for oh in range(OH):
@@ -245,11 +249,11 @@ def _build_v1():
                                 total += x[n, c, h, w]
                     y[n, c, oh, ow] = total / divisor[oh, ow]
 
-    @njit(parallel=True, cache=True)
-    def avg_bwd(gy, KH, KW, SH, SW, PH, PW, divisor, gx):
+    @njit(nogil=True, cache=True)
+    def avg_bwd(gy, KH, KW, SH, SW, PH, PW, divisor, gx, p0, p1):
         N, C, H, W = gx.shape
         OH, OW = gy.shape[2], gy.shape[3]
-        for plane in prange(N * C):
+        for plane in range(p0, p1):
             n = plane // C
             c = plane % C
             for h in range(H):
@@ -277,22 +281,29 @@ def _kernels_v1():
     return _v1
 
 
+def _planes(kernel, n_planes, plane_size, *args):
+    """``kernel(*args, p0, p1)`` over the N*C planes, split over tinynet's threads."""
+    threads.parallel_for(kernel, n_planes, *args, grain=-(-GRAIN // max(plane_size, 1)))
+
+
 def max_fwd_cpu_v1(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
-    N, C = x.shape[:2]
+    N, C, H, W = x.shape
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     idx = np.empty((N, C, OH, OW), dtype=np.int64)
     x = np.ascontiguousarray(x)
     if (KH, KW, SH, SW, PH, PW, DH, DW) == (2, 2, 2, 2, 0, 0, 1, 1) and \
             2 * OH <= x.shape[2] and 2 * OW <= x.shape[3]:       # (ceil mode may overhang)
-        _kernels_v1()[4](x, y, idx)                  # unrolled: the general loop is slower
+        _planes(_kernels_v1()[4], N * C, H * W, x, y, idx)   # unrolled: the general loop is slower
     else:
-        _kernels_v1()[0](x, KH, KW, SH, SW, PH, PW, DH, DW, y, idx)
+        _planes(_kernels_v1()[0], N * C, H * W, x, KH, KW, SH, SW, PH, PW, DH, DW, y, idx)
     return y, idx
 
 
 def max_scatter_cpu_v1(gy, idx, x_shape, window=None):
+    N, C, H, W = x_shape
     gx = np.empty(x_shape, dtype=gy.dtype)
-    _kernels_v1()[1](np.ascontiguousarray(gy), np.ascontiguousarray(idx), gx)
+    _planes(_kernels_v1()[1], N * C, H * W, np.ascontiguousarray(gy),
+            np.ascontiguousarray(idx), gx)
     return gx
 
 
@@ -301,17 +312,19 @@ def _divisor_2d(divisor, OH, OW):
 
 
 def avg_fwd_cpu_v1(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
-    y = np.empty(x.shape[:2] + (OH, OW), dtype=x.dtype)
-    _kernels_v1()[2](np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW,
-                     _divisor_2d(divisor, OH, OW), y)
+    N, C, H, W = x.shape
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    _planes(_kernels_v1()[2], N * C, H * W, np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW,
+            _divisor_2d(divisor, OH, OW), y)
     return y
 
 
 def avg_bwd_cpu_v1(gy, x_shape, KH, KW, SH, SW, PH, PW, divisor):
+    N, C, H, W = x_shape
     gx = np.empty(x_shape, dtype=gy.dtype)
     OH, OW = gy.shape[2:]
-    _kernels_v1()[3](np.ascontiguousarray(gy), KH, KW, SH, SW, PH, PW,
-                     _divisor_2d(divisor, OH, OW), gx)
+    _planes(_kernels_v1()[3], N * C, H * W, np.ascontiguousarray(gy), KH, KW, SH, SW, PH, PW,
+            _divisor_2d(divisor, OH, OW), gx)
     return gx
 
 
@@ -322,7 +335,7 @@ cuda = None          # numba.cuda, imported on first use (the simulator patches 
 
 def _build_v2():
     global cuda
-    numba_available()                # sets the threading layer first
+    numba_available()
     from numba import cuda
 
     @cuda.jit

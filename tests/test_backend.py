@@ -1,4 +1,4 @@
-"""The process-level tuning `import tinynet` applies, and its opt-outs."""
+"""The process-level tuning `tinynet.tune_process()` applies on request, and its opt-outs."""
 import gc
 import subprocess
 import sys
@@ -14,8 +14,10 @@ def _in_fresh_process(code, **env):
     return out.stdout.strip()
 
 
-def test_import_raises_the_gc_threshold_and_can_be_told_not_to():
+def test_only_tune_process_raises_the_gc_threshold_and_it_can_be_told_not_to():
     code = "import gc, tinynet; print(gc.get_threshold()[0])"
+    assert int(_in_fresh_process(code)) == 700                 # import changes nothing
+    code = "import gc, tinynet; tinynet.tune_process(); print(gc.get_threshold()[0])"
     assert int(_in_fresh_process(code)) == 10000
     assert int(_in_fresh_process(code, TINYNET_GC_TUNING="0")) == 700
 

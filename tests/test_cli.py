@@ -105,9 +105,90 @@ def test_max_steps_stops_and_checkpoints(tmp_path, capsys):
     assert "stopped after 3 steps" in capsys.readouterr().out
 
 
-def test_unknown_data_source_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match="unknown data source 'imagenet'"):
-        main(["train", "mlp", "--data", "imagenet", "--out", str(tmp_path / "r"), "--quiet"])
+def _exits_2_naming(argv, option, allowed, capsys):
+    """``tinynet ARGV`` stops before doing anything, with status 2 and a
+    message naming the option and what it accepts."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2, err
+    assert f"argument {option}:" in err and allowed in err, err
+
+
+# (arguments, the option named, what the message says is allowed); for every
+# option of every subcommand and seed model that takes a value
+BAD_OPTIONS = [
+    (["train", "cnn", "--epochs", "-1"], "--epochs", "an integer >= 1"),
+    (["train", "cnn", "--epochs", "0"], "--epochs", "an integer >= 1"),
+    (["train", "cnn", "--epochs", "two"], "--epochs", "an integer >= 1"),
+    (["train", "mlp", "--batch-size", "0"], "--batch-size", "an integer >= 1"),
+    (["train", "mlp", "--lr", "0"], "--lr", "(0, inf)"),
+    (["train", "mlp", "--lr", "nan"], "--lr", "(0, inf)"),
+    (["train", "mlp", "--lr", "inf"], "--lr", "(0, inf)"),
+    (["train", "mlp", "--seed", "-1"], "--seed", "[0, 9223372036854775807]"),
+    (["train", "mlp", "--max-steps", "0"], "--max-steps", "an integer >= 1"),
+    (["train", "mlp", "--device", "gpu"], "--device", "'cpu', 'cuda' or 'cuda:N'"),
+    (["train", "mlp", "--data", "imagenet"], "--data", "'digits', 'mnist:PATH'"),
+    (["train", "mlp", "--data", "mnist:/no/such/folder"], "--data", "an existing folder"),
+    (["train", "mlp", "--optimizer", "lbfgs"], "--optimizer", "invalid choice"),
+    (["train", "vgg"], "model", "invalid choice"),
+    (["demo", "--steps", "0"], "--steps", "an integer >= 1"),
+    (["demo", "--lr", "-0.1"], "--lr", "(0, inf)"),
+    (["demo", "--seed", "x"], "--seed", "[0, 9223372036854775807]"),
+    (["resume", "/no/such/run"], "run", "a run directory holding config.json"),
+    (["eval", "/no/such/run"], "run", "a run directory holding config.json"),
+    (["train", "lstm", "--text", "/no/such/file"], "--text", "an existing file"),
+    (["train", "lstm", "--val-fraction", "1"], "--val-fraction", "(0, 1)"),
+    (["train", "lstm", "--dropout", "1"], "--dropout", "[0, 1)"),
+    (["train", "lstm", "--temperature", "-1"], "--temperature", "[0, inf)"),
+    (["train", "lstm", "--clip", "0"], "--clip", "(0, inf)"),
+    (["train", "lstm", "--sample-every", "-1"], "--sample-every", "an integer >= 0"),
+    (["train", "lstm", "--sample-chars", "-1"], "--sample-chars", "an integer >= 0"),
+    (["train", "lstm", "--lr", "0"], "--lr", "(0, inf)"),
+    (["train", "lstm", "--seed", "-5"], "--seed", "[0, 9223372036854775807]"),
+    (["train", "lstm", "--epochs", "-1"], "--epochs", "an integer >= 1"),
+] + [(["train", "lstm", "--" + o, "0"], "--" + o, "an integer >= 1")
+     for o in ("max-chars", "seq-len", "batch-size", "embed-size", "hidden-size",
+               "num-layers", "max-steps")] + [
+    (["train", "sentiment", "--data", "/no/such/folder"], "--data", "an existing folder"),
+    (["train", "sentiment", "--lr", "-1"], "--lr", "(0, inf)"),
+    (["train", "sentiment", "--clip", "0"], "--clip", "(0, inf)"),
+    (["train", "sentiment", "--seed", "-1"], "--seed", "[0, 9223372036854775807]"),
+] + [(["train", "sentiment", "--" + o, "0"], "--" + o, "an integer >= 1")
+     for o in ("n-per-class", "embed-size", "hidden-size", "num-layers", "max-vocab",
+               "min-freq", "max-len", "batch-size", "epochs", "max-steps")] + [
+    (["train", "rnn", "--csv", "/no/such/file.csv"], "--csv", "an existing file"),
+    (["train", "rnn", "--cell", "lstmx"], "--cell", "invalid choice"),
+    (["train", "rnn", "--noise", "-1"], "--noise", "[0, inf)"),
+    (["train", "rnn", "--lr", "0"], "--lr", "(0, inf)"),
+    (["train", "rnn", "--clip", "nan"], "--clip", "(0, inf)"),
+    (["train", "rnn", "--seed", "-1"], "--seed", "[0, 9223372036854775807]"),
+    (["train", "rnn", "--hours", "100"], "--hours", "an integer >= 529"),
+] + [(["train", "rnn", "--" + o, "0"], "--" + o, "an integer >= 1")
+     for o in ("hours", "period", "window", "horizon", "test-days", "hidden-size",
+               "num-layers", "batch-size", "steps")]
+
+
+@pytest.mark.parametrize("argv,option,allowed", BAD_OPTIONS,
+                         ids=[" ".join(a[0]) for a in BAD_OPTIONS])
+def test_every_option_is_validated(argv, option, allowed, capsys):
+    _exits_2_naming(argv, option, allowed, capsys)
+
+
+def test_resume_validates_its_options(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(["train", "mlp", "--max-steps", "2", "--quiet", "--out", out]) == 0
+    capsys.readouterr()
+    _exits_2_naming(["resume", out, "--epochs", "0"], "--epochs", "an integer >= 1", capsys)
+    _exits_2_naming(["resume", out, "--max-steps", "-3"], "--max-steps", "an integer >= 1",
+                    capsys)
+
+
+def test_a_bad_option_exits_2_from_the_command_line():
+    r = tinynet_cmd("train", "cnn", "--epochs", "-1")
+    assert r.returncode == 2
+    assert "argument --epochs: expected an integer >= 1, got -1" in r.stderr
+    assert "Traceback" not in r.stderr and not r.stdout
 
 
 @pytest.mark.slow

@@ -36,19 +36,69 @@ def get_array_module(*arrays):
     return np
 
 
+class device(str):
+    """PyTorch's ``torch.device``: ``device('cpu')``, ``device('cuda', 0)``,
+    ``device('cuda:1')``, with ``.type`` and ``.index`` (None when not given).
+
+    It is the device's name as a ``str`` ('cpu', 'cuda', 'cuda:0'), so it
+    equals that string (``x.device == 'cpu'``) and goes wherever a device
+    name does. See https://pytorch.org/docs/stable/tensor_attributes.html#torch.device
+    """
+    __slots__ = ("type", "index")
+
+    def __new__(cls, type, index=None):
+        if isinstance(type, device) and index is None:
+            return type
+        if isinstance(type, int) and not isinstance(type, bool) and index is None:
+            type, index = "cuda", type            # device(1) is cuda:1, as in PyTorch
+        if not isinstance(type, str):
+            raise TypeError(f"device: expected a device name such as 'cpu' or 'cuda:0', "
+                            f"got {type!r}")
+        name, _, number = type.partition(":")
+        if number:
+            if index is not None:
+                raise ValueError(f"device: {type!r} already names an index; got index={index}")
+            if not number.isdigit():
+                raise ValueError(f"device: invalid device index in {type!r}")
+            index = int(number)
+        if name not in ("cpu", "cuda"):
+            raise ValueError(f"device: unknown device type {name!r} in {type!r}: expected "
+                             "'cpu', 'cuda' or 'cuda:N'")
+        if index is not None and (not isinstance(index, int) or index < 0):
+            raise ValueError(f"device: the index must be a non-negative int, got {index!r}")
+        self = super().__new__(cls, name if index is None else f"{name}:{index}")
+        self.type, self.index = name, index
+        return self
+
+    def __repr__(self):
+        extra = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{extra})"
+
+    def __reduce__(self):
+        return device, (str(self),)
+
+
+_CPU = device("cpu")
+_CUDA = {}            # index -> device, so that x.device builds no object
+
+
 def device_of(a):
-    """'cpu' for NumPy arrays, 'cuda:N' for CuPy arrays on device N."""
+    """device('cpu') for NumPy arrays, device('cuda:N') for CuPy arrays on device N."""
     if is_cupy_array(a):
-        return f"cuda:{a.device.id}"
-    return "cpu"
+        index = a.device.id
+        d = _CUDA.get(index)
+        if d is None:
+            d = _CUDA[index] = device("cuda", index)
+        return d
+    return _CPU
 
 
 def normalize_device(device):
-    """Turn 'cpu' / 'cuda' / 'cuda:1' / None into 'cpu' or 'cuda:N'."""
+    """Turn 'cpu' / 'cuda' / 'cuda:1' / a ``device`` / None into 'cpu' or 'cuda:N'."""
     if device is None:
         return "cpu"
     device = str(device)
-    if device == "cpu":
+    if device == "cpu" or device == "cpu:0":
         return "cpu"
     if device == "cuda":
         cp = _import_cupy()
@@ -73,19 +123,53 @@ def to_device(a, device):
         return cp.asarray(a)
 
 
+def tune_process(malloc=True, gc=True, blas=True):
+    """Opt in to process-wide settings that make tinynet faster, for a
+    program that is mostly tinynet (the ``tinynet`` command calls it).
+    ``import tinynet`` changes none of them; a library or a server that
+    embeds tinynet should leave them alone.
+
+    - ``malloc``: glibc keeps freed memory for reuse (``tune_malloc``);
+    - ``gc``: Python's cyclic collector runs less often (``tune_gc``);
+    - ``blas``: the batch-parallel convolution may set NumPy's OpenBLAS to
+      one thread while it runs, and put the count back after (see
+      ``tinynet/kernels/blas_threads.py``). Then a float32 product that
+      another thread starts during a convolution runs on one thread too, and
+      its last bits may differ from a run without threads.
+
+    Each can also be turned off by ``TINYNET_MALLOC_TUNING=0``,
+    ``TINYNET_GC_TUNING=0``, ``TINYNET_BLAS_TUNING=0``. Returns a dict
+    saying which were applied. See docs/reliability.md.
+    """
+    import os
+    applied = {"malloc": bool(malloc) and tune_malloc(), "gc": bool(gc) and tune_gc(),
+               "blas": False}
+    if blas and os.environ.get("TINYNET_BLAS_TUNING", "1") != "0":
+        from tinynet.kernels import blas_threads
+        blas_threads.allow_switching(True)
+        applied["blas"] = blas_threads.switching_allowed()
+    return applied
+
+
+def empty_cache():
+    """Release the memory the CPU kernels keep for reuse (their workspace
+    cache, ``tinynet/kernels/workspace.py``); arrays still in use keep
+    theirs. ``tn.cuda.empty_cache()`` does the same for the GPU pool."""
+    from tinynet.kernels import workspace
+    workspace.clear()
+
+
 def tune_malloc():
-    """Keep freed memory for reuse instead of returning it to the OS at once.
+    """Keep freed memory for reuse instead of returning it to the OS at once
+    (part of ``tune_process``; never called by ``import tinynet``).
 
     NumPy has no caching allocator: every large temporary (an im2col matrix,
     an activation) is a fresh mmap, and the kernel zero-fills each of its
-    pages on first touch. In a training loop that re-allocates the same sizes
-    every step, this page-fault cost was about a quarter of the seed CNN's step
-    time on the 2-core development machine. Raising glibc's mmap and trim
-    thresholds makes such blocks come from (and go back to) the heap, the way
-    PyTorch's caching allocator keeps its blocks; the price is that the
-    process's memory stays at its peak. Called once by ``import tinynet`` on
-    Linux with glibc; set ``TINYNET_MALLOC_TUNING=0`` to leave malloc alone.
-    Returns True if the settings were applied.
+    pages on first touch. Raising glibc's mmap and trim thresholds makes such
+    blocks come from (and go back to) the heap, the way PyTorch's caching
+    allocator keeps its blocks; the price is that the process's memory stays
+    at its peak. Linux with glibc only; ``TINYNET_MALLOC_TUNING=0`` leaves
+    malloc alone. Returns True if the settings were applied.
     """
     import ctypes
     import os
@@ -105,18 +189,17 @@ def tune_malloc():
 
 
 def tune_gc(threshold=10000):
-    """Run Python's cyclic garbage collector less often.
+    """Run Python's cyclic garbage collector less often (part of
+    ``tune_process``; never called by ``import tinynet``).
 
     Every op allocates a few small Python objects (a Tensor, a Function and
-    its dict). CPython starts a collection every 700 such allocations and,
-    every hundredth time, walks every object in the process; with NumPy,
-    Numba and tinynet imported that took about 0.8 µs of the ~6.7 µs each op cost
-    in the op-overhead benchmark. tinynet's graphs hold no reference cycles
-    (Functions keep their outputs through weak references), so they are freed
-    by reference counting alone and do not need the collector. The first
-    threshold is raised to ``threshold`` (never lowered); set
-    ``TINYNET_GC_TUNING=0`` to leave the collector alone. Returns True if the
-    threshold was changed.
+    its dict), and CPython starts a collection every 700 such allocations,
+    every hundredth time walking every object in the process. tinynet's
+    graphs hold no reference cycles (Functions keep their outputs through
+    weak references), so they are freed by reference counting alone and do
+    not need the collector. The first threshold is raised to ``threshold``
+    (never lowered; 0, collection off, stays off); ``TINYNET_GC_TUNING=0``
+    leaves the collector alone. Returns True if the threshold was changed.
     """
     import gc
     import os

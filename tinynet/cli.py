@@ -1,8 +1,93 @@
 """The ``tinynet`` command."""
 import argparse
+import math
+import os
 import sys
 import time
 
+
+# ---------------------------------------------------------------- option types
+# argparse reports a type's ArgumentTypeError as "argument --NAME: MESSAGE"
+# and exits with status 2, so each message only has to say what is allowed.
+def int_option(low, high=None):
+    """An argparse type: an integer in [low, high] (no upper bound if None)."""
+    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {value}")
+        return value
+    return parse
+
+
+def float_option(low=None, high=None, low_open=False, high_open=False):
+    """An argparse type: a finite number in the given interval."""
+    lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
+    hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
+    allowed = f"a finite number in {lo}, {hi}"
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}") from None
+        bad = not math.isfinite(value) or \
+            (low is not None and (value <= low if low_open else value < low)) or \
+            (high is not None and (value >= high if high_open else value > high))
+        if bad:
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text}")
+        return value
+    return parse
+
+
+def existing_file(text):
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"expected an existing file, got {text!r}")
+    return text
+
+
+def existing_dir(text):
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"expected an existing folder, got {text!r}")
+    return text
+
+
+SEED = int_option(0, 2 ** 63 - 1)
+
+
+def _data_source(text):
+    """'digits', or 'mnist:PATH' / 'fashion-mnist:PATH' with PATH an existing folder."""
+    kind, _, root = text.partition(":")
+    root = os.path.expanduser(root)
+    if text == "digits":
+        return text
+    if kind in ("mnist", "fashion-mnist") and os.path.isdir(root):
+        return f"{kind}:{root}"
+    raise argparse.ArgumentTypeError(
+        f"expected 'digits', 'mnist:PATH' or 'fashion-mnist:PATH' with PATH an existing "
+        f"folder, got {text!r}")
+
+
+def _device(text):
+    if text in ("cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"expected 'cpu', 'cuda' or 'cuda:N', got {text!r}")
+
+
+def _run_dir(*files):
+    """An argparse type: a run directory holding ``files``."""
+    def parse(text):
+        missing = [f for f in files if not os.path.isfile(os.path.join(text, f))]
+        if missing:
+            raise argparse.ArgumentTypeError(f"expected a run directory holding "
+                                             f"{' and '.join(files)}; {text!r} has no "
+                                             f"{' and '.join(missing)}")
+        return text
+    return parse
 
 
 def _demo(args):
@@ -130,16 +215,17 @@ def _info(args):
     import numpy as np
 
     import tinynet as tn
-    from tinynet.kernels import conv2d, numba_available, pool2d
-    numba_available()                               # sets Numba's threading layer
+    from tinynet.kernels import blas_threads, conv2d, pool2d, threads
     print(f"tinynet {tn.__version__}  python {platform.python_version()}  numpy {np.__version__}")
     try:
         import numba
-        from numba import config as numba_config
-        print(f"numba {numba.__version__}  threading layer "
-              f"{numba_config.THREADING_LAYER}  threads {numba_config.NUMBA_NUM_THREADS}")
+        print(f"numba {numba.__version__} (tinynet's kernels run on their own threads, not "
+              "Numba's threading layer)")
     except ImportError:
         print("numba: not installed (kernels fall back to the NumPy reference)")
+    print(f"tinynet kernel threads {threads.count()}, batch-parallel convolution "
+          f"{conv2d.conv_threads()}; BLAS {blas_threads.threads()} threads, set to one during a "
+          f"convolution: {'yes' if blas_threads.switching_allowed() else 'no'} (tune_process)")
     try:
         from threadpoolctl import threadpool_info
         for lib in threadpool_info():
@@ -148,7 +234,8 @@ def _info(args):
     except ImportError:
         print("BLAS: install threadpoolctl (the 'bench' extra) to see which BLAS runs")
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
-                "NUMBA_THREADING_LAYER", "TINYNET_CONV_IMPL", "TINYNET_POOL_IMPL"):
+                "NUMBA_THREADING_LAYER", "TINYNET_CONV_IMPL", "TINYNET_POOL_IMPL",
+                "TINYNET_NUM_THREADS", "TINYNET_CONV_THREADS", "TINYNET_WORKSPACE_MB"):
         if var in os.environ:
             print(f"{var}={os.environ[var]}")
     print(f"kernels: conv {conv2d.select(np.zeros(1)).name}, pool "
@@ -164,47 +251,56 @@ SEEDS = {"lstm": "char_lstm", "rnn": "timeseries_rnn", "sentiment": "sentiment_l
 
 
 def main(argv=None):
+    """The command line. Run as the ``tinynet`` command (``argv`` None: the
+    arguments come from ``sys.argv``) it first opts the process in to
+    ``tinynet.tune_process()``: the command is the whole program. Called
+    with a list of arguments from other code, it leaves the process alone."""
+    if argv is None:
+        import tinynet
+        tinynet.tune_process()
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) >= 2 and argv[0] == "train" and argv[1] in SEEDS:
         # the recurrent seed models keep their own options (tinynet train lstm --help)
         import importlib
         module = importlib.import_module(f"tinynet.seeds.{SEEDS[argv[1]]}")
-        return module.main(argv[2:])
+        return module.main(argv[2:], prog=f"tinynet train {argv[1]}")
     parser = argparse.ArgumentParser(prog="tinynet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a tiny network with raw tensor ops")
-    demo.add_argument("--steps", type=int, default=2000)
-    demo.add_argument("--lr", type=float, default=0.1)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--steps", type=int_option(1), default=2000)
+    demo.add_argument("--lr", type=float_option(0, low_open=True), default=0.1)
+    demo.add_argument("--seed", type=SEED, default=0)
 
     tr = sub.add_parser("train", help="train a seed model: mlp, cnn (in a run directory), "
                                       "lstm (char-LSTM), rnn (time series), sentiment; "
                                       "`tinynet train lstm --help` for its options")
     tr.add_argument("model", choices=["mlp", "cnn"] + sorted(SEEDS))
-    tr.add_argument("--data", default="digits", help="'digits' (embedded) or 'mnist:PATH'")
-    tr.add_argument("--epochs", type=int)
-    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--data", default="digits", type=_data_source,
+                    help="'digits' (embedded) or 'mnist:PATH'")
+    tr.add_argument("--epochs", type=int_option(1))
+    tr.add_argument("--batch-size", type=int_option(1))
     tr.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"])
-    tr.add_argument("--lr", type=float)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--device", default="cpu", help="'cpu' or 'cuda'")
+    tr.add_argument("--lr", type=float_option(0, low_open=True))
+    tr.add_argument("--seed", type=SEED, default=0)
+    tr.add_argument("--device", default="cpu", type=_device, help="'cpu' or 'cuda'")
     tr.add_argument("--out", help="run directory (default runs/<model>-<time>)")
-    tr.add_argument("--max-steps", type=int, help="stop after this many steps (checkpointed)")
+    tr.add_argument("--max-steps", type=int_option(1),
+                    help="stop after this many steps (checkpointed)")
     tr.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     tr.add_argument("--distributed", action="store_true",
                     help="data-parallel over the processes of `mpiexec -n N` (MPI); "
                          "--batch-size is then the global batch, split over them")
 
     rs = sub.add_parser("resume", help="continue a run from its checkpoint")
-    rs.add_argument("run")
-    rs.add_argument("--epochs", type=int, help="new total number of epochs")
-    rs.add_argument("--max-steps", type=int)
+    rs.add_argument("run", type=_run_dir("config.json", "checkpoint.npz"))
+    rs.add_argument("--epochs", type=int_option(1), help="new total number of epochs")
+    rs.add_argument("--max-steps", type=int_option(1))
     rs.add_argument("--quiet", action="store_true")
     rs.add_argument("--distributed", action="store_true",
                     help="continue under `mpiexec -n N`, any N (kept from a --distributed run)")
 
     ev = sub.add_parser("eval", help="evaluate a run's checkpoint on its held-out set")
-    ev.add_argument("run")
+    ev.add_argument("run", type=_run_dir("config.json", "checkpoint.npz"))
     sub.add_parser("info", help="versions, BLAS, threads, kernels, GPU")
 
     args = parser.parse_args(argv)

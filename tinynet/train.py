@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -212,9 +213,13 @@ def fit(config, run, resume=False):
     max_steps = config.get("max_steps")
     model.train()
     # Ctrl-C only raises a flag; the loop stops between two steps, so the
-    # checkpoint never holds a half-applied optimizer step.
+    # checkpoint never holds a half-applied optimizer step. Python delivers
+    # signals to the main thread only: from another thread fit() installs no
+    # handler and Ctrl-C stays the program's business.
     interrupted = []
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    handler = threading.current_thread() is threading.main_thread()
+    if handler:
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     try:
         while epoch < config["epochs"]:
             loader.load_state_dict(epoch_start)       # the epoch's shuffle, reproducibly
@@ -277,7 +282,8 @@ def fit(config, run, resume=False):
                       f"acc {correct / max(seen, 1):.4f}  held-out loss {val_loss:.4f} "
                       f"acc {val_acc:.4f}  {seconds:.1f} s", flush=True)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if handler:                   # (None: a handler set outside Python, not restorable)
+            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
     if dist:
         dist.barrier()                        # rank 0's metrics are complete
     rows = run.metrics()

@@ -1,13 +1,19 @@
 """The batch-parallel CPU convolution (``cpu_v3``): thread counts and chunk
-sizes that change how the batch is split must not change the result, the
-BLAS thread count must come back after every call, and the plain (fused)
-backward must agree with the differentiable one."""
+sizes that change how the batch is split must not change the result (and
+thread counts not even its bits), the BLAS thread count is changed only
+after ``tune_process()`` and then always comes back, an error stops every
+thread, and the plain (fused) backward must agree with the differentiable
+one."""
+import threading
+import time
+
 import numpy as np
 import pytest
 
 import tinynet as tn
 from tinynet import kernels
 from tinynet.kernels import blas_threads
+from tinynet.kernels import threads as kernel_threads
 from tinynet.kernels import conv2d as K
 from tinynet.ops.conv import conv2d
 
@@ -119,37 +125,127 @@ def test_openblas_is_found_when_numpy_uses_it():
     assert blas_threads.threads() >= 1
 
 
+@pytest.fixture
+def switching(monkeypatch):
+    """As after tinynet.tune_process(): cpu_v3 may set BLAS to one thread."""
+    monkeypatch.setattr(blas_threads, "_switch_allowed", True)
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3", "5"])
+def test_same_bits_for_any_thread_count(threads, monkeypatch):
+    # the chunks do not depend on the threads that run them, so neither do the sums
+    monkeypatch.setattr(K, "CHUNK_BYTES", 1)
+    x, w, b, gy, args = arrays(SHAPES[0], np.float32)
+    monkeypatch.setenv("TINYNET_CONV_THREADS", "1")
+    alone = run_v3(x, w, b, gy, args)
+    monkeypatch.setenv("TINYNET_CONV_THREADS", threads)
+    for a, r in zip(run_v3(x, w, b, gy, args), alone):
+        assert np.array_equal(a, r)
+
+
 @needs_blas_control
-def test_blas_thread_count_comes_back(monkeypatch):
+def test_blas_is_left_alone_unless_the_process_opted_in(monkeypatch):
+    monkeypatch.setenv("TINYNET_CONV_THREADS", "2")
+    monkeypatch.setattr(blas_threads, "_switch_allowed", False)
+    before = blas_threads.actual()
+    seen = []
+    real = K._kernels_v3()
+
+    def im2col(*a):
+        seen.append(blas_threads.actual())
+        return real[0](*a)
+
+    monkeypatch.setattr(K, "_v3", (im2col,) + real[1:])
+    x, w, b, gy, args = arrays(SHAPES[0])
+    run_v3(x, w, b, gy, args)
+    assert seen and set(seen) == {before}
+    with blas_threads.single_threaded():
+        assert blas_threads.actual() == before
+
+
+@needs_blas_control
+def test_blas_thread_count_comes_back(monkeypatch, switching):
     monkeypatch.setenv("TINYNET_CONV_THREADS", "2")
     before = blas_threads.threads()
     x, w, b, gy, args = arrays(SHAPES[0])
     run_v3(x, w, b, gy, args)
-    assert blas_threads.threads() == before
+    assert blas_threads.actual() == before
     with blas_threads.single_threaded():
-        assert blas_threads.threads() == 1
-    assert blas_threads.threads() == before
+        assert blas_threads.actual() == 1
+        assert blas_threads.threads() == before        # readers never see the temporary 1
+        with blas_threads.single_threaded():           # nested / overlapping blocks
+            assert blas_threads.actual() == 1
+        assert blas_threads.actual() == 1
+    assert blas_threads.actual() == before
 
 
 @needs_blas_control
-def test_blas_thread_count_comes_back_after_an_error(monkeypatch):
+def test_overlapping_calls_in_several_threads_restore_the_count_after_the_last(monkeypatch,
+                                                                               switching):
     monkeypatch.setenv("TINYNET_CONV_THREADS", "2")
     monkeypatch.setattr(K, "CHUNK_BYTES", 1)
-    before = blas_threads.threads()
+    before = blas_threads.actual()
+    x, w, b, gy, args = arrays(SHAPES[0], np.float32)
+    alone = run_v3(x, w, b, gy, args)
+    seen_by_readers, errors, stop = set(), [], threading.Event()
+
+    def convolve():
+        try:
+            for _ in range(20):
+                for a, r in zip(run_v3(x, w, b, gy, args), alone):
+                    assert np.array_equal(a, r)
+        except BaseException as e:                     # noqa: B902
+            errors.append(e)
+
+    def read():
+        while not stop.is_set():
+            seen_by_readers.add(blas_threads.threads())
+            seen_by_readers.add(K.conv_threads())
+
+    workers = [threading.Thread(target=convolve) for _ in range(3)]
+    reader = threading.Thread(target=read)
+    reader.start()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    stop.set()
+    reader.join()
+    assert not errors, errors
+    assert 1 not in seen_by_readers                    # neither saw the temporary 1
+    assert blas_threads.actual() == before
+
+
+@needs_blas_control
+@pytest.mark.parametrize("allowed", [False, True])
+def test_an_error_stops_every_thread_and_restores_blas(allowed, monkeypatch):
+    monkeypatch.setattr(blas_threads, "_switch_allowed", allowed)
+    monkeypatch.setenv("TINYNET_CONV_THREADS", "2")
+    monkeypatch.setattr(K, "CHUNK_BYTES", 1)           # one chunk per sample: 40 chunks
+    before = blas_threads.actual()
     calls = []
+    real = K._kernels_v3()
 
     def failing_im2col(*a):
         calls.append(1)
         if len(calls) == 3:
             raise MemoryError("planted")
+        time.sleep(0.002)
         return real[0](*a)
 
-    real = K._kernels_v3()
     monkeypatch.setattr(K, "_v3", (failing_im2col,) + real[1:])
-    x, w, b, gy, args = arrays(SHAPES[0])
-    with pytest.raises(MemoryError, match="planted"):
-        K.conv2d_forward(x, w, *args, impl=V3, bias=b)
-    assert blas_threads.threads() == before
+    x = np.random.default_rng(0).standard_normal((40, 2, 6, 6))
+    w = np.ones((3, 2, 3, 3))
+    for run in (lambda: K.conv2d_forward(x, w, (1, 1), (0, 0), (1, 1), 1, impl=V3),
+                lambda: K.conv2d_backward(np.ones((40, 3, 4, 4)), x, w, (1, 1), (0, 0), (1, 1),
+                                          1, needs=(True, True, True), impl=V3)):
+        calls.clear()
+        with pytest.raises(MemoryError, match="planted"):
+            run()
+        after = len(calls)
+        time.sleep(0.05)
+        assert len(calls) == after <= 4                 # nobody went on after the error
+        assert blas_threads.actual() == before
 
 
 @needs_blas_control
@@ -157,7 +253,10 @@ def test_thread_count_setting(monkeypatch):
     monkeypatch.setenv("TINYNET_CONV_THREADS", "3")
     assert K.conv_threads() == 3
     monkeypatch.delenv("TINYNET_CONV_THREADS")
-    assert K.conv_threads() == blas_threads.threads()
+    monkeypatch.setattr(blas_threads, "_switch_allowed", True)
+    assert K.conv_threads() == kernel_threads.count()
+    monkeypatch.setattr(blas_threads, "_switch_allowed", False)
+    assert K.conv_threads() == (kernel_threads.count() if blas_threads.threads() == 1 else 1)
     for bad in ("0", "two", "-1"):
         monkeypatch.setenv("TINYNET_CONV_THREADS", bad)
         with pytest.raises(ValueError, match="TINYNET_CONV_THREADS must be a positive"):
@@ -246,5 +345,6 @@ def test_the_controlled_blas_is_numpys_even_with_scipys_loaded(monkeypatch):
     monkeypatch.setattr(blas_threads, "_api", None)            # look it up again
     assert os.path.realpath(blas_threads._get_api()[2]) == os.path.realpath(bundled[0])
     # and setting it changes what NumPy's products use
+    monkeypatch.setattr(blas_threads, "_switch_allowed", True)
     with blas_threads.single_threaded():
-        assert blas_threads.threads() == 1
+        assert blas_threads.actual() == 1

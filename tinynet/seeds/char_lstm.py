@@ -185,24 +185,39 @@ def train(config=None):
             "sample": text_out, "steps": step}
 
 
-def _parser():
-    p = argparse.ArgumentParser(description="Train a character-level LSTM language model.")
-    p.add_argument("--text", help="a UTF-8 text file (default: Python's standard-library "
-                                  "sources, no download)")
-    for key in ("max_chars", "seq_len", "batch_size", "embed_size", "hidden_size",
-                "num_layers", "epochs", "max_steps", "sample_chars", "sample_every", "seed"):
-        p.add_argument("--" + key.replace("_", "-"), type=int, default=DEFAULTS[key])
-    for key in ("val_fraction", "dropout", "lr", "clip", "temperature"):
-        p.add_argument("--" + key.replace("_", "-"), type=float, default=DEFAULTS[key])
+# Each option's allowed values (the command exits with status 2 outside them):
+# integers from a lower bound, numbers in an interval.
+_INT_OPTIONS = {"max_chars": 1, "seq_len": 1, "batch_size": 1, "embed_size": 1,
+                "hidden_size": 1, "num_layers": 1, "epochs": 1, "max_steps": 1,
+                "sample_chars": 0, "sample_every": 0}          # sample_every 0: no samples
+_FLOAT_OPTIONS = {"val_fraction": dict(low=0, high=1, low_open=True, high_open=True),
+                  "dropout": dict(low=0, high=1, high_open=True),
+                  "lr": dict(low=0, low_open=True), "clip": dict(low=0, low_open=True),
+                  "temperature": dict(low=0)}                  # temperature 0: greedy
+
+
+def _parser(prog=None):
+    from tinynet.cli import SEED, existing_file, float_option, int_option
+    p = argparse.ArgumentParser(
+        prog=prog, description="Train a character-level LSTM language model.")
+    p.add_argument("--text", type=existing_file,
+                   help="a UTF-8 text file (default: Python's standard-library sources, "
+                        "no download)")
+    for key, low in _INT_OPTIONS.items():
+        p.add_argument("--" + key.replace("_", "-"), type=int_option(low), default=DEFAULTS[key])
+    p.add_argument("--seed", type=SEED, default=DEFAULTS["seed"])
+    for key, interval in _FLOAT_OPTIONS.items():
+        p.add_argument("--" + key.replace("_", "-"), type=float_option(**interval),
+                       default=DEFAULTS[key])
     p.add_argument("--prompt", default=DEFAULTS["prompt"])
     p.add_argument("--save", help="write model, vocabulary and config here (tn.save)")
     p.add_argument("--quiet", action="store_true")
     return p
 
 
-def main(argv=None):
+def main(argv=None, prog=None):
     """Command line: ``python examples/char_lstm.py --help``."""
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     result = train(vars(args))
     if not args.quiet:
         print(f"\nsample (temperature {args.temperature}, prompt {args.prompt!r}):\n")

@@ -137,23 +137,28 @@ def train(config=None):
             "losses": losses, "epochs": epochs, "steps": step}
 
 
-def _parser():
-    p = argparse.ArgumentParser(description="Train an LSTM text classifier on a text folder.")
-    p.add_argument("--data", help="folder with train/<class>/*.txt and test/<class>/*.txt "
-                                  "(default: generate a small review set)")
+def _parser(prog=None):
+    from tinynet.cli import SEED, existing_dir, float_option, int_option
+    p = argparse.ArgumentParser(
+        prog=prog, description="Train an LSTM text classifier on a text folder.")
+    p.add_argument("--data", type=existing_dir,
+                   help="folder with train/<class>/*.txt and test/<class>/*.txt "
+                        "(default: generate a small review set)")
     for key in ("n_per_class", "embed_size", "hidden_size", "num_layers", "max_vocab",
-                "min_freq", "max_len", "batch_size", "epochs", "max_steps", "seed"):
-        p.add_argument("--" + key.replace("_", "-"), type=int, default=DEFAULTS[key])
+                "min_freq", "max_len", "batch_size", "epochs", "max_steps"):
+        p.add_argument("--" + key.replace("_", "-"), type=int_option(1), default=DEFAULTS[key])
+    p.add_argument("--seed", type=SEED, default=DEFAULTS["seed"])
     for key in ("lr", "clip"):
-        p.add_argument("--" + key.replace("_", "-"), type=float, default=DEFAULTS[key])
+        p.add_argument("--" + key.replace("_", "-"), type=float_option(0, low_open=True),
+                       default=DEFAULTS[key])
     p.add_argument("--bidirectional", action="store_true")
     p.add_argument("--quiet", action="store_true")
     return p
 
 
-def main(argv=None):
+def main(argv=None, prog=None):
     """Command line: ``python examples/sentiment_lstm.py --help``."""
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     result = train(vars(args))
     if not args.quiet:
         for text in ("a wonderful and moving film, the music was superb",

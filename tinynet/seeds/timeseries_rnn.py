@@ -207,24 +207,37 @@ def train(config=None):
             "truth": truth}
 
 
-def _parser():
-    p = argparse.ArgumentParser(description="Forecast an hourly series with an RNN/LSTM/GRU.")
-    p.add_argument("--csv", help="a CSV file with your series (one row per hour)")
+def _parser(prog=None):
+    from tinynet.cli import SEED, existing_file, float_option, int_option
+    p = argparse.ArgumentParser(
+        prog=prog, description="Forecast an hourly series with an RNN/LSTM/GRU.")
+    p.add_argument("--csv", type=existing_file,
+                   help="a CSV file with your series (one row per hour)")
     p.add_argument("--column", help="the CSV column to forecast (default: the last)")
     p.add_argument("--cell", choices=sorted(CELLS), default=DEFAULTS["cell"])
     for key in ("hours", "period", "window", "horizon", "test_days", "hidden_size",
-                "num_layers", "batch_size", "steps", "seed"):
-        p.add_argument("--" + key.replace("_", "-"), type=int, default=DEFAULTS[key])
-    for key in ("noise", "lr", "clip"):
-        p.add_argument("--" + key, type=float, default=DEFAULTS[key])
+                "num_layers", "batch_size", "steps"):
+        p.add_argument("--" + key.replace("_", "-"), type=int_option(1), default=DEFAULTS[key])
+    p.add_argument("--seed", type=SEED, default=DEFAULTS["seed"])
+    p.add_argument("--noise", type=float_option(0), default=DEFAULTS["noise"])
+    for key in ("lr", "clip"):
+        p.add_argument("--" + key, type=float_option(0, low_open=True), default=DEFAULTS[key])
     p.add_argument("--plot", default=DEFAULTS["plot"], help="PNG path ('' for none)")
     p.add_argument("--quiet", action="store_true")
     return p
 
 
-def main(argv=None):
+def main(argv=None, prog=None):
     """Command line: ``python examples/timeseries_rnn.py --help``."""
-    args = _parser().parse_args(argv)
+    parser = _parser(prog)
+    args = parser.parse_args(argv)
+    if not args.csv:                     # the synthetic series must hold the windows
+        need = 24 * args.test_days + args.window + args.horizon + max(args.period - args.window,
+                                                                      0) + 1
+        if args.hours < need:
+            parser.error(f"argument --hours: expected an integer >= {need} (24 * --test-days "
+                         f"+ --window + --horizon + max(--period - --window, 0) + 1), "
+                         f"got {args.hours}")
     result = train(vars(args))
     e = result["test_mse"]
     return 0 if e["model"] < min(v for k, v in e.items() if k != "model") else 1
