@@ -1,5 +1,4 @@
 """Adadelta: step sizes from running averages of squared gradients and updates."""
-from tinynet.backend import get_array_module
 from tinynet.optim._checks import check_nonneg
 from tinynet.optim.optimizer import Optimizer
 
@@ -31,12 +30,7 @@ class Adadelta(Optimizer):
 
     def _update(self, group):
         lr, rho, eps = float(group["lr"]), float(group["rho"]), float(group["eps"])
-        weight_decay, maximize = float(group["weight_decay"]), group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            x, g = p.array, p.grad.array
-            xp = get_array_module(x)
+        for p, x, g, xp in self._params_with_grads(group):
             state = self.state.get(p)
             if state is None:
                 state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(x),
@@ -44,10 +38,6 @@ class Adadelta(Optimizer):
             state["step"] += 1
             v, u = state["square_avg"], state["acc_delta"]
 
-            if maximize:
-                g = xp.negative(g)
-            if weight_decay != 0:
-                g = g + weight_decay * x
             v *= rho
             v += (1.0 - rho) * (g * g)
             delta = xp.sqrt(u + eps)

@@ -41,19 +41,10 @@ class Adagrad(Optimizer):
 
     def _update(self, group):
         lr, lr_decay, eps = float(group["lr"]), float(group["lr_decay"]), float(group["eps"])
-        weight_decay, maximize = float(group["weight_decay"]), group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            x, g = p.array, p.grad.array
-            xp = get_array_module(x)
+        for p, x, g, xp in self._params_with_grads(group):
             state = self.state.get(p) or self._init_state(p, group)
             state["step"] = t = state["step"] + 1
 
-            if maximize:
-                g = xp.negative(g)
-            if weight_decay != 0:
-                g = g + weight_decay * x
             clr = lr / (1.0 + (t - 1) * lr_decay)
             s = state["sum"]
             tmp = xp.multiply(g, g, out=xp.empty_like(x))     # an array even when 0-d

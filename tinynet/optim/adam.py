@@ -1,7 +1,6 @@
 """Adam (with the AMSGrad variant) and AdamW (decoupled weight decay)."""
 import math
 
-from tinynet.backend import get_array_module
 from tinynet.optim._checks import check_betas, check_nonneg
 from tinynet.optim.optimizer import Optimizer
 
@@ -37,14 +36,8 @@ class Adam(Optimizer):
         lr = float(group["lr"])
         beta1, beta2 = (float(b) for b in group["betas"])
         eps = float(group["eps"])
-        weight_decay = float(group["weight_decay"])
-        decoupled = group["decoupled_weight_decay"]
-        amsgrad, maximize = group["amsgrad"], group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            x, g = p.array, p.grad.array
-            xp = get_array_module(x)
+        amsgrad = group["amsgrad"]
+        for p, x, g, xp in self._params_with_grads(group):
             state = self.state.get(p)
             if state is None:
                 state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(x),
@@ -54,13 +47,6 @@ class Adam(Optimizer):
             state["step"] = t = state["step"] + 1
             m, v = state["exp_avg"], state["exp_avg_sq"]
 
-            if maximize:
-                g = xp.negative(g)
-            if weight_decay != 0:
-                if decoupled:
-                    x *= 1.0 - lr * weight_decay
-                else:
-                    g = g + weight_decay * x
             # One scratch array `tmp` serves every intermediate below (allocated
             # explicitly: on 0-d inputs a ufunc without `out` returns a scalar).
             tmp = xp.multiply(g, 1.0 - beta1, out=xp.empty_like(x))

@@ -1,5 +1,4 @@
 """Adamax: Adam with the infinity norm in place of the second moment."""
-from tinynet.backend import get_array_module
 from tinynet.optim._checks import check_betas, check_nonneg
 from tinynet.optim.optimizer import Optimizer
 
@@ -31,12 +30,7 @@ class Adamax(Optimizer):
     def _update(self, group):
         lr, eps = float(group["lr"]), float(group["eps"])
         beta1, beta2 = (float(b) for b in group["betas"])
-        weight_decay, maximize = float(group["weight_decay"]), group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            x, g = p.array, p.grad.array
-            xp = get_array_module(x)
+        for p, x, g, xp in self._params_with_grads(group):
             state = self.state.get(p)
             if state is None:
                 state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(x),
@@ -44,10 +38,6 @@ class Adamax(Optimizer):
             state["step"] = t = state["step"] + 1
             m, u = state["exp_avg"], state["exp_inf"]
 
-            if maximize:
-                g = xp.negative(g)
-            if weight_decay != 0:
-                g = g + weight_decay * x
             m += (1.0 - beta1) * (g - m)
             u *= beta2
             xp.maximum(u, xp.abs(g) + eps, out=u)

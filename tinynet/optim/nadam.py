@@ -1,5 +1,4 @@
 """NAdam: Adam with Nesterov momentum."""
-from tinynet.backend import get_array_module
 from tinynet.optim._checks import check_betas, check_nonneg
 from tinynet.optim.optimizer import Optimizer
 
@@ -40,13 +39,8 @@ class NAdam(Optimizer):
     def _update(self, group):
         lr, eps = float(group["lr"]), float(group["eps"])
         beta1, beta2 = (float(b) for b in group["betas"])
-        weight_decay, psi = float(group["weight_decay"]), float(group["momentum_decay"])
-        decoupled, maximize = group["decoupled_weight_decay"], group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            x, g = p.array, p.grad.array
-            xp = get_array_module(x)
+        psi = float(group["momentum_decay"])
+        for p, x, g, xp in self._params_with_grads(group):
             state = self.state.get(p)
             if state is None:
                 state = self.state[p] = {"step": 0, "mu_product": 1.0,
@@ -55,13 +49,6 @@ class NAdam(Optimizer):
             state["step"] = t = state["step"] + 1
             m, v = state["exp_avg"], state["exp_avg_sq"]
 
-            if maximize:
-                g = xp.negative(g)
-            if weight_decay != 0:
-                if decoupled:
-                    x *= 1.0 - lr * weight_decay
-                else:
-                    g = g + weight_decay * x
             mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
             mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
             state["mu_product"] = prod = state["mu_product"] * mu

@@ -146,6 +146,30 @@ class Optimizer:
     def _update(self, group):
         raise NotImplementedError(f"{type(self).__name__} must implement _update(group)")
 
+    @staticmethod
+    def _params_with_grads(group):
+        """``(p, array, gradient, xp)`` for each parameter of ``group`` that has
+        a gradient, the gradient negated when ``maximize`` and with the L2
+        weight decay added, or (``decoupled_weight_decay``, AdamW's rule) the
+        array shrunk by ``lr * weight_decay`` instead. A changed gradient is a
+        new array: ``p.grad`` itself is never modified."""
+        lr, weight_decay = float(group["lr"]), float(group.get("weight_decay", 0))
+        decoupled = group.get("decoupled_weight_decay", False)
+        maximize = group.get("maximize", False)
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            x, g = p.array, p.grad.array
+            xp = get_array_module(x)
+            if maximize:
+                g = xp.negative(g)
+            if weight_decay != 0:
+                if decoupled:
+                    x *= 1.0 - lr * weight_decay
+                else:
+                    g = g + weight_decay * x
+            yield p, x, g, xp
+
     # State entries kept as Python numbers (PyTorch may save them as 0-d tensors).
     _int_state = ("step",)
     _float_state = ()

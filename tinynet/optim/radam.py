@@ -1,7 +1,6 @@
 """RAdam: Adam whose adaptive step is switched on once its variance is tractable."""
 import math
 
-from tinynet.backend import get_array_module
 from tinynet.optim._checks import check_betas, check_nonneg
 from tinynet.optim.optimizer import Optimizer
 
@@ -38,14 +37,8 @@ class RAdam(Optimizer):
     def _update(self, group):
         lr, eps = float(group["lr"]), float(group["eps"])
         beta1, beta2 = (float(b) for b in group["betas"])
-        weight_decay = float(group["weight_decay"])
-        decoupled, maximize = group["decoupled_weight_decay"], group["maximize"]
         rho_inf = 2.0 / (1.0 - beta2) - 1.0
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            x, g = p.array, p.grad.array
-            xp = get_array_module(x)
+        for p, x, g, xp in self._params_with_grads(group):
             state = self.state.get(p)
             if state is None:
                 state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(x),
@@ -53,13 +46,6 @@ class RAdam(Optimizer):
             state["step"] = t = state["step"] + 1
             m, v = state["exp_avg"], state["exp_avg_sq"]
 
-            if maximize:
-                g = xp.negative(g)
-            if weight_decay != 0:
-                if decoupled:
-                    x *= 1.0 - lr * weight_decay
-                else:
-                    g = g + weight_decay * x
             m += (1.0 - beta1) * (g - m)
             v *= beta2
             v += (1.0 - beta2) * (g * g)

@@ -1,5 +1,4 @@
 """RMSprop, with optional momentum and the centered variant."""
-from tinynet.backend import get_array_module
 from tinynet.optim._checks import check_nonneg
 from tinynet.optim.optimizer import Optimizer
 
@@ -33,13 +32,8 @@ class RMSprop(Optimizer):
 
     def _update(self, group):
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
-        weight_decay, momentum = float(group["weight_decay"]), float(group["momentum"])
-        centered, maximize = group["centered"], group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            x, g = p.array, p.grad.array
-            xp = get_array_module(x)
+        momentum, centered = float(group["momentum"]), group["centered"]
+        for p, x, g, xp in self._params_with_grads(group):
             state = self.state.get(p)
             if state is None:
                 state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(x)}
@@ -49,10 +43,6 @@ class RMSprop(Optimizer):
                     state["grad_avg"] = xp.zeros_like(x)
             state["step"] += 1
 
-            if maximize:
-                g = xp.negative(g)
-            if weight_decay != 0:
-                g = g + weight_decay * x
             v = state["square_avg"]
             v *= alpha
             tmp = xp.multiply(g, g, out=xp.empty_like(x))     # an array even when 0-d

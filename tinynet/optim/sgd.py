@@ -1,5 +1,4 @@
 """Stochastic gradient descent, with optional momentum, dampening and Nesterov."""
-from tinynet.backend import get_array_module
 from tinynet.optim._checks import check_nonneg
 from tinynet.optim.optimizer import Optimizer
 
@@ -34,19 +33,8 @@ class SGD(Optimizer):
         lr = float(group["lr"])
         momentum = float(group["momentum"])
         dampening = float(group["dampening"])
-        weight_decay = float(group["weight_decay"])
-        nesterov, maximize = group["nesterov"], group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            x, g = p.array, p.grad.array
-            xp = get_array_module(x)
-            # Work on a private copy only when the gradient has to change;
-            # p.grad itself is never modified.
-            if maximize:
-                g = xp.negative(g)
-            if weight_decay != 0:
-                g = g + weight_decay * x
+        nesterov = group["nesterov"]
+        for p, x, g, xp in self._params_with_grads(group):
             if momentum != 0:
                 state = self.state.setdefault(p, {})
                 buf = state.get("momentum_buffer")
