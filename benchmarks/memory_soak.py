@@ -14,7 +14,7 @@ temporaries for reuse rather than returning them to the OS), so RSS tends
 to plateau at the high-water mark of the allocator's free lists rather than
 track live data.
 
-tests/test_hardening_memory.py runs the same trainers for a few hundred steps.
+tests/hardening/test_hardening_memory.py runs the same trainers for a few hundred steps.
 """
 import argparse
 import gc

@@ -95,7 +95,7 @@ def pool():
     window = (2, 2, 2, 2, 0, 0, 1, 1)
 
     def ours():
-        y, idx = v1.max_fwd(x, *window, 13, 13)
+        y, idx = v1.max_forward(x, *window, 13, 13)
         v1.max_scatter(y, idx, x.shape, window)
 
     fwd, scatter = _prange_pool()

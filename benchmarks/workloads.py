@@ -152,6 +152,31 @@ def maxpool(lib):
     return Case(step, check)
 
 
+# ---------------------------------------------------------------- attention
+def attention(lib):
+    """Causal self-attention, F.scaled_dot_product_attention forward +
+    backward: batch 32, 4 heads, 256 tokens, head size 64, float32."""
+    mod, F = _libs(lib)
+    rng = _rng(7)
+    N, H, T, d = 32, 4, 256, 64
+    q, k, v = (_tensor(lib, rng.standard_normal((N, H, T, d)).astype(np.float32), True)
+               for _ in range(3))
+    gy = _tensor(lib, rng.standard_normal((N, H, T, d)).astype(np.float32))
+
+    def step():
+        q.grad = k.grad = v.grad = None
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y.backward(gy)
+        return y
+
+    def check():
+        y = step()
+        return {"y": _np(y), "dq": _np(q.grad), "dk": _np(k.grad), "dv": _np(v.grad)}
+
+    # the matrix products (two forward, four backward) over the causal half
+    return Case(step, check, flops=2 * N * H * T * T * d * 6 * 0.5)
+
+
 # ---------------------------------------------------------------- training steps
 def _load_weights(model, arrays, lib):
     mod, _ = _libs(lib)
@@ -185,7 +210,7 @@ def _train_case(lib, make_model, make_opt, x, y, flops, seed):
 
     def check():
         # the loss and every parameter gradient of one step; the optimizers'
-        # own trajectories are compared with PyTorch's in tests/test_optim.py
+        # own trajectories are compared with PyTorch's in tests/optim/test_optim.py
         # (after one RMSprop step a tiny gradient may round either way, and
         # the step of size ~lr/sqrt(1 - alpha) does not depend on its size)
         opt.zero_grad()
@@ -247,6 +272,7 @@ WORKLOADS = {
     "maxpool": maxpool,
     "cnn_step": cnn_step,
     "lstm_step": lstm_step,
+    "attention": attention,
 }
 
 

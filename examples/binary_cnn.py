@@ -10,17 +10,21 @@ padded image and small random rotations/shifts (``tinynet.data.transforms``,
 drawn from ``tinynet.random``, so ``--seed`` repeats a run exactly). The
 held-out images are only normalized, never augmented.
 
-The network has one output, a logit: ``sigmoid(logit)`` is the probability of
-the second class (``classes[1]``), and the loss is
-``F.binary_cross_entropy_with_logits``, which is the stable way to compute
-``binary_cross_entropy(sigmoid(logit), y)``::
+The network, ``tinynet.models.BinaryCNN`` (tinynet/models/binary_cnn.py),
+has one output, a logit: ``sigmoid(logit)`` is the probability of the second
+class (``classes[1]``), and the loss is ``F.binary_cross_entropy_with_logits``,
+which is the stable way to compute ``binary_cross_entropy(sigmoid(logit), y)``::
 
     [conv3x3 -> BatchNorm2d -> ReLU -> MaxPool2d(2)] x 2   (B, 32, H/4, W/4)
     conv3x3 -> BatchNorm2d -> ReLU -> AdaptiveAvgPool2d(1) (B, 64, 1, 1)
     Flatten -> Dropout -> Linear(64, 1)                    (B, 1)
 
+``tinynet train binary_cnn`` trains the same model in a run directory
+(without the augmentation).
+
 With no ``--data`` the example draws a small synthetic set into a temporary
-folder: ``cross`` images (a plus sign) and ``ring`` images (a hollow circle),
+folder (``tinynet.recipes.classify.make_shapes_folder``): ``cross`` images
+(a plus sign) and ``ring`` images (a hollow circle),
 each of a random size, colour and position on a noisy background, saved as
 PNG files. Because the shapes move around, the model has to learn what they
 look like, not where they are; the augmentation adds more of that variety
@@ -40,7 +44,6 @@ The convolutional examples:
                                a small ResNet on the 8x8 digits
 """
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -48,11 +51,12 @@ import time
 import numpy as np
 
 import tinynet as tn
-import tinynet.nn as nn
 import tinynet.nn.functional as F
 import tinynet.optim as optim
 from tinynet.data import DataLoader, ImageFolder, Subset
 from tinynet.data import transforms as T
+from tinynet.models import BinaryCNN          # the architecture: tinynet/models/binary_cnn.py
+from tinynet.recipes.classify import make_shapes_folder   # the generated crosses and rings
 
 DEFAULTS = {
     "data": None,            # an ImageFolder root with two class sub-folders; None: generate
@@ -72,46 +76,7 @@ DEFAULTS = {
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
 
-# ----------------------------------------------------------------- the generated data
-def _draw_shape(kind, size, rng):
-    """A float mask in [0, 1] of shape (size, size) with one cross or ring at a random place."""
-    r = rng.uniform(0.18, 0.3) * size                 # half-size of the shape
-    cy, cx = rng.uniform(r + 1, size - r - 1, size=2)  # keep it inside the image
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    thick = max(1.0, 0.08 * size)
-    if kind == "ring":
-        dist = np.hypot(yy - cy, xx - cx)
-        return (np.abs(dist - r) < thick).astype(np.float64)
-    # a plus sign: a horizontal and a vertical bar through the centre
-    bar_h = (np.abs(yy - cy) < thick) & (np.abs(xx - cx) < r)
-    bar_v = (np.abs(xx - cx) < thick) & (np.abs(yy - cy) < r)
-    return (bar_h | bar_v).astype(np.float64)
-
-
-def make_shapes_folder(root, n_per_class=200, size=32, seed=0):
-    """Write ``root/cross/*.png`` and ``root/ring/*.png``: ``n_per_class``
-    RGB images of ``size`` x ``size`` each, drawn with NumPy from ``seed``.
-
-    Each image: a dark background of a random tint plus Gaussian noise, and
-    one shape of a random bright colour. Returns ``root``.
-    """
-    from PIL import Image            # Pillow writes the PNG files; ImageFolder reads them back
-    rng = np.random.default_rng(seed)
-    for kind in ("cross", "ring"):
-        folder = os.path.join(root, kind)
-        os.makedirs(folder, exist_ok=True)
-        for i in range(n_per_class):
-            mask = _draw_shape(kind, size, rng)[..., None]        # (H, W, 1)
-            background = rng.uniform(0.0, 0.35, size=3)
-            colour = rng.uniform(0.6, 1.0, size=3)
-            img = (1 - mask) * background + mask * colour
-            img += rng.normal(0, 0.08, size=img.shape)
-            img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
-            Image.fromarray(img).save(os.path.join(folder, f"{i:04d}.png"))
-    return root
-
-
-# ----------------------------------------------------------------- data and model
+# ----------------------------------------------------------------- data
 def load_data(cfg):
     """(train, held-out, classes): two Subsets of the same ImageFolder, the
     first with augmentation, the second without."""
@@ -138,28 +103,6 @@ def load_data(cfg):
     n_val = max(1, int(round(cfg["val_fraction"] * len(order))))
     return (Subset(train_folder, order[n_val:]), Subset(val_folder, order[:n_val]),
             train_folder.classes)
-
-
-class BinaryCNN(nn.Module):
-    """RGB images (N, 3, H, W) -> one logit per image (N, 1); H, W >= 4."""
-
-    def __init__(self, width=16, dropout=0.3):
-        super().__init__()
-
-        def stage(c_in, c_out):
-            # bias=False: the BatchNorm right after adds its own shift
-            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-                    nn.BatchNorm2d(c_out), nn.ReLU()]
-
-        self.features = nn.Sequential(
-            *stage(3, width), nn.MaxPool2d(2),
-            *stage(width, 2 * width), nn.MaxPool2d(2),
-            *stage(2 * width, 4 * width),
-            nn.AdaptiveAvgPool2d(1))     # any image size ends as (N, 4w, 1, 1)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * width, 1))
-
-    def forward(self, x):
-        return self.head(self.features(x))
 
 
 def evaluate(model, loader):

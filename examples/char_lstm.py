@@ -1,9 +1,10 @@
-"""Runs tinynet's seed model `char_lstm`: the code (a readable training loop) is
-tinynet/seeds/char_lstm.py, installed with the package so that `tinynet train`
-can run it too. `python examples/char_lstm.py --help` lists the options."""
+"""Runs tinynet's seed model `lstm`, the same as `tinynet train lstm`: the
+architecture is tinynet/models/char_lstm.py and its training loop (a readable
+one) the recipe tinynet/recipes/char_lm.py, both installed with the package.
+`python examples/char_lstm.py --help` lists the options."""
 import sys
 
-from tinynet.seeds.char_lstm import main
+from tinynet.cli import train_command
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(train_command("lstm"))

@@ -5,8 +5,9 @@
 conv32 3x3 relu -> maxpool 2 -> conv64 3x3 relu -> maxpool 2 -> dense 512
 relu -> dense 10, RMSprop, cross-entropy: the seeds' MNIST model. The 8x8
 digits are small, so both convolutions pad by 1 to keep the shapes valid
-(8 -> 8 -> 4 -> 4 -> 2); `tinynet train cnn` trains the same model with
-progress bars, checkpoints and curves.
+(8 -> 8 -> 4 -> 4 -> 2). The architecture is `tinynet.models.cnn`
+(tinynet/models/cnn.py); `tinynet train cnn` trains the same model with
+progress bars, checkpoints and curves (tinynet/recipes/classify.py).
 
 The convolutional examples:
 
@@ -19,19 +20,10 @@ The convolutional examples:
 import time
 
 import tinynet as tn
-import tinynet.nn as nn
 import tinynet.nn.functional as F
 from tinynet import optim
 from tinynet.data import DataLoader, digits
-
-
-def seed_cnn():
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),    # (B, 32, 4, 4)
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # (B, 64, 2, 2)
-        nn.Flatten(),
-        nn.Linear(64 * 2 * 2, 512), nn.ReLU(),
-        nn.Linear(512, 10))
+from tinynet.models import cnn       # the architecture: tinynet/models/cnn.py
 
 
 def accuracy(model, dataset):
@@ -46,7 +38,7 @@ def accuracy(model, dataset):
 def main(epochs=12, batch_size=64, lr=1e-3, seed=0, log=print):
     tn.manual_seed(seed)
     train, test = digits(split="train"), digits(split="test")
-    model = seed_cnn()
+    model = cnn(image_size=8)                # (B, 1, 8, 8) -> (B, 10)
     opt = optim.RMSprop(model.parameters(), lr=lr)
     loader = DataLoader(train, batch_size=batch_size, shuffle=True, seed=seed)
     start = time.perf_counter()

@@ -3,13 +3,17 @@
 Each hot path is one module (``conv2d``, ``pool2d``, ``lstm_cell``, ``gru_cell``)
 holding several implementations of the same kernels side by side, llm.c style:
 a plain NumPy reference (the oracle), then faster versions. Each module ends with an
-``IMPLS`` table and a ``select(device)`` that picks one.
+``IMPLS`` table of versions, a ``select(x)`` that picks one for array ``x``, and a
+``self_check`` that ``python -m tinynet.kernels.<module>`` runs (every version against
+the reference, then timed). What the modules share is in ``_common.py``; the versions
+and each hot path's defaults are listed in ``kernels/README.md``.
 
 Choosing an implementation:
 
 - automatically: the fastest available one for the device;
 - by environment, for the whole process: ``TINYNET_CONV_IMPL=ref`` /
-  ``TINYNET_POOL_IMPL=cpu_v1`` / ``TINYNET_LSTM_IMPL`` / ``TINYNET_GRU_IMPL``;
+  ``TINYNET_POOL_IMPL=cpu_v1`` / ``TINYNET_LSTM_IMPL`` / ``TINYNET_GRU_IMPL`` /
+  ``TINYNET_ATTENTION_IMPL``;
 - from code, for the calling thread: ``tinynet.kernels.use(conv="ref")``
   (also a context manager, which puts the thread's previous choice back);
   other threads are not affected;
@@ -24,24 +28,10 @@ program, and any number of Python threads may call the kernels at once.
 import os
 import threading
 
+from tinynet.kernels._common import check_device, numba_available  # noqa: F401
+
 _local = threading.local()      # .forced: hot path -> implementation, set by use()
 _default = {}                   # the same for the whole process, set by set_default()
-
-
-_numba_ok = None
-
-
-def numba_available():
-    """True if Numba imports. Numba itself is imported only then (it is most
-    of ``import tinynet``'s time otherwise)."""
-    global _numba_ok
-    if _numba_ok is None:
-        try:
-            import numba  # noqa: F401
-            _numba_ok = True
-        except ImportError:
-            _numba_ok = False
-    return _numba_ok
 
 
 def _thread_choices():
@@ -67,7 +57,6 @@ def pick(path, table, x, cpu, gpu):
     run here (no Numba, or Numba CUDA that does not compile). Every hot path's
     ``select()`` is this call with its own table and defaults.
     """
-    from tinynet.kernels.conv2d import check_device
     name = forced(path)
     on_gpu = type(x).__module__.startswith("cupy")
     if name is not None:
@@ -82,9 +71,9 @@ def pick(path, table, x, cpu, gpu):
 
 
 def _check(choices, who):
-    from tinynet.kernels import conv2d, gru_cell, lstm_cell, pool2d
+    from tinynet.kernels import attention, conv2d, gru_cell, lstm_cell, pool2d
     tables = {"conv": conv2d.IMPLS, "pool": pool2d.IMPLS, "lstm": lstm_cell.IMPLS,
-              "gru": gru_cell.IMPLS}
+              "gru": gru_cell.IMPLS, "attention": attention.IMPLS}
     for path, name in choices.items():
         if path not in tables:
             raise ValueError(f"{who}: unknown hot path {path!r}; expected one of "

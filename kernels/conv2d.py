@@ -24,17 +24,19 @@ the CPU and cuBLAS through CuPy on the GPU):
               instead of keeping the forward's. With a single-threaded BLAS
               (or, after ``tinynet.tune_process()``, one made so for the
               call) one tinynet thread per core takes chunks; otherwise one
-              thread takes them all and each GEMM uses BLAS's threads. The
-              CPU default where BLAS runs on at most two threads
-              (``cpu_default()``); ``cpu_v1`` elsewhere.
+              thread takes them all and each GEMM uses BLAS's threads.
 
 Shapes: x (N, C, H, W), w (O, C/groups, KH, KW), y (N, O, OH, OW); SH, SW
 strides, PH, PW paddings, DH, DW dilations. The column matrix is laid out
 (C, KH, KW, N, OH, OW) so that one GEMM per group gives
 y = w (O, C*KH*KW) @ cols (C*KH*KW, N*OH*OW).
 
-``python -m tinynet.kernels.conv2d`` checks every version against ``ref`` and
-then times them.
+The CPU default is ``cpu_v3`` where BLAS runs on at most
+``CPU_V3_MAX_THREADS`` threads, else ``cpu_v1`` (``cpu_default()``); the GPU
+default is ``cuda_v2`` where Numba's CUDA kernels work, else ``ref`` on CuPy.
+
+``python -m tinynet.kernels.conv2d [--quick]`` checks every version against
+``ref`` and then times them (``self_check``).
 """
 import os
 import threading
@@ -42,7 +44,9 @@ import threading
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import numba_available, pick, threads, workspace
+from tinynet.kernels import pick, threads, workspace
+from tinynet.kernels._common import (Case, Impl, check_and_time, for_parts, launch, main,
+                                     numba_available, numba_cuda_available)
 
 
 def out_size(size, k, s, p, d):
@@ -141,11 +145,6 @@ def _kernels_v1():
     return _v1
 
 
-# A part of a split kernel call should have at least this many elements to
-# write, or handing it to another thread costs more than it saves.
-GRAIN = 1 << 15
-
-
 def _cpu_im2col(kernel, x, KH, KW, SH, SW, PH, PW, DH, DW):
     """A Numba CPU im2col kernel, run whole on this thread, on a fresh column matrix."""
     N, C, H, W = x.shape
@@ -165,24 +164,21 @@ def im2col_cpu_v1(x, KH, KW, SH, SW, PH, PW, DH, DW):
     N, C, H, W = x.shape
     OH, OW = out_size(H, KH, SH, PH, DH), out_size(W, KW, SW, PW, DW)
     cols = np.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
-    threads.parallel_for(_kernels_v1()[0], C * KH * KW, np.ascontiguousarray(x), KH, KW,
-                         SH, SW, PH, PW, DH, DW, cols, grain=-(-GRAIN // max(N * OH * OW, 1)))
+    for_parts(_kernels_v1()[0], C * KH * KW, N * OH * OW,       # a row of cols per item
+              np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW, cols)
     return cols
 
 
 def col2im_cpu_v1(cols, x_shape, SH, SW, PH, PW, DH, DW):
     N, C, H, W = x_shape
     gx = np.empty(x_shape, dtype=cols.dtype)
-    threads.parallel_for(_kernels_v1()[1], N * C, np.ascontiguousarray(cols), SH, SW, PH, PW,
-                         DH, DW, gx, grain=-(-GRAIN // max(H * W, 1)))
+    for_parts(_kernels_v1()[1], N * C, H * W,                    # an input plane per item
+              np.ascontiguousarray(cols), SH, SW, PH, PW, DH, DW, gx)
     return gx
 
 
 # ---------------------------------------------------------------- v2: Numba CUDA
 _v2 = None
-_THREADS = 128
-
-
 cuda = None          # numba.cuda, imported on first use (the simulator patches this global)
 
 
@@ -245,79 +241,35 @@ def _kernels_v2():
     return _v2
 
 
-def _blocks(n):
-    return max(1, (n + _THREADS - 1) // _THREADS)
-
-
 def im2col_cuda_v2(x, KH, KW, SH, SW, PH, PW, DH, DW):
     xp = get_array_module(x)
     N, C, H, W = x.shape
     OH, OW = out_size(H, KH, SH, PH, DH), out_size(W, KW, SW, PW, DW)
     cols = xp.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
-    _kernels_v2()[0][_blocks(cols.size), _THREADS](xp.ascontiguousarray(x), KH, KW, SH, SW,
-                                                    PH, PW, DH, DW, cols)
+    launch(_kernels_v2()[0], cols.size)(xp.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW,
+                                        cols)
     return cols
 
 
 def col2im_cuda_v2(cols, x_shape, SH, SW, PH, PW, DH, DW):
     xp = get_array_module(cols)
     gx = xp.empty(x_shape, dtype=cols.dtype)
-    _kernels_v2()[1][_blocks(gx.size), _THREADS](xp.ascontiguousarray(cols), SH, SW, PH, PW,
-                                                  DH, DW, gx)
+    launch(_kernels_v2()[1], gx.size)(xp.ascontiguousarray(cols), SH, SW, PH, PW, DH, DW, gx)
     return gx
-
-
-def cuda_sim_enabled():
-    """True when Numba's CUDA simulator is on (CUDA kernels then take NumPy arrays)."""
-    try:
-        from numba import config
-        return bool(config.ENABLE_CUDASIM)
-    except ImportError:
-        return False
-
-
-_cuda_kernels_ok = None
-
-
-def _numba_cuda_available():
-    """True if Numba's CUDA kernels compile and run here.
-
-    Checked once with a tiny launch: a Numba CUDA build that does not match
-    the installed NumPy (seen on a GPU machine: numba-cuda with NumPy 2.5
-    fails inside its own import) must not break the GPU path; ``select()``
-    then uses the CuPy reference instead, with a warning.
-    """
-    global _cuda_kernels_ok
-    if _cuda_kernels_ok is None:
-        try:
-            from numba import cuda as numba_cuda
-            _cuda_kernels_ok = bool(numba_cuda.is_available())
-            if _cuda_kernels_ok and not cuda_sim_enabled():
-                from tinynet.backend import to_device
-                x = to_device(np.ones((1, 1, 2, 2), np.float32), "cuda")
-                im2col_cuda_v2(x, 1, 1, 1, 1, 0, 0, 1, 1)
-        except Exception as e:
-            if _cuda_kernels_ok:
-                import warnings
-                warnings.warn(f"tinynet: Numba's CUDA kernels do not work here "
-                              f"({type(e).__name__}: {e}); convolution and pooling on the "
-                              "GPU use the CuPy reference implementation instead")
-            _cuda_kernels_ok = False
-    return _cuda_kernels_ok
 
 
 # ---------------------------------------------------------------- v3: batch-parallel CPU
 # One tinynet thread per core, each taking the next chunk of the batch, a
 # chunk small enough that its column matrix stays in cache; every GEMM is
-# single-threaded BLAS. On two cores this took conv B from 8.0
-# to 4.6 ms (docs/kernels.md): no two thread pools (Numba's and BLAS's) take turns
+# single-threaded BLAS. No two thread pools (Numba's and BLAS's) take turns
 # waking between the steps, and the column matrix never makes a round trip
 # through memory. The forward keeps no column matrix (the weight gradient
 # redoes the chunk's im2col, in cache), so a conv layer's graph holds only
 # its input.
-# A chunk's column matrix: with this set to 512 KB, 1 MB (this machine's L2)
-# and 2 MB in turn, the conv2d_b workload ran about 5% faster at 2 MB, on
-# both BLAS settings: fewer chunks, and the 32 MB L3 still holds them.
+# A chunk's column matrix: larger than a core's private L2, so that there are
+# few chunks (each is a GEMM call and a step of the reduction), and small
+# enough that the shared L3 still holds every thread's chunk between its
+# im2col and its GEMM.
 CHUNK_BYTES = 2 << 20
 _v3 = None
 _inside = None                   # the jitted helper below, a global so the kernels can be cached
@@ -643,30 +595,27 @@ def conv2d_backward_cpu_v3(gy, w, x, x_shape, stride, padding, dilation, groups,
 
 
 # ---------------------------------------------------------------- table, dispatch
-class Impl:
-    """One version: its im2col and col2im (also behind ``unfold``/``fold``)
-    and, for versions that organise the whole convolution themselves, its
-    ``forward`` and ``backward``; the others use the im2col + GEMM products
-    below."""
-
-    def __init__(self, name, im2col, col2im, device, available, forward=None, backward=None):
-        self.name, self.im2col, self.col2im = name, im2col, col2im
-        self.device, self.available = device, available
-        self.forward, self.backward = forward, backward
-
-
+# Every version has im2col and col2im (also behind ``unfold``/``fold``);
+# ``forward``/``backward`` are the whole convolution for versions that
+# organise it themselves, None for those that use the im2col + GEMM
+# products below.
 IMPLS = {
-    "ref": Impl("ref", im2col_ref, col2im_ref, "any", lambda: True),
-    "cpu_v1": Impl("cpu_v1", im2col_cpu_v1, col2im_cpu_v1, "cpu", numba_available),
-    "cuda_v2": Impl("cuda_v2", im2col_cuda_v2, col2im_cuda_v2, "cuda", _numba_cuda_available),
-    "cpu_v3": Impl("cpu_v3", im2col_cpu_v3, col2im_cpu_v3, "cpu", numba_available,
-                   conv2d_forward_cpu_v3, conv2d_backward_cpu_v3),
+    "ref": Impl("ref", "any", im2col=im2col_ref, col2im=col2im_ref,
+                forward=None, backward=None),
+    "cpu_v1": Impl("cpu_v1", "cpu", numba_available, im2col=im2col_cpu_v1, col2im=col2im_cpu_v1,
+                   forward=None, backward=None),
+    "cuda_v2": Impl("cuda_v2", "cuda", numba_cuda_available, im2col=im2col_cuda_v2,
+                    col2im=col2im_cuda_v2, forward=None, backward=None),
+    "cpu_v3": Impl("cpu_v3", "cpu", numba_available, im2col=im2col_cpu_v3, col2im=col2im_cpu_v3,
+                   forward=conv2d_forward_cpu_v3, backward=conv2d_backward_cpu_v3),
 }
 
 
-# Where BLAS runs on more threads than this, cpu_v1 is the CPU default: on a
-# 16-core host cpu_v3 measured slower than cpu_v1 (docs/kernels.md,
-# "Deliberate choices"); on the 2-core development machine it is faster.
+# Where BLAS runs on more threads than this, cpu_v1 is the CPU default:
+# cpu_v3's threads then compete with BLAS's own, which keep spinning for a
+# while after every multi-threaded product elsewhere in the step, and on many
+# cores that costs more than the batch split gains (docs/kernels.md,
+# "Deliberate choices").
 CPU_V3_MAX_THREADS = 2
 
 
@@ -681,16 +630,6 @@ def select(x):
     """The implementation for array ``x``: forced by ``TINYNET_CONV_IMPL`` /
     ``tinynet.kernels.use(conv=...)``, else the fastest for its device."""
     return pick("conv", IMPLS, x, cpu=cpu_default(), gpu="cuda_v2")
-
-
-def check_device(path, impl, on_gpu):
-    """A forced implementation must suit the arrays' device."""
-    if impl.device == "cpu" and on_gpu:
-        raise RuntimeError(f"{path} implementation {impl.name!r} runs on the CPU only, but "
-                           "the input is a CuPy array")
-    if impl.device == "cuda" and not on_gpu and not cuda_sim_enabled():
-        raise RuntimeError(f"{path} implementation {impl.name!r} needs CuPy (GPU) arrays, "
-                           "or NUMBA_ENABLE_CUDASIM=1 to simulate it on NumPy arrays")
 
 
 # ---------------------------------------------------------------- the three products
@@ -774,120 +713,67 @@ def conv2d_backward(gy, x, w, stride, padding, dilation, groups, cols=None,
 
 
 # ---------------------------------------------------------------- self-check + timing
-_SHAPES = [
-    # (N, C, H, W, O, KH, KW, stride, padding, dilation, groups)
-    (2, 3, 7, 6, 4, 3, 3, (1, 1), (1, 1), (1, 1), 1),
-    (2, 4, 9, 9, 6, 3, 2, (2, 3), (2, 0), (2, 1), 2),
-    (1, 4, 5, 5, 4, 1, 1, (3, 3), (0, 0), (1, 1), 4),
-    (64, 1, 28, 28, 32, 3, 3, (1, 1), (0, 0), (1, 1), 1),      # conv A of the seed CNN
-    (64, 32, 13, 13, 64, 3, 3, (1, 1), (0, 0), (1, 1), 1),     # conv B
-]
+def _case(N, C, H, W, O, KH, KW, stride, padding, dilation, groups, **flags):
+    rng = np.random.default_rng(N * C * H * W * O)
+    OH = out_size(H, KH, stride[0], padding[0], dilation[0])
+    OW = out_size(W, KW, stride[1], padding[1], dilation[1])
+    r = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
+    label = (f"N{N} C{C}->O{O} {H}x{W} k{KH}x{KW} s{stride[0]},{stride[1]} "
+             f"p{padding[0]},{padding[1]} d{dilation[0]},{dilation[1]} g{groups}")
+    return Case(label, dict(x=r(N, C, H, W), w=r(O, C // groups, KH, KW), b=r(O),
+                            gy=r(N, O, OH, OW), args=(stride, padding, dilation, groups)),
+                **flags)
 
 
-def _runs_here(impl):
-    # CUDA versions run on a real GPU (CuPy arrays) or, simulated, on NumPy arrays
-    return impl.available() and (impl.device != "cuda" or cuda_sim_enabled()
-                                 or _gpu_arrays_available())
+def self_check_cases():
+    """Odd shapes, strides, paddings, dilations and groups (small), and the
+    seed CNN's two convolutions (timed)."""
+    return [
+        _case(2, 3, 7, 6, 4, 3, 3, (1, 1), (1, 1), (1, 1), 1, small=True),
+        _case(2, 4, 9, 9, 6, 3, 2, (2, 3), (2, 0), (2, 1), 2, small=True),
+        _case(1, 4, 5, 5, 4, 1, 1, (3, 3), (0, 0), (1, 1), 4, small=True),
+        _case(64, 1, 28, 28, 32, 3, 3, (1, 1), (0, 0), (1, 1), 1, timed=True),   # conv A
+        _case(64, 32, 13, 13, 64, 3, 3, (1, 1), (0, 0), (1, 1), 1, timed=True),  # conv B
+    ]
 
 
-def _gpu_arrays_available():
-    from tinynet.backend import cuda_is_available
-    return cuda_is_available()
+def _run(impl, d):
+    """Every product on its own, and the plain backward's one call."""
+    x, w, gy, args = d["x"], d["w"], d["gy"], d["args"]
+    y, cols = conv2d_forward(x, w, *args, impl, bias=d["b"])
+    gx = conv2d_backward_input(gy, w, x.shape, *args, impl)
+    gw = conv2d_backward_weight(x, gy, w.shape, *args, None, impl)
+    both = conv2d_backward(gy, x, w, *args, cols, (True, True, True), impl)
+    return {"y": y, "gx": gx, "gw": gw, "plain gx": both[0], "plain gw": both[1],
+            "plain gb": both[2]}
 
 
-def _on(impl, a):
-    """``a`` on the device that ``impl`` computes on."""
-    if impl.device == "cuda" and not cuda_sim_enabled():
-        from tinynet.backend import to_device
-        return to_device(a, "cuda")
-    return a
+def _step(impl, d):
+    """What a training step runs: the forward, then the plain backward."""
+    y, cols = conv2d_forward(d["x"], d["w"], *d["args"], impl, bias=d["b"])
+    conv2d_backward(d["gy"], d["x"], d["w"], *d["args"], cols, (True, True, True), impl)
 
 
-def _host(a):
-    return a.get() if hasattr(a, "get") else a
+def _tolerance(what, want):
+    # float32 sums of thousands of terms, in another order: an entry near
+    # zero can differ by far more than 1e-4 of itself
+    return 1e-4, 1e-5 * max(1.0, float(np.abs(want).max(initial=0)))
 
 
-def _sync(impl):
-    if impl.device == "cuda" and not cuda_sim_enabled():
-        from numba import cuda
-        cuda.synchronize()
+def _rate(d, seconds):
+    N, C, H, W = d["x"].shape
+    O, Cg, KH, KW = d["w"].shape
+    OH, OW = d["gy"].shape[2:]
+    flops = 3 * 2 * N * O * OH * OW * Cg * KH * KW        # forward, grad input, grad weight
+    return f"{flops / seconds / 1e9:6.1f} GFLOP/s"
 
 
-def _check_and_time():
-    import time
-    rng = np.random.default_rng(0)
-    ok = True
-    first_call = {}
-    sim = cuda_sim_enabled()
-    shapes = _SHAPES[:3] if sim else _SHAPES        # the simulator needs tiny shapes
-    for (N, C, H, W, O, KH, KW, s, p, d, g) in shapes:
-        x = rng.standard_normal((N, C, H, W)).astype(np.float32)
-        w = rng.standard_normal((O, C // g, KH, KW)).astype(np.float32)
-        ref_y, _ = conv2d_forward(x, w, s, p, d, g, IMPLS["ref"])
-        gy = rng.standard_normal(ref_y.shape).astype(np.float32)
-        ref_gx = conv2d_backward_input(gy, w, x.shape, s, p, d, g, IMPLS["ref"])
-        ref_gw = conv2d_backward_weight(x, gy, w.shape, s, p, d, g, None, IMPLS["ref"])
-        for name, impl in IMPLS.items():
-            if name == "ref" or not _runs_here(impl):
-                continue
-            xi, wi, gyi = _on(impl, x), _on(impl, w), _on(impl, gy)
-            t0 = time.perf_counter()
-            y, _ = conv2d_forward(xi, wi, s, p, d, g, impl)
-            gx = conv2d_backward_input(gyi, wi, x.shape, s, p, d, g, impl)
-            _sync(impl)
-            first_call.setdefault(name, time.perf_counter() - t0)
-            gw = conv2d_backward_weight(xi, gyi, w.shape, s, p, d, g, None, impl)
-            gx2, gw2, _ = conv2d_backward(gyi, xi, wi, s, p, d, g, None, (True, True, False),
-                                          impl)
-            for what, a, b in (("y", y, ref_y), ("gx", gx, ref_gx), ("gw", gw, ref_gw),
-                               ("fused gx", gx2, ref_gx), ("fused gw", gw2, ref_gw)):
-                a = _host(a)
-                # float32 sums of thousands of terms, in another order: an
-                # entry near zero can differ by far more than 1e-4 of itself
-                scale = max(1.0, float(np.abs(b).max()))
-                if not np.allclose(a, b, rtol=1e-4, atol=1e-5 * scale):
-                    ok = False
-                    print(f"MISMATCH {name} {what} shape {(N, C, H, W, O, KH, KW)}: "
-                          f"max abs diff {float(np.abs(a - b).max()):.3e}")
-    if not ok:
-        return 1
-    print("conv2d: all versions match the reference")
-    for name, seconds in first_call.items():
-        print(f"{name}: first call {seconds:.2f} s (Numba compile, or loading its on-disk cache)")
-    if sim:
-        print("(CUDA simulator: timings skipped)")
-        return 0
-    for name, impl in IMPLS.items():
-        if not _runs_here(impl):
-            continue
-        # OpenBLAS's idle threads spin for about 0.1 s after a multi-threaded
-        # product and would slow the next version's threads: let them settle
-        time.sleep(0.3)
-        for (N, C, H, W, O, KH, KW, s, p, d, g) in _SHAPES[3:]:
-            x = _on(impl, rng.standard_normal((N, C, H, W)).astype(np.float32))
-            w = _on(impl, rng.standard_normal((O, C // g, KH, KW)).astype(np.float32))
-            y, cols = conv2d_forward(x, w, s, p, d, g, impl)
-            gy = get_array_module(y).ones_like(y)
-
-            def step():                  # what a training step runs: forward, fused backward
-                y, cols = conv2d_forward(x, w, s, p, d, g, impl)
-                conv2d_backward(gy, x, w, s, p, d, g, cols, (True, True, False), impl)
-            for _ in range(3):
-                step()
-            times = []
-            for _ in range(10):
-                _sync(impl)
-                t0 = time.perf_counter()
-                step()
-                _sync(impl)
-                times.append(time.perf_counter() - t0)
-            ms = 1e3 * float(np.median(times))
-            flops = 3 * 2 * N * O * y.shape[2] * y.shape[3] * (C // g) * KH * KW
-            device = "gpu" if impl.device == "cuda" else "cpu"
-            print(f"{name:8s} ({device}) N{N} C{C}->O{O} {H}x{W} k{KH}: fwd+bwd {ms:7.2f} ms "
-                  f"{flops / ms / 1e6:8.1f} GFLOP/s")
-    return 0
+def self_check(quick=False):
+    """Check every version that runs here against ``ref``, then time them
+    (``python -m tinynet.kernels.conv2d [--quick]``); 0 if all match."""
+    return check_and_time("conv2d", IMPLS, _run, self_check_cases(), step=_step,
+                          tolerance=_tolerance, rate=_rate, quick=quick)
 
 
 if __name__ == "__main__":
-    raise SystemExit(_check_and_time())
+    raise SystemExit(main(self_check))

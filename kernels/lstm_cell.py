@@ -21,20 +21,15 @@ Versions (one IMPLS entry each):
 
 Which is fastest depends on the machine. The Numba loops call the C
 library's scalar ``exp`` (Numba vectorises transcendental functions only with
-Intel's SVML, absent here), while NumPy 2's ``tanh`` is SIMD: on the 2-core
-development machine ``ref`` was 2-4x faster than both Numba versions at the
-char-LSTM size N32 H128 (about 45 us against 105-155 us for fwd+bwd, from
-``python -m tinynet.kernels.lstm_cell``). So ``select()`` picks ``CPU_DEFAULT``
-(``ref``) on the CPU; the Numba versions are there to be forced, tested and
-timed. On a GPU ``select()`` picks ``cuda_v3`` when Numba's CUDA kernels
-compile there (else ``ref``, whose CuPy version launches about ten kernels
-where ``cuda_v3`` launches one). At these sizes both are launch-bound: on an
-H200 a stand-alone copy of the ``cuda_v3`` forward took about 145 us a call
-against 205-215 us for the CuPy reference, from N32 H128 to N256 H2048 (a
-one-off measurement; ``python -m tinynet.kernels.lstm_cell`` on a GPU times
-the real versions). The saving that matters most, one graph node per
-sequence instead of dozens per step, is in ``tinynet.ops.recurrent``
-whatever version runs inside it.
+Intel's SVML), while NumPy's ``tanh`` is SIMD: without SVML ``ref`` beats
+both Numba versions, so ``select()`` picks ``CPU_DEFAULT`` (``ref``) on the
+CPU; the Numba versions are there to be forced, tested and timed. On a GPU
+``select()`` picks ``cuda_v3`` where Numba's CUDA kernels work (else
+``ref``): it launches one kernel where the CuPy reference launches about
+ten, and at these sizes a step is launch-bound. The measurements are in
+docs/kernels.md. The saving that matters most, one graph node per sequence
+instead of dozens per step, is in ``tinynet.ops.recurrent`` whatever version
+runs inside it.
 
 Shapes: N batch, H hidden size. ``xg`` and ``hg`` (N, 4H) are the input and
 hidden projections (biases included), gate order i, f, g, o as in PyTorch;
@@ -45,40 +40,36 @@ activated gates, which with ``c`` is all the backward needs.
     c = f * c_prev + i * g
     h = o * tanh(c)
 
-``python -m tinynet.kernels.lstm_cell`` checks every version against ``ref``
-and then times them (under the CUDA simulator: tiny shapes, no timing).
+``python -m tinynet.kernels.lstm_cell [--quick]`` checks every version
+against ``ref`` and then times them (``self_check``; under the CUDA
+simulator: small shapes, no timing).
 """
-import threading
-
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import numba_available, pick, threads
-from tinynet.kernels.conv2d import _THREADS
+from tinynet.kernels import pick
+from tinynet.kernels._common import (Case, Impl, check_and_time, contiguous, cuda_dtype_ok,
+                                     for_parts, launch, main, numba_available,
+                                     numba_cuda_available, sigmoid)
 
 
 # ---------------------------------------------------------------- v0: reference
-def _sigmoid(xp, x):
-    # the tanh form never overflows, unlike 1 / (1 + exp(-x)) for large -x
-    return 0.5 + 0.5 * xp.tanh(0.5 * x)
-
-
-def lstm_fwd_ref(xg, hg, c_prev):
+def lstm_forward_ref(xg, hg, c_prev):
     """h, c (N, H) and the activated gates act (N, 4H)."""
     xp = get_array_module(xg)
     H = c_prev.shape[1]
     pre = xg + hg
     act = xp.empty_like(pre)
-    act[:, :2 * H] = _sigmoid(xp, pre[:, :2 * H])        # i, f
+    act[:, :2 * H] = sigmoid(xp, pre[:, :2 * H])         # i, f
     act[:, 2 * H:3 * H] = xp.tanh(pre[:, 2 * H:3 * H])   # g
-    act[:, 3 * H:] = _sigmoid(xp, pre[:, 3 * H:])        # o
+    act[:, 3 * H:] = sigmoid(xp, pre[:, 3 * H:])         # o
     i, f, g, o = act[:, :H], act[:, H:2 * H], act[:, 2 * H:3 * H], act[:, 3 * H:]
     c = f * c_prev + i * g
     h = o * xp.tanh(c)
     return h, c, act
 
 
-def lstm_bwd_ref(gh, gc, act, c_prev, c):
+def lstm_backward_ref(gh, gc, act, c_prev, c):
     """The gradient of the gate pre-activations (N, 4H) and of c_prev (N, H)."""
     xp = get_array_module(gh)
     H = c_prev.shape[1]
@@ -95,7 +86,7 @@ def lstm_bwd_ref(gh, gc, act, c_prev, c):
 
 
 # ---------------------------------------------------------------- v1, v2: Numba CPU
-_built = None        # (fwd, bwd), compiled on first use
+_built = None        # (forward, backward), compiled on first use
 
 
 def _build():
@@ -113,7 +104,7 @@ def _build():
         return 2 / (1 + np.exp(-2 * x)) - 1
 
     @njit(nogil=True, cache=True)
-    def fwd(xg, hg, c_prev, h, c, act, r0, r1):
+    def forward(xg, hg, c_prev, h, c, act, r0, r1):
         # batch rows [r0, r1)
         N, H = c_prev.shape
         for n in range(r0, r1):
@@ -131,7 +122,7 @@ def _build():
                 act[n, 3 * H + j] = o
 
     @njit(nogil=True, cache=True)
-    def bwd(gh, gc, act, c_prev, c, dpre, dc_prev, r0, r1):
+    def backward(gh, gc, act, c_prev, c, dpre, dc_prev, r0, r1):
         N, H = c_prev.shape
         for n in range(r0, r1):
             for j in range(H):
@@ -147,7 +138,7 @@ def _build():
                 dpre[n, 3 * H + j] = gh[n, j] * tc * o * (1 - o)
                 dc_prev[n, j] = dc * f
 
-    return fwd, bwd
+    return forward, backward
 
 
 def _kernels():
@@ -157,51 +148,40 @@ def _kernels():
     return _built
 
 
-def _c(a, dtype):
-    # Numba specialises on layout and dtype: give it C-contiguous arrays of one dtype
-    return np.ascontiguousarray(a, dtype=dtype)
-
-
-def _rows(kernel, parallel, N, H, *args):
-    """``kernel(*args, r0, r1)`` over the N batch rows: split over tinynet's
-    threads (``cpu_v1``) or all on this one (``cpu_v2``)."""
-    if parallel:
-        from tinynet.kernels.conv2d import GRAIN
-        threads.parallel_for(kernel, N, *args, grain=-(-GRAIN // (8 * max(H, 1))))
-    else:
-        kernel(*args, 0, N)
-
-
-def _fwd_numba(parallel):
-    def launch(xg, hg, c_prev):
+# for_parts' items are batch rows, each about 8H elements of work (two 4H rows
+# of projections in).
+def _forward_numba(parallel):
+    def forward(xg, hg, c_prev):
         dt = xg.dtype
         N, H = c_prev.shape
         h = np.empty((N, H), dt)
         c = np.empty((N, H), dt)
         act = np.empty((N, 4 * H), dt)
-        _rows(_kernels()[0], parallel, N, H, _c(xg, dt), _c(hg, dt), _c(c_prev, dt), h, c, act)
+        for_parts(_kernels()[0], N, 8 * H, contiguous(xg, dt), contiguous(hg, dt),
+                  contiguous(c_prev, dt), h, c, act, parallel=parallel)
         return h, c, act
-    return launch
+    return forward
 
 
-def _bwd_numba(parallel):
-    def launch(gh, gc, act, c_prev, c):
+def _backward_numba(parallel):
+    def backward(gh, gc, act, c_prev, c):
         dt = act.dtype
         N, H = c_prev.shape
         dpre = np.empty((N, 4 * H), dt)
         dc_prev = np.empty((N, H), dt)
-        _rows(_kernels()[1], parallel, N, H, _c(gh, dt), _c(gc, dt), _c(act, dt), _c(c_prev, dt),
-              _c(c, dt), dpre, dc_prev)
+        for_parts(_kernels()[1], N, 8 * H, contiguous(gh, dt), contiguous(gc, dt),
+                  contiguous(act, dt), contiguous(c_prev, dt), contiguous(c, dt), dpre, dc_prev,
+                  parallel=parallel)
         return dpre, dc_prev
-    return launch
+    return backward
 
 
-lstm_fwd_cpu_v1, lstm_bwd_cpu_v1 = _fwd_numba(True), _bwd_numba(True)
-lstm_fwd_cpu_v2, lstm_bwd_cpu_v2 = _fwd_numba(False), _bwd_numba(False)
+lstm_forward_cpu_v1, lstm_backward_cpu_v1 = _forward_numba(True), _backward_numba(True)
+lstm_forward_cpu_v2, lstm_backward_cpu_v2 = _forward_numba(False), _backward_numba(False)
 
 
 # ---------------------------------------------------------------- v3: Numba CUDA
-_v3 = {}             # dtype -> (fwd, bwd)
+_v3 = {}             # dtype -> (forward, backward)
 cuda = None          # numba.cuda, imported on first use (the simulator patches this global)
 
 
@@ -220,7 +200,7 @@ def _build_v3(T):
         return T(0.5) + T(0.5) * math.tanh(T(0.5) * x)
 
     @cuda.jit
-    def fwd(xg, hg, c_prev, h, c, act):
+    def forward(xg, hg, c_prev, h, c, act):
         t = cuda.grid(1)
         N, H = c_prev.shape
         if t >= N * H:
@@ -240,7 +220,7 @@ def _build_v3(T):
         act[n, 3 * H + j] = o
 
     @cuda.jit
-    def bwd(gh, gc, act, c_prev, c, dpre, dc_prev):
+    def backward(gh, gc, act, c_prev, c, dpre, dc_prev):
         t = cuda.grid(1)
         N, H = c_prev.shape
         if t >= N * H:
@@ -260,26 +240,7 @@ def _build_v3(T):
         dpre[n, 3 * H + j] = gh[n, j] * tc * o * (one - o)
         dc_prev[n, j] = dc * f
 
-    return fwd, bwd
-
-
-_quiet_lock = threading.Lock()
-
-
-def configure(kernel, n):
-    """``kernel[launch_config(n)]`` without Numba's "Grid size N will likely
-    result in GPU under-utilization" warning: a recurrent step over a small
-    batch is small by nature, and the warning would come back at every new
-    size. The filter holds for this call only: the program's warning filters
-    are put back as they were (under a lock, so that two threads' calls do
-    not interleave their save and restore)."""
-    import warnings
-    with _quiet_lock, warnings.catch_warnings():
-        # by message only: numba-cuda has its own copy of the warning class, and
-        # it wraps the text in terminal escapes, hence the leading .*
-        warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result in "
-                                "GPU under-utilization")
-        return kernel[launch_config(n)]
+    return forward, backward
 
 
 def _kernels_v3(dtype):
@@ -289,192 +250,90 @@ def _kernels_v3(dtype):
     return _v3[key]
 
 
-def launch_config(n):
-    """(blocks, threads) covering n threads. Small problems get one small
-    block: the GPU does not mind, and the simulator runs every launched
-    thread in Python, idle ones included."""
-    threads = max(1, min(_THREADS, n))
-    return (n + threads - 1) // threads or 1, threads
-
-
-def cuda_dtype_ok(dt):
-    """float32 and float64 have CUDA versions; other dtypes (float16) use ``ref``."""
-    return np.dtype(dt) in (np.float32, np.float64)
-
-
-def lstm_fwd_cuda_v3(xg, hg, c_prev):
+def lstm_forward_cuda_v3(xg, hg, c_prev):
     dt = xg.dtype
     if not cuda_dtype_ok(dt):
-        return lstm_fwd_ref(xg, hg, c_prev)
+        return lstm_forward_ref(xg, hg, c_prev)
     xp = get_array_module(xg)
     N, H = c_prev.shape
     h = xp.empty((N, H), dt)
     c = xp.empty((N, H), dt)
     act = xp.empty((N, 4 * H), dt)
     if N * H:                   # no launch for an empty batch
-        configure(_kernels_v3(dt)[0], N * H)(_dev(xp, xg, dt), _dev(xp, hg, dt),
-                                              _dev(xp, c_prev, dt), h, c, act)
+        launch(_kernels_v3(dt)[0], N * H)(contiguous(xg, dt), contiguous(hg, dt),
+                                          contiguous(c_prev, dt), h, c, act)
     return h, c, act
 
 
-def lstm_bwd_cuda_v3(gh, gc, act, c_prev, c):
+def lstm_backward_cuda_v3(gh, gc, act, c_prev, c):
     dt = act.dtype
     if not cuda_dtype_ok(dt):
-        return lstm_bwd_ref(gh, gc, act, c_prev, c)
+        return lstm_backward_ref(gh, gc, act, c_prev, c)
     xp = get_array_module(act)
     N, H = c_prev.shape
     dpre = xp.empty((N, 4 * H), dt)
     dc_prev = xp.empty((N, H), dt)
     if N * H:                   # no launch for an empty batch
-        configure(_kernels_v3(dt)[1], N * H)(_dev(xp, gh, dt), _dev(xp, gc, dt),
-                                              _dev(xp, act, dt),
-                                              _dev(xp, c_prev, dt), _dev(xp, c, dt),
-                                              dpre, dc_prev)
+        launch(_kernels_v3(dt)[1], N * H)(contiguous(gh, dt), contiguous(gc, dt),
+                                          contiguous(act, dt), contiguous(c_prev, dt),
+                                          contiguous(c, dt), dpre, dc_prev)
     return dpre, dc_prev
 
 
-def _dev(xp, a, dtype):
-    # the kernels index 2-D arrays of one dtype; CuPy and NumPy both take dtype here
-    return xp.ascontiguousarray(a, dtype=dtype)
-
-
-def _numba_cuda_available():
-    from tinynet.kernels.conv2d import _numba_cuda_available as check
-    return check()          # one check (a tiny kernel launch) for every hot path
-
-
 # ---------------------------------------------------------------- table, dispatch
-class Impl:
-    def __init__(self, name, fwd, bwd, device, available):
-        self.name, self.fwd, self.bwd = name, fwd, bwd
-        self.device, self.available = device, available
-
-
 IMPLS = {
-    "ref": Impl("ref", lstm_fwd_ref, lstm_bwd_ref, "any", lambda: True),
-    "cpu_v1": Impl("cpu_v1", lstm_fwd_cpu_v1, lstm_bwd_cpu_v1, "cpu", numba_available),
-    "cpu_v2": Impl("cpu_v2", lstm_fwd_cpu_v2, lstm_bwd_cpu_v2, "cpu", numba_available),
-    "cuda_v3": Impl("cuda_v3", lstm_fwd_cuda_v3, lstm_bwd_cuda_v3, "cuda", _numba_cuda_available),
+    "ref": Impl("ref", "any", forward=lstm_forward_ref, backward=lstm_backward_ref),
+    "cpu_v1": Impl("cpu_v1", "cpu", numba_available, forward=lstm_forward_cpu_v1,
+                   backward=lstm_backward_cpu_v1),
+    "cpu_v2": Impl("cpu_v2", "cpu", numba_available, forward=lstm_forward_cpu_v2,
+                   backward=lstm_backward_cpu_v2),
+    "cuda_v3": Impl("cuda_v3", "cuda", numba_cuda_available, forward=lstm_forward_cuda_v3,
+                    backward=lstm_backward_cuda_v3),
 }
 
-# the version select() runs on the CPU: the fastest measured here (see the docstring)
+# the version select() runs on the CPU (see the module docstring for why)
 CPU_DEFAULT = "ref"
 
 
-def select(x, path="lstm", table=None):
+def select(x):
     """The implementation for array ``x``: forced by ``TINYNET_LSTM_IMPL`` /
     ``tinynet.kernels.use(lstm=...)``, else ``cuda_v3`` on a GPU (``ref`` if
     Numba's CUDA kernels do not work there) and ``CPU_DEFAULT`` on the CPU."""
-    return pick(path, IMPLS if table is None else table, x, cpu=CPU_DEFAULT, gpu="cuda_v3")
+    return pick("lstm", IMPLS, x, cpu=CPU_DEFAULT, gpu="cuda_v3")
 
 
 # ---------------------------------------------------------------- self-check + timing
-_SHAPES = [(1, 1), (3, 5), (7, 33), (32, 128), (64, 512)]      # (N, H)
+# (N, H): tiny and odd sizes, then the char-LSTM's and a larger one (timed)
+SHAPES = [(1, 1), (3, 5), (7, 33), (32, 128), (64, 512)]
 
 
-def check_and_time(name, IMPLS, make_inputs, fwd_args, bwd_args, shapes=_SHAPES):
-    """Shared by the LSTM and GRU kernel files: compare every version that runs
-    here with ``ref`` (forward and backward, float32 and float64), then time
-    them. Under the CUDA simulator only the tiny shapes run, untimed."""
-    from tinynet.kernels.conv2d import _runs_here, cuda_sim_enabled
-    rng = np.random.default_rng(0)
-    sim = cuda_sim_enabled()
-    if sim:
-        shapes = [s for s in shapes if s[0] * s[1] <= 16]    # the simulator: ~1 ms a thread
-    runs = [(n, impl) for n, impl in IMPLS.items() if _runs_here(impl)]
-    ok = True
-    for (N, H) in shapes:
-        for dt, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
-            ins = make_inputs(rng, N, H, dt)
-            ref = IMPLS["ref"]
-            ref_out = ref.fwd(*fwd_args(ins))
-            ref_grads = ref.bwd(*bwd_args(ins, ref_out))
-            for impl_name, impl in runs:
-                if impl_name == "ref":
-                    continue
-                dins = {k: _on(impl.device == "cuda", v) for k, v in ins.items()}
-                out = impl.fwd(*fwd_args(dins))
-                grads = impl.bwd(*bwd_args(dins, out))
-                for k, (a, b) in enumerate(zip(out + grads, ref_out + ref_grads)):
-                    a = _host(a)
-                    if a.dtype != dt or not np.allclose(a, b, rtol=tol, atol=tol):
-                        ok = False
-                        bad = int(np.argmax(np.abs(a - b)))
-                        print(f"Mismatch of {name} {impl_name} output {k} N{N} H{H} "
-                              f"{np.dtype(dt).name} at {bad}: ref {b.flat[bad]!r} vs "
-                              f"{impl_name} {a.flat[bad]!r} (dtype {a.dtype})")
-    if not ok:
-        return 1
-    print(f"{name}: all versions match ({', '.join(n for n, _ in runs)})")
-    if sim:
-        print("(CUDA simulator: timings skipped)")
-        return 0
-    for (N, H) in shapes[3:]:
-        ins = make_inputs(rng, N, H, np.float32)
-        for impl_name, impl, gpu in _timed_runs(runs):
-            _time(name, impl_name, impl, gpu, {k: _on(gpu, v) for k, v in ins.items()},
-                  fwd_args, bwd_args, N, H)
-    return 0
+def self_check_cases():
+    """Every shape in float64 and float32 (saturating gates included); the
+    last two shapes are timed in float32. The simulator runs one Python
+    thread per (n, h), so only N * H <= 16 counts as small."""
+    cases = []
+    for k, (N, H) in enumerate(SHAPES):
+        for dt in (np.float64, np.float32):
+            rng = np.random.default_rng(k)
+            r = lambda *s: (3 * rng.standard_normal(s)).astype(dt)  # noqa: E731
+            cases.append(Case(f"N{N} H{H} {np.dtype(dt).name}",
+                              dict(xg=r(N, 4 * H), hg=r(N, 4 * H), c_prev=r(N, H), gh=r(N, H),
+                                   gc=r(N, H)),
+                              small=N * H <= 16, timed=k >= 3 and dt == np.float32))
+    return cases
 
 
-def _timed_runs(runs):
-    """(label, impl, on the GPU): every version on its device, and ``ref``
-    on the GPU too when there is one (the version a GPU falls back to)."""
-    out = []
-    for impl_name, impl in runs:
-        out.append((impl_name, impl, impl.device == "cuda"))
-        if impl_name == "ref" and _gpu_arrays():
-            out.append(("ref", impl, True))
-    return out
+def _run(impl, d):
+    h, c, act = impl.forward(d["xg"], d["hg"], d["c_prev"])
+    dpre, dc_prev = impl.backward(d["gh"], d["gc"], act, d["c_prev"], c)
+    return {"h": h, "c": c, "act": act, "dpre": dpre, "dc_prev": dc_prev}
 
 
-def _time(name, impl_name, impl, gpu, ins, fwd_args, bwd_args, N, H):
-    import time
-    xp = get_array_module(*ins.values())
-
-    def step():
-        out = impl.fwd(*fwd_args(ins))
-        impl.bwd(*bwd_args(ins, out))
-        if gpu:
-            xp.cuda.Device().synchronize()    # kernels are asynchronous: time their end
-    for _ in range(5):                 # warm-up: Numba compile / cache load
-        step()
-    times = []
-    for _ in range(50):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    us = 1e6 * float(np.median(times))
-    print(f"{name} {impl_name:7s} ({'gpu' if gpu else 'cpu'}) N{N:<4d} H{H:<4d} fwd+bwd "
-          f"{us:8.1f} us (median of 50)")
-
-
-def _gpu_arrays():
-    from tinynet.kernels.conv2d import _gpu_arrays_available, cuda_sim_enabled
-    return not cuda_sim_enabled() and _gpu_arrays_available()
-
-
-def _on(gpu, a):
-    """``a`` where a version computes: CuPy for a CUDA version on a real GPU,
-    NumPy on the CPU and under the simulator."""
-    from tinynet.kernels.conv2d import cuda_sim_enabled
-    if gpu and not cuda_sim_enabled():
-        from tinynet.backend import to_device
-        return to_device(a, "cuda")
-    return a
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else a
-
-
-def _make_inputs(rng, N, H, dt):
-    r = lambda *s: rng.standard_normal(s).astype(dt)  # noqa: E731
-    return dict(xg=r(N, 4 * H), hg=r(N, 4 * H), c_prev=r(N, H), gh=r(N, H), gc=r(N, H))
+def self_check(quick=False):
+    """Check every version that runs here against ``ref``, then time them
+    (``python -m tinynet.kernels.lstm_cell [--quick]``); 0 if all match."""
+    return check_and_time("lstm_cell", IMPLS, _run, self_check_cases(), repeats=50, quick=quick)
 
 
 if __name__ == "__main__":
-    raise SystemExit(check_and_time(
-        "lstm_cell", IMPLS, _make_inputs,
-        lambda d: (d["xg"], d["hg"], d["c_prev"]),
-        lambda d, out: (d["gh"], d["gc"], out[2], d["c_prev"], out[1])))
+    raise SystemExit(main(self_check))

@@ -11,9 +11,9 @@ Versions (one IMPLS entry each):
               planes split over tinynet's threads (``kernels/threads.py``):
               one pass per output for the forward, one pass over the stored
               indices for the backward (no atomics: a plane belongs to one
-              thread). Scattering through indices was measured
-              2.5x faster than a mask-based backward (the figure the
-              project's convolution issue gives).
+              thread). The backward scatters through the indices rather than
+              comparing every window tap with its maximum again: it reads
+              each output once and no input it does not write.
 - ``cuda_v2`` Numba CUDA, ``@cuda.jit`` on CuPy arrays: one thread per
               output for the forwards; the backwards are gathers, one thread
               per input pixel visiting the windows that contain it
@@ -24,14 +24,18 @@ Shapes: x (N, C, H, W), y (N, C, OH, OW); indices (N, C, OH, OW) int64 hold the
 flat position h * W + w of each maximum inside its input plane (PyTorch's
 ``return_indices`` convention). Padding never wins a max.
 
-``python -m tinynet.kernels.pool2d`` checks every version against ``ref`` and
-then times them.
+The CPU default is ``cpu_v1``; the GPU default is ``cuda_v2`` where Numba's
+CUDA kernels work, else ``ref`` on CuPy.
+
+``python -m tinynet.kernels.pool2d [--quick]`` checks every version against
+``ref`` and then times them (``self_check``).
 """
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import numba_available, pick, threads
-from tinynet.kernels.conv2d import _blocks, _THREADS, GRAIN, cuda_sim_enabled
+from tinynet.kernels import pick
+from tinynet.kernels._common import (Case, Impl, check_and_time, for_parts, launch, main,
+                                     numba_available, numba_cuda_available, to_host)
 
 
 def out_size(size, k, s, p, d, ceil_mode):
@@ -66,7 +70,7 @@ def _padded(x, PH, PW, OH, OW, KH, KW, SH, SW, DH, DW, value):
 
 
 # ---------------------------------------------------------------- v0: reference
-def max_fwd_ref(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
+def max_forward_ref(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
     xp = get_array_module(x)
     N, C, H, W = x.shape
     xpad = _padded(x, PH, PW, OH, OW, KH, KW, SH, SW, DH, DW, -xp.inf)
@@ -127,7 +131,7 @@ def avg_divisor(xp, x_shape, KH, KW, SH, SW, PH, PW, OH, OW, count_include_pad,
     return xp.asarray(np.outer(dh, dw).astype(np.float64))
 
 
-def avg_fwd_ref(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
+def avg_forward_ref(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
     xp = get_array_module(x)
     xpad = _padded(x, PH, PW, OH, OW, KH, KW, SH, SW, 1, 1, 0)
     total = xp.zeros(x.shape[:2] + (OH, OW), dtype=x.dtype)
@@ -138,7 +142,7 @@ def avg_fwd_ref(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
     return (total / divisor).astype(x.dtype)
 
 
-def avg_bwd_ref(gy, x_shape, KH, KW, SH, SW, PH, PW, divisor):
+def avg_backward_ref(gy, x_shape, KH, KW, SH, SW, PH, PW, divisor):
     xp = get_array_module(gy)
     N, C, H, W = x_shape
     OH, OW = gy.shape[2:]
@@ -161,7 +165,7 @@ def _build_v1():
     from numba import njit
 
     @njit(nogil=True, cache=True)
-    def max_fwd(x, KH, KW, SH, SW, PH, PW, DH, DW, y, idx, p0, p1):
+    def max_forward(x, KH, KW, SH, SW, PH, PW, DH, DW, y, idx, p0, p1):
         N, C, H, W = x.shape
         OH, OW = y.shape[2], y.shape[3]
         for plane in range(p0, p1):
@@ -184,9 +188,9 @@ def _build_v1():
                             v = x[n, c, h, w]
                             # '>' keeps the first maximum; a NaN wins once: "not
                             # v <= best" holds for a NaN v, "best == best" fails
-                            # once best is NaN. (Written this way LLVM vectorises
-                            # it; with "v != v" it did not.) Selects, not
-                            # branches: random data mispredicts half of them.
+                            # once best is NaN. (Written this way so that LLVM
+                            # vectorises it, which "v != v" prevents.) Selects,
+                            # not branches: which tap wins is unpredictable.
                             better = (not (v <= best)) & (best == best)
                             best = v if better else best
                             where = h * W + w if better else where
@@ -194,7 +198,7 @@ def _build_v1():
                     idx[n, c, oh, ow] = where
 
     @njit(nogil=True, cache=True)
-    def max_fwd_2x2(x, y, idx, p0, p1):
+    def max_forward_2x2(x, y, idx, p0, p1):
         # kernel 2, stride 2, no padding: the common case, taps unrolled
         N, C, H, W = x.shape
         OH, OW = y.shape[2], y.shape[3]
@@ -230,7 +234,7 @@ def _build_v1():
                     flat[idx[n, c, oh, ow]] += gy[n, c, oh, ow]
 
     @njit(nogil=True, cache=True)
-    def avg_fwd(x, KH, KW, SH, SW, PH, PW, divisor, y, p0, p1):
+    def avg_forward(x, KH, KW, SH, SW, PH, PW, divisor, y, p0, p1):
         N, C, H, W = x.shape
         OH, OW = y.shape[2], y.shape[3]
         for plane in range(p0, p1):
@@ -250,7 +254,7 @@ def _build_v1():
                     y[n, c, oh, ow] = total / divisor[oh, ow]
 
     @njit(nogil=True, cache=True)
-    def avg_bwd(gy, KH, KW, SH, SW, PH, PW, divisor, gx, p0, p1):
+    def avg_backward(gy, KH, KW, SH, SW, PH, PW, divisor, gx, p0, p1):
         N, C, H, W = gx.shape
         OH, OW = gy.shape[2], gy.shape[3]
         for plane in range(p0, p1):
@@ -271,7 +275,7 @@ def _build_v1():
                             if 0 <= w < W:
                                 gx[n, c, h, w] += share
 
-    return max_fwd, max_scatter, avg_fwd, avg_bwd, max_fwd_2x2
+    return max_forward, max_scatter, avg_forward, avg_backward, max_forward_2x2
 
 
 def _kernels_v1():
@@ -281,29 +285,24 @@ def _kernels_v1():
     return _v1
 
 
-def _planes(kernel, n_planes, plane_size, *args):
-    """``kernel(*args, p0, p1)`` over the N*C planes, split over tinynet's threads."""
-    threads.parallel_for(kernel, n_planes, *args, grain=-(-GRAIN // max(plane_size, 1)))
-
-
-def max_fwd_cpu_v1(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
+def max_forward_cpu_v1(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
     N, C, H, W = x.shape
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     idx = np.empty((N, C, OH, OW), dtype=np.int64)
     x = np.ascontiguousarray(x)
     if (KH, KW, SH, SW, PH, PW, DH, DW) == (2, 2, 2, 2, 0, 0, 1, 1) and \
             2 * OH <= x.shape[2] and 2 * OW <= x.shape[3]:       # (ceil mode may overhang)
-        _planes(_kernels_v1()[4], N * C, H * W, x, y, idx)   # unrolled: the general loop is slower
+        for_parts(_kernels_v1()[4], N * C, H * W, x, y, idx)   # the common case, unrolled
     else:
-        _planes(_kernels_v1()[0], N * C, H * W, x, KH, KW, SH, SW, PH, PW, DH, DW, y, idx)
+        for_parts(_kernels_v1()[0], N * C, H * W, x, KH, KW, SH, SW, PH, PW, DH, DW, y, idx)
     return y, idx
 
 
 def max_scatter_cpu_v1(gy, idx, x_shape, window=None):
     N, C, H, W = x_shape
     gx = np.empty(x_shape, dtype=gy.dtype)
-    _planes(_kernels_v1()[1], N * C, H * W, np.ascontiguousarray(gy),
-            np.ascontiguousarray(idx), gx)
+    for_parts(_kernels_v1()[1], N * C, H * W, np.ascontiguousarray(gy),
+              np.ascontiguousarray(idx), gx)
     return gx
 
 
@@ -311,20 +310,20 @@ def _divisor_2d(divisor, OH, OW):
     return np.ascontiguousarray(np.broadcast_to(np.asarray(divisor, np.float64), (OH, OW)))
 
 
-def avg_fwd_cpu_v1(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
+def avg_forward_cpu_v1(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
     N, C, H, W = x.shape
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
-    _planes(_kernels_v1()[2], N * C, H * W, np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW,
-            _divisor_2d(divisor, OH, OW), y)
+    for_parts(_kernels_v1()[2], N * C, H * W, np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW,
+              _divisor_2d(divisor, OH, OW), y)
     return y
 
 
-def avg_bwd_cpu_v1(gy, x_shape, KH, KW, SH, SW, PH, PW, divisor):
+def avg_backward_cpu_v1(gy, x_shape, KH, KW, SH, SW, PH, PW, divisor):
     N, C, H, W = x_shape
     gx = np.empty(x_shape, dtype=gy.dtype)
     OH, OW = gy.shape[2:]
-    _planes(_kernels_v1()[3], N * C, H * W, np.ascontiguousarray(gy), KH, KW, SH, SW, PH, PW,
-            _divisor_2d(divisor, OH, OW), gx)
+    for_parts(_kernels_v1()[3], N * C, H * W, np.ascontiguousarray(gy), KH, KW, SH, SW, PH, PW,
+              _divisor_2d(divisor, OH, OW), gx)
     return gx
 
 
@@ -339,7 +338,7 @@ def _build_v2():
     from numba import cuda
 
     @cuda.jit
-    def max_fwd(x, KH, KW, SH, SW, PH, PW, DH, DW, y, idx):
+    def max_forward(x, KH, KW, SH, SW, PH, PW, DH, DW, y, idx):
         t = cuda.grid(1)
         N, C, OH, OW = y.shape
         if t >= y.size:
@@ -392,7 +391,7 @@ def _build_v2():
         gx[n, c, h, w] = acc
 
     @cuda.jit
-    def avg_fwd(x, KH, KW, SH, SW, PH, PW, divisor, y):
+    def avg_forward(x, KH, KW, SH, SW, PH, PW, divisor, y):
         t = cuda.grid(1)
         N, C, OH, OW = y.shape
         if t >= y.size:
@@ -414,7 +413,7 @@ def _build_v2():
         y[n, c, oh, ow] = total / divisor[oh, ow]
 
     @cuda.jit
-    def avg_bwd(gy, KH, KW, SH, SW, PH, PW, divisor, gx):
+    def avg_backward(gy, KH, KW, SH, SW, PH, PW, divisor, gx):
         t = cuda.grid(1)
         N, C, H, W = gx.shape
         if t >= gx.size:
@@ -436,7 +435,7 @@ def _build_v2():
                 acc += gy[n, c, th // SH, tw // SW] / divisor[th // SH, tw // SW]
         gx[n, c, h, w] = acc
 
-    return max_fwd, max_scatter, avg_fwd, avg_bwd
+    return max_forward, max_scatter, avg_forward, avg_backward
 
 
 def _kernels_v2():
@@ -446,13 +445,13 @@ def _kernels_v2():
     return _v2
 
 
-def max_fwd_cuda_v2(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
+def max_forward_cuda_v2(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
     xp = get_array_module(x)
     N, C = x.shape[:2]
     y = xp.empty((N, C, OH, OW), dtype=x.dtype)
     idx = xp.empty((N, C, OH, OW), dtype=np.int64)
-    _kernels_v2()[0][_blocks(y.size), _THREADS](xp.ascontiguousarray(x), KH, KW, SH, SW,
-                                                 PH, PW, DH, DW, y, idx)
+    launch(_kernels_v2()[0], y.size)(xp.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW,
+                                     y, idx)
     return y, idx
 
 
@@ -460,57 +459,45 @@ def max_scatter_cuda_v2(gy, idx, x_shape, window):
     """The gather needs the window geometry (the reference does not)."""
     xp = get_array_module(gy)
     gx = xp.empty(x_shape, dtype=gy.dtype)
-    _kernels_v2()[1][_blocks(gx.size), _THREADS](xp.ascontiguousarray(gy),
-                                                  xp.ascontiguousarray(idx), *window, gx)
+    launch(_kernels_v2()[1], gx.size)(xp.ascontiguousarray(gy), xp.ascontiguousarray(idx),
+                                      *window, gx)
     return gx
 
 
 def _divisor_dev(xp, divisor, OH, OW):
-    d = np.array(np.broadcast_to(np.asarray(_host(divisor), np.float64), (OH, OW)))   # a copy
+    d = np.array(np.broadcast_to(np.asarray(to_host(divisor), np.float64), (OH, OW)))   # a copy
     return xp.asarray(d)
 
 
-def _host(a):
-    return a.get() if hasattr(a, "get") else a
-
-
-def avg_fwd_cuda_v2(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
+def avg_forward_cuda_v2(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
     xp = get_array_module(x)
     y = xp.empty(x.shape[:2] + (OH, OW), dtype=x.dtype)
-    _kernels_v2()[2][_blocks(y.size), _THREADS](xp.ascontiguousarray(x), KH, KW, SH, SW, PH,
-                                                 PW, _divisor_dev(xp, divisor, OH, OW), y)
+    launch(_kernels_v2()[2], y.size)(xp.ascontiguousarray(x), KH, KW, SH, SW, PH, PW,
+                                     _divisor_dev(xp, divisor, OH, OW), y)
     return y
 
 
-def avg_bwd_cuda_v2(gy, x_shape, KH, KW, SH, SW, PH, PW, divisor):
+def avg_backward_cuda_v2(gy, x_shape, KH, KW, SH, SW, PH, PW, divisor):
     xp = get_array_module(gy)
     gx = xp.empty(x_shape, dtype=gy.dtype)
     OH, OW = gy.shape[2:]
-    _kernels_v2()[3][_blocks(gx.size), _THREADS](xp.ascontiguousarray(gy), KH, KW, SH, SW, PH,
-                                                  PW, _divisor_dev(xp, divisor, OH, OW), gx)
+    launch(_kernels_v2()[3], gx.size)(xp.ascontiguousarray(gy), KH, KW, SH, SW, PH, PW,
+                                      _divisor_dev(xp, divisor, OH, OW), gx)
     return gx
 
 
-def _numba_cuda_available():
-    from tinynet.kernels.conv2d import _numba_cuda_available as check
-    return check()          # one check (a tiny conv kernel launch) for both hot paths
-
-
 # ---------------------------------------------------------------- table, dispatch
-class Impl:
-    def __init__(self, name, max_fwd, max_scatter, avg_fwd, avg_bwd, device, available):
-        self.name, self.max_fwd, self.max_scatter = name, max_fwd, max_scatter
-        self.avg_fwd, self.avg_bwd = avg_fwd, avg_bwd
-        self.device, self.available = device, available
-
-
+# max_scatter (the max-pool backward) takes the window too: the CUDA version
+# gathers, so it needs the geometry; the others ignore it.
 IMPLS = {
-    "ref": Impl("ref", max_fwd_ref, max_scatter_ref, avg_fwd_ref, avg_bwd_ref, "any",
-                lambda: True),
-    "cpu_v1": Impl("cpu_v1", max_fwd_cpu_v1, max_scatter_cpu_v1, avg_fwd_cpu_v1,
-                   avg_bwd_cpu_v1, "cpu", numba_available),
-    "cuda_v2": Impl("cuda_v2", max_fwd_cuda_v2, max_scatter_cuda_v2, avg_fwd_cuda_v2,
-                    avg_bwd_cuda_v2, "cuda", _numba_cuda_available),
+    "ref": Impl("ref", "any", max_forward=max_forward_ref, max_scatter=max_scatter_ref,
+                avg_forward=avg_forward_ref, avg_backward=avg_backward_ref),
+    "cpu_v1": Impl("cpu_v1", "cpu", numba_available, max_forward=max_forward_cpu_v1,
+                   max_scatter=max_scatter_cpu_v1, avg_forward=avg_forward_cpu_v1,
+                   avg_backward=avg_backward_cpu_v1),
+    "cuda_v2": Impl("cuda_v2", "cuda", numba_cuda_available, max_forward=max_forward_cuda_v2,
+                    max_scatter=max_scatter_cuda_v2, avg_forward=avg_forward_cuda_v2,
+                    avg_backward=avg_backward_cuda_v2),
 }
 
 
@@ -521,80 +508,53 @@ def select(x):
 
 
 # ---------------------------------------------------------------- self-check + timing
-_SHAPES = [
-    # (N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, ceil_mode)
-    (2, 3, 7, 6, 2, 2, 2, 2, 0, 0, 1, 1, False),
-    (2, 2, 9, 8, 3, 2, 2, 3, 1, 1, 2, 1, True),
-    (1, 2, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, False),
-    (64, 32, 26, 26, 2, 2, 2, 2, 0, 0, 1, 1, False),   # the seed CNN's first pool
-]
+def _case(N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, ceil_mode, **flags):
+    rng = np.random.default_rng(N * C * H * W)
+    OH, OW = out_size(H, KH, SH, PH, DH, ceil_mode), out_size(W, KW, SW, PW, DW, ceil_mode)
+    window = (KH, KW, SH, SW, PH, PW, DH, DW)
+    label = (f"N{N} C{C} {H}x{W} k{KH}x{KW} s{SH},{SW} p{PH},{PW} d{DH},{DW}"
+             + (" ceil" if ceil_mode else ""))
+    r = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
+    divisor = avg_divisor(np, (N, C, H, W), KH, KW, SH, SW, PH, PW, OH, OW, True, None)
+    return Case(label, dict(x=r(N, C, H, W), gy=r(N, C, OH, OW), window=window, out=(OH, OW),
+                            divisor=divisor), **flags)
 
 
-def _check_and_time():
-    import time
-    from tinynet.kernels.conv2d import _host, _on, _runs_here, _sync
-    rng = np.random.default_rng(0)
-    ok = True
-    first_call = {}
-    sim = cuda_sim_enabled()
-    for (N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, ceil) in (_SHAPES[:3] if sim else _SHAPES):
-        x = rng.standard_normal((N, C, H, W)).astype(np.float32)
-        OH, OW = out_size(H, KH, SH, PH, DH, ceil), out_size(W, KW, SW, PW, DW, ceil)
-        window = (KH, KW, SH, SW, PH, PW, DH, DW)
-        ry, ridx = max_fwd_ref(x, *window, OH, OW)
-        gy = rng.standard_normal(ry.shape).astype(np.float32)
-        rgx = max_scatter_ref(gy, ridx, x.shape)
-        div = avg_divisor(np, x.shape, KH, KW, SH, SW, PH, PW, OH, OW, True, None)
-        ray = avg_fwd_ref(x, KH, KW, SH, SW, PH, PW, OH, OW, div)
-        ragx = avg_bwd_ref(gy, x.shape, KH, KW, SH, SW, PH, PW, div)
-        for name, impl in IMPLS.items():
-            if name == "ref" or not _runs_here(impl):
-                continue
-            xi, gyi = _on(impl, x), _on(impl, gy)
-            t0 = time.perf_counter()
-            y, idx = impl.max_fwd(xi, *window, OH, OW)
-            gx = impl.max_scatter(gyi, idx, x.shape, window)
-            _sync(impl)
-            first_call.setdefault(name, time.perf_counter() - t0)
-            checks = [("max y", y, ry), ("max idx", idx, ridx), ("max gx", gx, rgx)]
-            if DH == DW == 1:
-                checks += [("avg y", impl.avg_fwd(xi, KH, KW, SH, SW, PH, PW, OH, OW, div), ray),
-                           ("avg gx", impl.avg_bwd(gyi, x.shape, KH, KW, SH, SW, PH, PW, div),
-                            ragx)]
-            for what, a, b in checks:
-                a = _host(a)
-                if not np.allclose(a, b, rtol=1e-5, atol=1e-5):
-                    ok = False
-                    print(f"MISMATCH {name} {what} shape {(N, C, H, W)}: max abs diff "
-                          f"{float(np.abs(a - b).max()):.3e}")
-    if not ok:
-        return 1
-    print("pool2d: all versions match the reference")
-    for name, seconds in first_call.items():
-        print(f"{name}: first max-pool call {seconds:.2f} s (Numba compile, or its on-disk cache)")
-    if sim:
-        print("(CUDA simulator: timings skipped)")
-        return 0
-    N, C, H, W = _SHAPES[-1][:4]
-    window = (2, 2, 2, 2, 0, 0, 1, 1)
-    for name, impl in IMPLS.items():
-        if not _runs_here(impl):
-            continue
-        x = _on(impl, rng.standard_normal((N, C, H, W)).astype(np.float32))
-        times = []
-        for k in range(13):
-            _sync(impl)
-            t0 = time.perf_counter()
-            y, idx = impl.max_fwd(x, *window, H // 2, W // 2)
-            impl.max_scatter(y, idx, x.shape, window)
-            _sync(impl)
-            if k >= 3:
-                times.append(time.perf_counter() - t0)
-        device = "gpu" if impl.device == "cuda" else "cpu"
-        print(f"{name:8s} ({device}) max_pool 2x2 on {(N, C, H, W)}: fwd+bwd "
-              f"{1e3 * float(np.median(times)):.2f} ms")
-    return 0
+def self_check_cases():
+    """Odd windows, strides, paddings, dilations and ceil mode (small), and
+    the seed CNN's first pooling (checked and timed)."""
+    return [
+        _case(2, 3, 7, 6, 2, 2, 2, 2, 0, 0, 1, 1, False, small=True),
+        _case(2, 2, 9, 8, 3, 2, 2, 3, 1, 1, 2, 1, True, small=True),
+        _case(1, 2, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, False, small=True),
+        _case(64, 32, 26, 26, 2, 2, 2, 2, 0, 0, 1, 1, False, timed=True),
+    ]
+
+
+def _run(impl, d):
+    """Max pooling forward and backward; average pooling too where it is
+    defined (no dilation)."""
+    x, gy, window, (OH, OW) = d["x"], d["gy"], d["window"], d["out"]
+    y, idx = impl.max_forward(x, *window, OH, OW)
+    out = {"max y": y, "max idx": idx, "max gx": impl.max_scatter(gy, idx, x.shape, window)}
+    KH, KW, SH, SW, PH, PW, DH, DW = window
+    if DH == DW == 1:
+        out["avg y"] = impl.avg_forward(x, KH, KW, SH, SW, PH, PW, OH, OW, d["divisor"])
+        out["avg gx"] = impl.avg_backward(gy, x.shape, KH, KW, SH, SW, PH, PW, d["divisor"])
+    return out
+
+
+def _step(impl, d):
+    """Max pooling, forward and backward (the seed CNN's)."""
+    y, idx = impl.max_forward(d["x"], *d["window"], *d["out"])
+    impl.max_scatter(d["gy"], idx, d["x"].shape, d["window"])
+
+
+def self_check(quick=False):
+    """Check every version that runs here against ``ref``, then time them
+    (``python -m tinynet.kernels.pool2d [--quick]``); 0 if all match."""
+    return check_and_time("pool2d", IMPLS, _run, self_check_cases(), step=_step, quick=quick)
 
 
 if __name__ == "__main__":
-    raise SystemExit(_check_and_time())
+    raise SystemExit(main(self_check))

@@ -9,7 +9,7 @@ end; the allow-listed skips are counted by reason::
 
     allow-listed skips: 41 (no GPU: 40, no `dot` program: 1)
 
-tests/test_conftest_skips.py runs this hook on small test files.
+tests/testing/test_conftest_skips.py runs this hook on small test files.
 """
 import re
 from collections import Counter

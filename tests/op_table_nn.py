@@ -113,3 +113,28 @@ interp("interpolate-trilinear", [Case(((1, 1, 2, 3, 2),), {"size": (3, 2, 4)})],
 interp("interpolate-bilinear-recompute",
        [Case(((1, 1, 3, 3),), {"scale_factor": 1.7})], mode="bilinear",
        recompute_scale_factor=True)
+
+# ---------------------------------------------------------------- attention
+
+
+def sdpa(name, cases, **kwargs):
+    """An F.scaled_dot_product_attention entry (tensor inputs query, key, value
+    and, if given, a float attn_mask that gets a gradient too)."""
+    return op(name, lambda *t, **p: F.scaled_dot_product_attention(*t, **p, **kwargs),
+              lambda torch, *t, **p: torch.nn.functional.scaled_dot_product_attention(
+                  *t, **p, **kwargs), cases)
+
+
+sdpa("scaled_dot_product_attention", [
+    ((2, 3, 4), (2, 5, 4), (2, 5, 2)), ((3, 2), (4, 2), (4, 3)),
+    ((2, 1, 3, 4), (1, 2, 5, 4), (2, 2, 5, 2))])        # batch and heads broadcast
+sdpa("scaled_dot_product_attention-causal", [
+    ((2, 3, 4), (2, 5, 4), (2, 5, 2)), ((1, 5, 3), (1, 2, 3), (1, 2, 2))], is_causal=True)
+# True: the key takes part; row 1 sees no key at all (zero output and gradients)
+_SDPA_MASK = np.array([[True, False, True, True, False], [False] * 5,
+                       [False, True, False, True, True]])
+sdpa("scaled_dot_product_attention-bool-mask",
+     [Case(((2, 3, 4), (2, 5, 4), (2, 5, 2)), {"attn_mask": _SDPA_MASK})])
+sdpa("scaled_dot_product_attention-float-mask", [((2, 3, 4), (2, 5, 4), (2, 5, 2), (3, 5))])
+sdpa("scaled_dot_product_attention-scale-gqa", [((1, 4, 3, 2), (1, 2, 5, 2), (1, 2, 5, 3))],
+     scale=0.7, enable_gqa=True)

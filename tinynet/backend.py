@@ -12,7 +12,7 @@ import numpy as np
 _cupy = None          # the cupy module once imported, False when unavailable
 
 
-def _import_cupy():
+def import_cupy():
     global _cupy
     if _cupy is None:
         try:
@@ -32,7 +32,7 @@ def get_array_module(*arrays):
     """numpy, or cupy if any of ``arrays`` is a CuPy array."""
     for a in arrays:
         if is_cupy_array(a):
-            return _import_cupy()
+            return import_cupy()
     return np
 
 
@@ -101,7 +101,7 @@ def normalize_device(device):
     if device == "cpu" or device == "cpu:0":
         return "cpu"
     if device == "cuda":
-        cp = _import_cupy()
+        cp = import_cupy()
         index = cp.cuda.runtime.getDevice() if cp else 0
         return f"cuda:{index}"
     if device.startswith("cuda:") and device[5:].isdigit():
@@ -118,7 +118,7 @@ def to_device(a, device):
         raise RuntimeError(
             f"cannot move an array to {device}: no usable CUDA GPU "
             "(install the 'cuda' extra and check tn.cuda.is_available())")
-    cp = _import_cupy()
+    cp = import_cupy()
     with cp.cuda.Device(int(device[5:])):
         return cp.asarray(a)
 
@@ -223,7 +223,7 @@ def cuda_is_available():
     """
     global _cuda_ok
     if _cuda_ok is None:
-        cp = _import_cupy()
+        cp = import_cupy()
         try:
             _cuda_ok = bool(cp) and cp.cuda.runtime.getDeviceCount() > 0 \
                 and int(cp.zeros(1).sum()) == 0

@@ -59,25 +59,6 @@ def existing_dir(text):
 SEED = int_option(0, 2 ** 63 - 1)
 
 
-def _data_source(text):
-    """'digits', or 'mnist:PATH' / 'fashion-mnist:PATH' with PATH an existing folder."""
-    kind, _, root = text.partition(":")
-    root = os.path.expanduser(root)
-    if text == "digits":
-        return text
-    if kind in ("mnist", "fashion-mnist") and os.path.isdir(root):
-        return f"{kind}:{root}"
-    raise argparse.ArgumentTypeError(
-        f"expected 'digits', 'mnist:PATH' or 'fashion-mnist:PATH' with PATH an existing "
-        f"folder, got {text!r}")
-
-
-def _device(text):
-    if text in ("cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
-        return text
-    raise argparse.ArgumentTypeError(f"expected 'cpu', 'cuda' or 'cuda:N', got {text!r}")
-
-
 def _run_dir(*files):
     """An argparse type: a run directory holding ``files``."""
     def parse(text):
@@ -125,32 +106,40 @@ def _demo(args):
     return 0 if loss.item() < 0.05 and checked else 1
 
 
-def _train(args):
-    from tinynet import models, train
-    defaults = models.DEFAULTS[args.model]
-    config = {
-        "model": args.model, "data": args.data, "seed": args.seed, "device": args.device,
-        "epochs": args.epochs or defaults["epochs"],
-        "batch_size": args.batch_size or defaults["batch_size"],
-        "optimizer": args.optimizer or defaults["optimizer"],
-        "lr": args.lr or defaults["lr"], "quiet": args.quiet, "max_steps": args.max_steps,
-        "distributed": args.distributed,
-    }
-    path = args.out or train.default_run_dir(args.model)
-    lead, world = _lead(args.distributed), ""
-    if args.distributed:
-        # the default name holds the time: every rank must use rank 0's
-        from tinynet import distributed
-        path = distributed.broadcast_object_list([path])[0]
-        world = f", {distributed.world_size()} processes"
-    run = train.Run(path)
-    if lead:
-        run.write_config(config)
-        print(f"tinynet train {args.model}: run directory {run.path}{world}", flush=True)
-    summary = train.fit(config, run)
-    if lead:
-        _report(summary, run)
-    return 0
+def _train(args, parsers):
+    """``tinynet train NAME``: the registry's recipe for NAME runs it."""
+    from tinynet import models
+    entry = models.get(args.model)
+    recipe = entry.recipe_module
+    if hasattr(recipe, "check_arguments"):
+        recipe.check_arguments(args, parsers[args.model])
+    return recipe.command(args, entry)
+
+
+def add_seed_parsers(subparsers):
+    """One sub-command per registered seed model, with its recipe's options;
+    returns them by name."""
+    from tinynet import models
+    parsers = {}
+    for name in models.names():
+        entry = models.get(name)
+        parsers[name] = subparsers.add_parser(name, help=entry.description,
+                                              description=entry.description)
+        entry.recipe_module.add_arguments(parsers[name], entry)
+    return parsers
+
+
+def train_command(name, argv=None, prog=None):
+    """``tinynet train NAME ARGV`` on its own parser (``prog`` names it in
+    ``--help``): what the launchers in examples/ run. Returns the exit status."""
+    from tinynet import models
+    entry = models.get(name)
+    parser = argparse.ArgumentParser(prog=prog, description=entry.description)
+    entry.recipe_module.add_arguments(parser, entry)
+    args = parser.parse_args(argv)
+    if hasattr(entry.recipe_module, "check_arguments"):
+        entry.recipe_module.check_arguments(args, parser)
+    return entry.recipe_module.command(args, entry)
 
 
 def _lead(distributed):
@@ -162,47 +151,48 @@ def _lead(distributed):
     return dist.rank() == 0
 
 
-def _report(summary, run):
-    if summary.get("val_acc") is not None:
-        print(f"done: {summary['epochs']} epochs, {summary['steps']} steps in "
-              f"{summary['seconds']:.1f} s of training; held-out accuracy "
-              f"{summary['val_acc']:.4f}; curves in {run.file('curves.png')}")
-    else:
-        print(f"stopped after {summary.get('stopped_at_step')} steps; checkpoint in {run.path}")
+def _run_recipe(config):
+    """The recipe of a run directory's model (only ``classify`` keeps run directories)."""
+    from tinynet import models
+    recipe = models.get(config["model"]).recipe_module
+    if not hasattr(recipe, "fit"):
+        raise SystemExit(f"tinynet: the {config['model']} seed's recipe keeps no run directory")
+    return recipe
 
 
 def _resume(args):
-    from tinynet import train
-    run = train.Run(args.run)
+    from tinynet.recipes.run import Run, strategy_for
     if args.distributed:
         # only rank 0 needs the run directory (machines without a shared file system)
         from tinynet import distributed
         config = distributed.broadcast_object_list(
-            [run.config() if _lead(True) else None])[0]
+            [Run(args.run).config() if _lead(True) else None])[0]
     else:
-        config = run.config()
+        config = Run(args.run).config()
     if args.epochs:
         config["epochs"] = args.epochs
     config["max_steps"] = args.max_steps
     config["quiet"] = args.quiet or config.get("quiet", False)
     config["distributed"] = args.distributed or config.get("distributed", False)
-    lead = _lead(config["distributed"])
-    if lead:
+    recipe = _run_recipe(config)
+    run = Run(args.run, strategy=strategy_for(config))
+    if run.lead:
         run.write_config(config)
-    summary = train.fit(config, run, resume=True)
-    if lead:
-        _report(summary, run)
+    result = recipe.fit(config, run, resume=True)
+    if run.lead:
+        recipe.report(result)
     return 0
 
 
 def _eval(args):
-    from tinynet import train
+    from tinynet.recipes.run import Run
     from tinynet.serialization import load
-    run = train.Run(args.run)
+    run = Run(args.run)
     config = run.config()
-    model, _, _, _, test_set = train.build(config)
+    recipe = _run_recipe(config)
+    model, _, _, _, test_set = recipe.build(config)
     model.load_state_dict(load(run.file("checkpoint.npz"))["model"])
-    loss, acc = train.evaluate(model, test_set, config["device"])
+    loss, acc = recipe.evaluate(model, test_set, config["device"])
     print(f"{args.run}: held-out loss {loss:.4f}, accuracy {acc:.4f} "
           f"({len(test_set)} samples of {config['data']})")
     return 0
@@ -247,9 +237,6 @@ def _info(args):
     return 0
 
 
-SEEDS = {"lstm": "char_lstm", "rnn": "timeseries_rnn", "sentiment": "sentiment_lstm"}
-
-
 def main(argv=None):
     """The command line. Run as the ``tinynet`` command (``argv`` None: the
     arguments come from ``sys.argv``) it first opts the process in to
@@ -259,11 +246,7 @@ def main(argv=None):
         import tinynet
         tinynet.tune_process()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) >= 2 and argv[0] == "train" and argv[1] in SEEDS:
-        # the recurrent seed models keep their own options (tinynet train lstm --help)
-        import importlib
-        module = importlib.import_module(f"tinynet.seeds.{SEEDS[argv[1]]}")
-        return module.main(argv[2:], prog=f"tinynet train {argv[1]}")
+    from tinynet import models
     parser = argparse.ArgumentParser(prog="tinynet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a tiny network with raw tensor ops")
@@ -271,25 +254,11 @@ def main(argv=None):
     demo.add_argument("--lr", type=float_option(0, low_open=True), default=0.1)
     demo.add_argument("--seed", type=SEED, default=0)
 
-    tr = sub.add_parser("train", help="train a seed model: mlp, cnn (in a run directory), "
-                                      "lstm (char-LSTM), rnn (time series), sentiment; "
-                                      "`tinynet train lstm --help` for its options")
-    tr.add_argument("model", choices=["mlp", "cnn"] + sorted(SEEDS))
-    tr.add_argument("--data", default="digits", type=_data_source,
-                    help="'digits' (embedded) or 'mnist:PATH'")
-    tr.add_argument("--epochs", type=int_option(1))
-    tr.add_argument("--batch-size", type=int_option(1))
-    tr.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"])
-    tr.add_argument("--lr", type=float_option(0, low_open=True))
-    tr.add_argument("--seed", type=SEED, default=0)
-    tr.add_argument("--device", default="cpu", type=_device, help="'cpu' or 'cuda'")
-    tr.add_argument("--out", help="run directory (default runs/<model>-<time>)")
-    tr.add_argument("--max-steps", type=int_option(1),
-                    help="stop after this many steps (checkpointed)")
-    tr.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
-    tr.add_argument("--distributed", action="store_true",
-                    help="data-parallel over the processes of `mpiexec -n N` (MPI); "
-                         "--batch-size is then the global batch, split over them")
+    tr = sub.add_parser("train", help=f"train a seed model: {', '.join(models.names())}; "
+                                      "`tinynet train NAME --help` for its options",
+                        description="Train a seed model (tinynet/models/) with its recipe "
+                                    "(tinynet/recipes/).")
+    seeds = add_seed_parsers(tr.add_subparsers(dest="model", required=True))
 
     rs = sub.add_parser("resume", help="continue a run from its checkpoint")
     rs.add_argument("run", type=_run_dir("config.json", "checkpoint.npz"))
@@ -304,8 +273,9 @@ def main(argv=None):
     sub.add_parser("info", help="versions, BLAS, threads, kernels, GPU")
 
     args = parser.parse_args(argv)
-    handlers = {"demo": _demo, "train": _train, "resume": _resume, "eval": _eval,
-                "info": _info}
+    if args.command == "train":
+        return _train(args, seeds)
+    handlers = {"demo": _demo, "resume": _resume, "eval": _eval, "info": _info}
     return handlers[args.command](args)
 
 

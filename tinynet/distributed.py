@@ -45,7 +45,7 @@ import time
 import numpy as np
 
 from tinynet.autograd import no_grad
-from tinynet.backend import _import_cupy, device_of, is_cupy_array
+from tinynet.backend import import_cupy, device_of, is_cupy_array
 from tinynet.data.distributed import DistributedLoader, DistributedSampler
 from tinynet.tensor import Tensor
 
@@ -171,7 +171,7 @@ def local_device(device):
     from tinynet.backend import cuda_is_available
     if not cuda_is_available():
         return device                  # moving to it raises tinynet's usual error
-    count = _import_cupy().cuda.runtime.getDeviceCount()
+    count = import_cupy().cuda.runtime.getDeviceCount()
     return f"cuda:{local_rank() % count}"
 
 
@@ -208,9 +208,9 @@ class _Staged:
         self.array = a
         if is_cupy_array(a):
             if _cuda_aware():
-                self.buffer = _import_cupy().ascontiguousarray(a)
+                self.buffer = import_cupy().ascontiguousarray(a)
                 # MPI reads the memory directly: the kernels writing it must be done
-                _import_cupy().cuda.get_current_stream().synchronize()
+                import_cupy().cuda.get_current_stream().synchronize()
             else:
                 self.buffer = a.get()           # a contiguous host copy
         elif a.flags.c_contiguous and a.flags.writeable:
@@ -221,7 +221,7 @@ class _Staged:
     def finish(self):
         if self.buffer is not self.array:
             if is_cupy_array(self.array):
-                self.array[...] = _import_cupy().asarray(self.buffer)
+                self.array[...] = import_cupy().asarray(self.buffer)
             else:
                 self.array[...] = self.buffer
 
@@ -322,12 +322,12 @@ def all_gather(tensor_list, tensor):
     else:
         buf = _Staged(a).buffer
         # with CUDA-aware MPI the receive buffer lives on the device too
-        xp = _import_cupy() if is_cupy_array(buf) else np
+        xp = import_cupy() if is_cupy_array(buf) else np
         gathered = xp.empty((size,) + a.shape, dtype=a.dtype)
         comm.Allgather(buf, gathered)
     for t, part in zip(tensor_list, gathered):
         out = _array_of(t, "all_gather")
-        out[...] = _import_cupy().asarray(part) if is_cupy_array(out) else \
+        out[...] = import_cupy().asarray(part) if is_cupy_array(out) else \
             (part.get() if is_cupy_array(part) else part)
         if isinstance(t, Tensor):
             t._vc[0] += 1
@@ -391,7 +391,7 @@ def _buckets(arrays, cap_bytes):
 
 def _flatten(arrays):
     """One new contiguous 1-d array holding ``arrays`` back to back."""
-    xp = _import_cupy() if is_cupy_array(arrays[0]) else np
+    xp = import_cupy() if is_cupy_array(arrays[0]) else np
     return xp.concatenate([a.reshape(-1) for a in arrays])
 
 
@@ -409,7 +409,7 @@ def _collective_on_flat(flat, kind, comm, root=0):
     on_host = is_cupy_array(flat) and not _cuda_aware()
     buf = flat.get() if on_host else flat
     if is_cupy_array(buf):
-        _import_cupy().cuda.get_current_stream().synchronize()
+        import_cupy().cuda.get_current_stream().synchronize()
     if kind == "sum":
         comm.Allreduce(_MPI.IN_PLACE, buf, op=_mpi_op("sum", buf.dtype, "all_reduce"))
     else:
@@ -581,7 +581,7 @@ class DistributedDataParallel:
 
 
 def _zeros_like(a):
-    xp = _import_cupy() if is_cupy_array(a) else np
+    xp = import_cupy() if is_cupy_array(a) else np
     return xp.zeros(a.shape, dtype=a.dtype)
 
 

@@ -7,6 +7,7 @@ The generator's state can be saved and restored for exact resume.
 import numpy as np
 
 from tinynet.backend import to_device
+from tinynet.tensor import Tensor, as_tensor, describe, float32, int64, shape_arg
 
 _rng = np.random.default_rng()
 
@@ -60,14 +61,8 @@ def permutation(n):
 
 
 # ---------------------------------------------------------------- sampling ops
-def _tensor_api():
-    from tinynet.tensor import Tensor, as_tensor, describe
-    return Tensor, as_tensor, describe
-
-
 def randperm(n, *, dtype=None, device=None, requires_grad=False):
     """A random permutation of 0..n-1 (int64 by default)."""
-    Tensor, _, _ = _tensor_api()
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"randperm: n must be a non-negative int, got {n!r}")
     arr = _finish(_rng.permutation(int(n)), np.dtype(dtype or np.int64), device)
@@ -80,7 +75,6 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     without replacement each category is drawn at most once.
 
     Shape: (C,) -> (num_samples,); (N, C) -> (N, num_samples); int64."""
-    Tensor, as_tensor, describe = _tensor_api()
     x = as_tensor(input)
     rng = _rng if generator is None else generator
     if x.ndim not in (1, 2) or x.dtype.kind != "f":
@@ -106,7 +100,6 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
 def bernoulli(input, p=None, *, generator=None):
     """0/1 draws (of input's dtype) with probability ``input`` elementwise,
     or ``p`` (a number) for every element when given."""
-    Tensor, as_tensor, describe = _tensor_api()
     x = as_tensor(input)
     rng = _rng if generator is None else generator
     if x.dtype.kind != "f":
@@ -116,3 +109,40 @@ def bernoulli(input, p=None, *, generator=None):
         raise ValueError("bernoulli: probabilities must be in [0, 1]")
     draws = rng.random(x.shape) < probs
     return Tensor._wrap(_finish(draws, x.dtype, x.device))
+
+
+# ---------------------------------------------------------------- random tensors
+def _dtype(dtype, default):
+    return default if dtype is None else np.dtype(dtype)
+
+
+def randn(*shape, dtype=None, device=None, requires_grad=False):
+    arr = normal(0.0, 1.0, shape_arg(shape, "randn"), _dtype(dtype, float32), device)
+    return Tensor._wrap(arr, requires_grad=requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, requires_grad=False):
+    arr = uniform(0.0, 1.0, shape_arg(shape, "rand"), _dtype(dtype, float32), device)
+    return Tensor._wrap(arr, requires_grad=requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None):
+    """Integers in [low, high); ``randint(high, size)`` as in PyTorch."""
+    if isinstance(high, (tuple, list)):          # randint(high, size)
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
+    arr = integers(low, high, shape_arg((size,), "randint"), _dtype(dtype, int64), device)
+    return Tensor._wrap(arr)
+
+
+def randn_like(t, dtype=None, device=None, requires_grad=False):
+    return randn(*t.shape, dtype=dtype or t.dtype, device=device or t.device,
+                 requires_grad=requires_grad)
+
+
+def rand_like(t, dtype=None, device=None, requires_grad=False):
+    return rand(*t.shape, dtype=dtype or t.dtype, device=device or t.device,
+                requires_grad=requires_grad)

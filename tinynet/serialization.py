@@ -33,6 +33,14 @@ Arrays are then read in chunks from the zip stream, which stops at the
 declared size. Anything else raises :class:`CheckpointError` naming the
 file and what was wrong. ``save`` refuses to write what ``load`` would
 refuse to read.
+
+A path ending in ``.safetensors`` selects the safetensors format instead
+(the format of the ``safetensors`` package, read and written through it; it
+is imported only then): a flat dict of str -> Tensor plus optional str -> str
+metadata, the interchange format for weights written by PyTorch and others.
+Saving is atomic as above; loading checks the 8-byte header length, the
+JSON header (the same limits as above) and every tensor's dtype, shape and
+byte range against the file's size before any tensor is read.
 """
 import io
 import json
@@ -52,6 +60,7 @@ from tinynet.tensor import Tensor
 FORMAT = "tinynet-checkpoint"
 VERSION = 1
 HEADER_KEY = "__tinynet__"
+SAFETENSORS_SUFFIX = ".safetensors"
 # dtype kinds that np.save writes as raw bytes (no pickle): bool, ints, floats, complex
 _ARRAY_KINDS = "biufc"
 
@@ -215,30 +224,21 @@ def _fsync_dir(folder):
         os.close(fd)
 
 
-def save(obj, f):
-    """Save ``obj`` (any nesting of dict / list / tuple / str / int / float /
-    bool / None / Tensor / NumPy array) to the path ``f``, atomically.
-
-    ``f`` may also be a writable binary file object (written in place, not
-    atomically). The file is a plain ``.npz``; see the module docstring for
-    the layout. Tensors on a GPU are stored as host arrays.
-    """
-    data, arrays = _to_parts(obj)
-    entries = dict(arrays)
-    entries[HEADER_KEY] = np.frombuffer(data, dtype=np.uint8)
-    if hasattr(f, "write"):
-        np.savez(f, allow_pickle=False, **entries)
-        return
-    path = os.path.abspath(os.fspath(f))
+def atomic_write(path, write):
+    """Call ``write(tmp_path)`` on a temporary file in ``path``'s folder, fsync
+    it and rename it over ``path``: a crash leaves the old file or none."""
+    path = os.path.abspath(os.fspath(path))
     folder, name = os.path.split(path)
     # Same folder as the target, so os.replace is an atomic rename; mode 0o666
     # lets the umask decide the permissions, as for any newly written file.
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "wb") as out:
-            np.savez(out, allow_pickle=False, **entries)
-            out.flush()
+        os.close(fd)
+        mode = os.stat(tmp).st_mode & 0o777      # what the umask made of 0o666
+        write(tmp)
+        os.chmod(tmp, mode)                      # a writer may have made its own file
+        with open(tmp, "rb+") as out:
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -249,6 +249,44 @@ def save(obj, f):
             pass
         raise
     _fsync_dir(folder)
+
+
+def _is_safetensors(f):
+    return isinstance(f, (str, os.PathLike)) and \
+        os.fspath(f).lower().endswith(SAFETENSORS_SUFFIX)
+
+
+def save(obj, f, *, metadata=None):
+    """Save ``obj`` (any nesting of dict / list / tuple / str / int / float /
+    bool / None / Tensor / NumPy array) to the path ``f``, atomically.
+
+    ``f`` may also be a writable binary file object (written in place, not
+    atomically). The file is a plain ``.npz``; see the module docstring for
+    the layout. Tensors on a GPU are stored as host arrays.
+
+    A path ending in ``.safetensors`` is written in the safetensors format
+    instead (the ``safetensors`` package, ``pip install tinynet[interop]``):
+    ``obj`` must then be a flat dict of str -> Tensor or array (a state_dict)
+    and ``metadata`` an optional dict of str -> str stored in its header.
+    """
+    if _is_safetensors(f):
+        _save_safetensors(obj, f, metadata)
+        return
+    if metadata is not None:
+        raise ValueError("save: metadata= is for .safetensors files; a tinynet checkpoint "
+                         "stores strings in the saved object itself (e.g. "
+                         "{'model': state_dict, 'note': '...'})")
+    data, arrays = _to_parts(obj)
+    entries = dict(arrays)
+    entries[HEADER_KEY] = np.frombuffer(data, dtype=np.uint8)
+    if hasattr(f, "write"):
+        np.savez(f, allow_pickle=False, **entries)
+        return
+
+    def write(tmp):
+        with open(tmp, "wb") as out:
+            np.savez(out, allow_pickle=False, **entries)
+    atomic_write(f, write)
 
 
 # ---------------------------------------------------------------- load
@@ -603,7 +641,12 @@ def load(f, map_location=None):
     (``{'cuda:0': 'cpu'}``). Never unpickles: a file that is not a valid
     tinynet checkpoint, or one beyond the limits in this module's docstring,
     raises :class:`CheckpointError` naming the file and the problem.
+
+    A path ending in ``.safetensors`` is read as a safetensors file (a flat
+    dict of str -> Tensor, checked in the same way: see ``_load_safetensors``).
     """
+    if _is_safetensors(f):
+        return _load_safetensors(f, map_location)
     where = _describe(f)
     _normalize_map_location(map_location)          # a bad device fails before reading
     size = _file_size(f)
@@ -623,3 +666,199 @@ def load(f, map_location=None):
         raise CheckpointError(f"load: {where} is corrupt ({e})") from None
     finally:
         npz.close()
+
+
+# ---------------------------------------------------------------- safetensors
+# safetensors dtype names <-> NumPy dtypes (those NumPy has: no bfloat16 or float8)
+_ST_DTYPES = {"BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "U16": np.uint16,
+              "I16": np.int16, "U32": np.uint32, "I32": np.int32, "U64": np.uint64,
+              "I64": np.int64, "F16": np.float16, "F32": np.float32, "F64": np.float64}
+_ST_NAMES = {np.dtype(v): k for k, v in _ST_DTYPES.items()}
+_ST_METADATA = "__metadata__"
+
+
+def _c_order(arr):
+    """``arr`` in C order (a copy only when needed; 0-d arrays stay 0-d)."""
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
+
+
+def _import_safetensors(op):
+    try:
+        import safetensors
+        import safetensors.numpy                      # noqa: F401
+    except ImportError:
+        raise ImportError(f"{op}: .safetensors files need the safetensors package: "
+                          "pip install 'tinynet[interop]' (or pip install safetensors)") from None
+    return safetensors
+
+
+def _save_safetensors(obj, f, metadata):
+    """A flat dict of str -> Tensor/array written as a .safetensors file, atomically."""
+    where = _describe(f)
+    if not isinstance(obj, dict):
+        raise TypeError(f"save: a .safetensors file holds a flat dict of str -> Tensor (a "
+                        f"state_dict), got type {type(obj).__name__} for {where}; save nested "
+                        "training state in tinynet's own format (a file name not ending in "
+                        ".safetensors, e.g. 'checkpoint.npz')")
+    arrays = {}
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise TypeError(f"save: a .safetensors file needs str keys, got {key!r} "
+                            f"({type(key).__name__}) for {where}")
+        if isinstance(value, Tensor):
+            arr = value.array
+        elif isinstance(value, np.ndarray) or is_cupy_array(value):
+            arr = value
+        elif isinstance(value, (dict, list, tuple)):
+            raise TypeError(f"save: a .safetensors file holds a flat dict of str -> Tensor, "
+                            f"but obj[{key!r}] has type {type(value).__name__} (nested state) "
+                            f"for {where}; save nested training state (optimizer, epoch, "
+                            "...) in tinynet's own format (a file name not ending in "
+                            ".safetensors, e.g. 'checkpoint.npz')")
+        else:
+            raise TypeError(f"save: a .safetensors file holds only tensors, but obj[{key!r}] "
+                            f"has type {type(value).__name__} for {where}; put numbers and "
+                            "strings in metadata= (str -> str) or use tinynet's own format")
+        if is_cupy_array(arr):
+            arr = to_device(arr, "cpu")
+        if arr.dtype not in _ST_NAMES:
+            raise TypeError(f"save: obj[{key!r}] has dtype {arr.dtype}, which safetensors "
+                            f"cannot hold from NumPy (expected one of "
+                            f"{sorted(str(d) for d in _ST_NAMES)}) for {where}")
+        arrays[key] = _c_order(arr)
+    if metadata is not None:
+        if not isinstance(metadata, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise TypeError("save: safetensors metadata must be a dict of str -> str, got "
+                            f"{str(metadata)[:80]}")
+    st = _import_safetensors("save")
+
+    def write(tmp):
+        st.numpy.save_file(arrays, tmp, metadata=metadata)
+        with open(tmp, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+        if n > _MAX_HEADER_BYTES:
+            raise ValueError(f"save: cannot store this dict as {where}: its safetensors "
+                             f"header would be {n} bytes and tn.load reads at most "
+                             f"{_MAX_HEADER_BYTES} (store fewer, larger tensors)")
+    atomic_write(f, write)
+
+
+def _unique_keys(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k[:80]!r}")
+        out[k] = v
+    return out
+
+
+def _safetensors_header(f):
+    """(header entries by name, metadata, data start offset) of a .safetensors
+    file, every entry checked against the file's size; CheckpointError otherwise."""
+    where = _describe(f)
+    size = os.path.getsize(f)
+    with open(f, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"load: {where} is not a safetensors file: it is {size} "
+                                  "bytes, shorter than the 8-byte header length (truncated?)")
+        n = int.from_bytes(head, "little")
+        if n > _MAX_HEADER_BYTES:
+            raise CheckpointError(f"load: {where}: its safetensors header claims {n} bytes; "
+                                  f"tn.load reads at most {_MAX_HEADER_BYTES} (corrupt or not "
+                                  "a safetensors file)")
+        if 8 + n > size:
+            raise CheckpointError(f"load: {where}: its safetensors header claims {n} bytes "
+                                  f"but the file has only {size - 8} after the length "
+                                  "(truncated)")
+        data = fh.read(n)
+    problem = _header_problem(data)
+    if problem is not None:
+        sep = " " if problem.startswith("nests") else ": "
+        raise CheckpointError(f"load: {where}{sep}{problem}")
+    try:
+        header = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"load: {where}: its safetensors header is not valid JSON "
+                              f"({e})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"load: {where}: its safetensors header is not a JSON object")
+    metadata = header.pop(_ST_METADATA, None)
+    if metadata is not None and not (isinstance(metadata, dict) and all(
+            isinstance(v, str) for v in metadata.values())):
+        raise CheckpointError(f"load: {where}: its safetensors metadata is not a dict of "
+                              "str -> str")
+    buffer = size - 8 - n
+    spans = []
+    for name, entry in header.items():
+        what = f"load: {where}: tensor {name[:80]!r}"
+        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+            raise CheckpointError(f"{what} has a malformed header entry {str(entry)[:80]}")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if dtype not in _ST_DTYPES:
+            raise CheckpointError(f"{what} has dtype {str(dtype)[:20]!r}, which tinynet "
+                                  f"cannot read (NumPy has no such dtype; known: "
+                                  f"{', '.join(_ST_DTYPES)})")
+        if not isinstance(shape, list) or len(shape) > _MAX_NDIM or \
+                not all(type(d) is int and d >= 0 for d in shape):
+            raise CheckpointError(f"{what} has a malformed shape {str(shape)[:80]}")
+        if not isinstance(offsets, list) or len(offsets) != 2 or \
+                not all(type(o) is int for o in offsets) or not 0 <= offsets[0] <= offsets[1]:
+            raise CheckpointError(f"{what} has malformed data_offsets {str(offsets)[:80]}")
+        nbytes = math.prod(shape) * np.dtype(_ST_DTYPES[dtype]).itemsize
+        if offsets[1] - offsets[0] != nbytes:
+            raise CheckpointError(f"{what} declares shape {tuple(shape)} {dtype} ({nbytes} "
+                                  f"bytes) but data_offsets {offsets} span "
+                                  f"{offsets[1] - offsets[0]}")
+        if offsets[1] > buffer:
+            raise CheckpointError(f"{what} lies at bytes {offsets} but the file holds only "
+                                  f"{buffer} bytes of tensor data (truncated)")
+        spans.append((offsets[0], offsets[1], name))
+    spans.sort()
+    end = 0
+    for start, stop, name in spans:
+        if start != end:
+            kind = "overlaps the tensor before it" if start < end else "leaves a gap before it"
+            raise CheckpointError(f"load: {where}: tensor {name[:80]!r} at bytes "
+                                  f"[{start}, {stop}] {kind}; a safetensors file packs its "
+                                  "tensors back to back")
+        end = stop
+    if end != buffer:
+        raise CheckpointError(f"load: {where}: its tensors cover {end} bytes but the file "
+                              f"holds {buffer} after the header (trailing data)")
+    return {name: header[name] for _, _, name in spans}, metadata
+
+
+def _load_safetensors(f, map_location=None):
+    """The dict of Tensors in a .safetensors file, in the order they are stored."""
+    where = _describe(f)
+    location = _normalize_map_location(map_location)
+    entries, _ = _safetensors_header(f)
+    st = _import_safetensors("load")
+    device = (location.get("cpu", "cpu") if isinstance(location, dict) else location) or "cpu"
+    out = {}
+    try:
+        with st.safe_open(os.fspath(f), framework="numpy") as fh:
+            for name, entry in entries.items():
+                arr = fh.get_tensor(name)
+                want = (tuple(entry["shape"]), np.dtype(_ST_DTYPES[entry["dtype"]]))
+                if (arr.shape, arr.dtype) != want:          # cannot happen after the checks
+                    raise CheckpointError(f"load: {where}: tensor {name!r} read as "
+                                          f"{arr.shape} {arr.dtype}, expected {want}")
+                if not arr.flags.writeable:
+                    arr = arr.copy()
+                out[name] = Tensor._wrap(arr if device == "cpu" else to_device(arr, device))
+    except st.SafetensorError as e:
+        raise CheckpointError(f"load: {where} is not a readable safetensors file ({e})") \
+            from None
+    return out
+
+
+def safetensors_metadata(f):
+    """The str -> str metadata in a .safetensors file's header ({} if none)."""
+    if not _is_safetensors(f):
+        raise ValueError(f"safetensors_metadata: {_describe(f)} does not end in "
+                         f"{SAFETENSORS_SUFFIX}")
+    _, metadata = _safetensors_header(f)
+    return dict(metadata or {})

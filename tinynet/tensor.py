@@ -1,11 +1,12 @@
-"""Tensor: one array (NumPy or CuPy) plus what autograd needs.
+"""Tensor: one array (NumPy or CuPy) plus what autograd needs, the dtypes,
+and the creation functions (``tn.tensor``, ``tn.zeros``, ...).
 
-Most methods are the functions of ``tinynet.ops`` attached at the bottom of
-this file (``x.exp()`` is ``tn.exp(x)``), so each op is written once.
+This module is the data structure only and imports no op: the methods that
+are ops (``x.exp()`` is ``tn.exp(x)``, ``x.backward()``, ``x.add_(y)``) are
+bound onto Tensor by ``tinynet/tensor_methods.py``, once, at import.
 """
 import numpy as np
 
-from tinynet import autograd
 from tinynet.backend import device_of, get_array_module, is_cupy_array, to_device
 
 # dtypes under PyTorch's names (they are NumPy's dtypes)
@@ -34,7 +35,7 @@ def describe(t):
     return f"{type(t).__name__} {t!r}"
 
 
-def _as_array(data, dtype=None):
+def as_array(data, dtype=None):
     """Python data / arrays to an array with tinynet's dtype rules.
 
     Python floats give float32 and Python ints int64 (PyTorch's defaults);
@@ -123,14 +124,14 @@ class Tensor:
             arr = np.empty(args[0], dtype)
         elif args and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
                           for a in args):
-            arr = np.empty(_shape_arg(args, type(self).__name__), dtype)
+            arr = np.empty(shape_arg(args, type(self).__name__), dtype)
         elif len(args) > 1:
             raise TypeError(f"{type(self).__name__}(): expected sizes (ints) or one "
                             f"sequence/array, got {len(args)} arguments")
         elif not args:
             arr = np.empty((0,), dtype)
         else:
-            arr = _as_array(args[0], dtype)        # shares an array of that dtype, as PyTorch
+            arr = as_array(args[0], dtype)        # shares an array of that dtype, as PyTorch
         self._init(arr, False)
         if device is not None and str(device) != "cpu":
             self.array = to_device(self.array, device)
@@ -153,7 +154,7 @@ class Tensor:
         """A Tensor around ``data`` with tinynet's dtype rules (arrays keep
         their dtype, Python floats give float32); the library's constructor."""
         t = object.__new__(cls)
-        t._init(_as_array(data, dtype), requires_grad)
+        t._init(as_array(data, dtype), requires_grad)
         return t
 
     @classmethod
@@ -302,10 +303,6 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
-        autograd.backward(self, gradient, retain_graph, create_graph)
-
     def detach(self):
         """The same data, cut from the graph (shares memory and the version
         counter, like PyTorch)."""
@@ -346,26 +343,6 @@ class Tensor:
         return self._retains_grad
 
     # ------------------------------------------------------------ devices, dtypes
-    def to(self, *args, dtype=None, device=None, copy=False):
-        """``t.to('cuda')``, ``t.to(tn.device('cuda', 0))``, ``t.to(tn.float64)``,
-        ``t.to('cpu', tn.float32)``, ``t.to(other)`` (other's dtype and device)."""
-        for a in args:
-            if isinstance(a, str) and not _is_dtype_name(a):
-                device = a                     # 'cpu', 'cuda:0', tn.device(...), or a wrong name
-            elif isinstance(a, Tensor):
-                dtype, device = a.dtype, a.device
-            else:
-                dtype = a
-        t = self
-        if dtype is not None and np.dtype(dtype) != t.dtype:
-            t = t.astype(dtype)
-        if device is not None and str(device) != t.device:
-            from tinynet.ops import to_device as _move
-            t = _move(t, device)
-        if copy and t is self:
-            t = self.clone()
-        return t
-
     def cpu(self):
         return self.to("cpu")
 
@@ -435,197 +412,6 @@ class Tensor:
         """Is the data laid out in C order (row-major, no gaps)?"""
         return bool(self.array.flags.c_contiguous)
 
-    def view_as(self, other):
-        return _ops().view(self, other.shape)
-
-    # ------------------------------------------------------------ in-place
-    # An in-place op writes into this tensor's array, so every alias sees the
-    # change, and bumps the version counter, so the backward of an op that
-    # saved the old value raises instead of silently using the new one.
-    # While autograd records (grad mode on and this tensor or an operand
-    # requires grad) the op also joins the graph, as PyTorch's does: the old
-    # value moves into a new Tensor that takes this one's place in the graph,
-    # the op runs on it out of place, and this tensor becomes its output.
-
-    def _records(self, operands):
-        if not autograd.is_grad_enabled():
-            return False
-        return self.requires_grad or any(isinstance(o, Tensor) and o.requires_grad
-                                         for o in operands)
-
-    def _inplace(self, name, op, *operands):
-        """``self = op(self, *operands)`` in place; ``op`` is a tinynet op."""
-        if not self._records(operands):
-            with autograd.no_grad():
-                self._write(name, op(self, *operands).array)
-            return self
-        result = op(self._old_value(name), *operands)
-        self._write(name, result.array)
-        self._become_output_of(result)
-        return self
-
-    def _write(self, name, value):
-        if value.shape != self.array.shape:
-            raise RuntimeError(
-                f"{name}: the result has shape {tuple(value.shape)} but this tensor "
-                f"{describe(self)} has shape {self.shape}; an in-place op cannot change "
-                "the shape (broadcast the other operand, not this tensor)")
-        if value.dtype != self.dtype and not np.can_cast(value.dtype, self.dtype, "same_kind"):
-            raise RuntimeError(
-                f"{name}: the result type {value.dtype} can't be cast to this tensor's "
-                f"dtype {self.dtype} in place ({describe(self)}); convert first, e.g. "
-                "x = x.float()")
-        try:
-            self.array[...] = value
-        except ValueError as e:
-            raise RuntimeError(f"{name}: cannot write into {describe(self)}: {e} (an "
-                               "expanded tensor shares one element between positions; "
-                               "clone() it first)") from None
-        self._vc[0] += 1
-
-    def _old_value(self, name):
-        """A Tensor with this one's value and place in the graph, before an
-        in-place op turns this tensor into the op's output."""
-        if self.grad_fn is None and self.requires_grad:
-            raise RuntimeError(
-                f"{name}: a leaf tensor that requires grad {describe(self)} is being used "
-                "in an in-place operation; wrap it in `with tn.no_grad():` (as optimizers "
-                "do) or work on a clone()")
-        if self._base is not None:
-            raise RuntimeError(
-                f"{name}: in-place change of a view {describe(self)} while autograd is "
-                "recording; tinynet does not carry it back into the viewed tensor's graph "
-                "as PyTorch does, so it refuses: change the tensor itself "
-                "(`base[index] = value`) or work out of place")
-        old = Tensor._const(self.array.copy(), self.requires_grad)
-        old.grad_fn, old._out_index = self.grad_fn, self._out_index
-        if old.grad_fn is not None:
-            # hooks and create_graph see `old` as that op's output from now on;
-            # an array the op saved is this tensor's and stays checked by version
-            old.grad_fn._replace_output(old._out_index, old, saved=False)
-        return old
-
-    def _become_output_of(self, result):
-        fn = result.grad_fn
-        if fn is None:
-            return
-        self.grad_fn, self._out_index, self.requires_grad = fn, result._out_index, True
-        fn._replace_output(result._out_index, self)
-
-    def __setitem__(self, index, value):
-        index = _raw_index(index)
-        if not self._records((value,)):
-            self.array[index] = value.array if isinstance(value, Tensor) else value
-            self._vc[0] += 1
-            return
-        from tinynet.ops.shape import index_put
-        result = index_put(self._old_value("__setitem__"), index, value)
-        self._write("__setitem__", result.array)
-        self._become_output_of(result)
-
-    def _overwrite(self, name, value):
-        """Every element replaced by ``value`` (broadcast): fill_, copy_, zero_, normal_."""
-        if not isinstance(value, Tensor):
-            value = Tensor._const(get_array_module(self.array).asarray(value, dtype=self.dtype))
-        elif value.device != self.device:
-            value = value.to(self.device)
-        if not self._records((value,)):
-            try:
-                self.array[...] = value.array
-            except ValueError as e:
-                raise RuntimeError(f"{name}: cannot write a {tuple(value.shape)} value into "
-                                   f"{describe(self)}: {e}") from None
-            self._vc[0] += 1
-            return self
-        return self._inplace(name, _replaced_by, value.astype(self.dtype))
-
-    def copy_(self, src):
-        return self._overwrite("copy_", as_tensor(src))
-
-    def zero_(self):
-        return self._overwrite("zero_", 0)
-
-    def fill_(self, value):
-        return self._overwrite("fill_", value)
-
-    def add_(self, other, alpha=1):
-        return self._inplace("add_", _ops().add, other if alpha == 1 else other * alpha)
-
-    def sub_(self, other, alpha=1):
-        return self._inplace("sub_", _ops().sub, other if alpha == 1 else other * alpha)
-
-    def mul_(self, other):
-        return self._inplace("mul_", _ops().mul, other)
-
-    def div_(self, other):
-        return self._inplace("div_", _ops().div, other)
-
-    def pow_(self, exponent):
-        return self._inplace("pow_", _ops().pow, exponent)
-
-    def clamp_(self, min=None, max=None):
-        return self._inplace("clamp_", lambda x: _ops().clamp(x, min, max))
-
-    clip_ = clamp_
-
-    def masked_fill_(self, mask, value):
-        return self._inplace("masked_fill_", _ops().masked_fill, mask, value)
-
-    def clamp_min_(self, min):
-        return self._inplace("clamp_min_", clamp_min, min)
-
-    def clamp_max_(self, max):
-        return self._inplace("clamp_max_", clamp_max, max)
-
-    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
-        """In-place ``scatter``: ``src`` (a Tensor) or ``value`` written at ``index``."""
-        scatter = _ops().scatter
-        if isinstance(src, Tensor):
-            return self._inplace("scatter_", lambda x, s: scatter(x, dim, index, s,
-                                                                  reduce=reduce), src)
-        value = src if value is None else value
-        return self._inplace("scatter_", lambda x: scatter(x, dim, index, value=value,
-                                                           reduce=reduce))
-
-    def scatter_add_(self, dim, index, src):
-        scatter_add = _ops().scatter_add
-        return self._inplace("scatter_add_", lambda x, s: scatter_add(x, dim, index, s), src)
-
-    def index_add_(self, dim, index, source, *, alpha=1):
-        index_add = _ops().index_add
-        return self._inplace("index_add_",
-                             lambda x, s: index_add(x, dim, index, s, alpha=alpha), source)
-
-    def index_fill_(self, dim, index, value):
-        index_fill = _ops().index_fill
-        return self._inplace("index_fill_", lambda x, v: index_fill(x, dim, index, v), value)
-
-    __iadd__ = add_
-    __isub__ = sub_
-    __imul__ = mul_
-    __itruediv__ = div_
-    __ipow__ = pow_
-    # `x @= y` rebinds x (PyTorch defines no in-place matmul), so no __imatmul__.
-
-    def uniform_(self, a=0.0, b=1.0):
-        from tinynet import random
-        return self._overwrite("uniform_", random.uniform(a, b, self.shape, self.dtype,
-                                                          self.device))
-
-    def normal_(self, mean=0.0, std=1.0):
-        from tinynet import random
-        return self._overwrite("normal_", random.normal(mean, std, self.shape, self.dtype,
-                                                        self.device))
-
-    def bernoulli_(self, p=0.5):
-        """Fill with 0/1 draws that are 1 with probability ``p`` (a number or
-        a tensor of probabilities broadcast to this tensor)."""
-        from tinynet import random
-        if isinstance(p, Tensor):
-            p = p.numpy()
-        return self._overwrite("bernoulli_", random.bernoulli(self, p))
-
-
 _LEGACY_TYPES = {float32: "FloatTensor", float64: "DoubleTensor", float16: "HalfTensor",
                  int64: "LongTensor", int32: "IntTensor", int16: "ShortTensor",
                  int8: "CharTensor", uint8: "ByteTensor", bool_: "BoolTensor"}
@@ -652,7 +438,8 @@ FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, ShortTensor, CharT
     ByteTensor, BoolTensor = (_legacy_type(n, d) for d, n in _LEGACY_TYPES.items())
 
 
-def _is_dtype_name(name):
+def is_dtype_name(name):
+    """Is ``name`` a string NumPy reads as a dtype ('float32', 'int64')?"""
     try:
         np.dtype(name)
         return True
@@ -660,43 +447,22 @@ def _is_dtype_name(name):
         return False
 
 
-def _ops():
-    from tinynet import ops
-    return ops
-
-
-def clamp_min(x, min):
-    """``clamp(x, min=min)``."""
-    return _ops().clamp(x, min=min)
-
-
-def clamp_max(x, max):
-    """``clamp(x, max=max)``."""
-    return _ops().clamp(x, max=max)
-
-
-def _replaced_by(x, value):
-    """``value`` broadcast to ``x``'s shape, as an op: the gradient goes to
-    ``value`` and none to ``x`` (what fill_ and copy_ record)."""
-    keep = get_array_module(x.array).ones(x.shape, dtype=bool)
-    return _ops().where(Tensor._const(keep), value, x)
-
-
-def _raw_index(index):
-    """An index with Tensors replaced by their arrays."""
-    if isinstance(index, Tensor):
-        return index.array
-    if isinstance(index, tuple):
-        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
-    return index
-
-
 class _HookHandle:
+    """What ``register_hook`` returns: ``remove()`` it, or use it in a
+    ``with`` block that removes the hook on exit."""
+
     def __init__(self, hooks, key):
         self._hooks, self._key = hooks, key
 
     def remove(self):
         self._hooks.pop(self._key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
 
 
 def as_tensor(x, dtype=None):
@@ -715,7 +481,7 @@ def _place(arr, device, requires_grad):
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new Tensor holding a copy of ``data`` (lists, numbers, arrays, Tensors)."""
-    arr = _as_array(data, dtype)
+    arr = as_array(data, dtype)
     if arr is data or (isinstance(data, Tensor) and arr is data.array):
         arr = arr.copy()
     return _place(arr, device, requires_grad)
@@ -731,12 +497,13 @@ def from_numpy(array):
 def from_dlpack(obj):
     """A Tensor from any DLPack-capable array (NumPy, CuPy, PyTorch, ...)."""
     if hasattr(obj, "__dlpack_device__") and obj.__dlpack_device__()[0] != 1:
-        from tinynet.backend import _import_cupy
-        return Tensor._wrap(_import_cupy().from_dlpack(obj))
+        from tinynet.backend import import_cupy
+        return Tensor._wrap(import_cupy().from_dlpack(obj))
     return Tensor._wrap(np.from_dlpack(obj))
 
 
-def _shape_arg(shape, op):
+def shape_arg(shape, op):
+    """The sizes of ``zeros(2, 3)`` or ``zeros((2, 3))`` as a tuple, checked for ``op``."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     for s in shape:
@@ -746,12 +513,12 @@ def _shape_arg(shape, op):
 
 
 def zeros(*shape, dtype=None, device=None, requires_grad=False):
-    arr = np.zeros(_shape_arg(shape, "zeros"), _to_dtype(dtype) or _default_float)
+    arr = np.zeros(shape_arg(shape, "zeros"), _to_dtype(dtype) or _default_float)
     return _place(arr, device, requires_grad)
 
 
 def ones(*shape, dtype=None, device=None, requires_grad=False):
-    arr = np.ones(_shape_arg(shape, "ones"), _to_dtype(dtype) or _default_float)
+    arr = np.ones(shape_arg(shape, "ones"), _to_dtype(dtype) or _default_float)
     return _place(arr, device, requires_grad)
 
 
@@ -763,7 +530,7 @@ def full(shape, fill_value, dtype=None, device=None, requires_grad=False):
     if dtype is None:
         dtype = (bool_ if isinstance(fill_value, bool) else
                  int64 if isinstance(fill_value, int) else _default_float)
-    arr = np.full(_shape_arg((shape,), "full"), fill_value, _to_dtype(dtype))
+    arr = np.full(shape_arg((shape,), "full"), fill_value, _to_dtype(dtype))
     return _place(arr, device, requires_grad)
 
 
@@ -805,121 +572,3 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     arr = np.eye(n, m, dtype=_to_dtype(dtype) or _default_float)
     return _place(arr, device, requires_grad)
-
-
-def randn(*shape, dtype=None, device=None, requires_grad=False):
-    from tinynet import random
-    arr = random.normal(0.0, 1.0, _shape_arg(shape, "randn"), _to_dtype(dtype) or _default_float)
-    return _place(arr, device, requires_grad)
-
-
-def rand(*shape, dtype=None, device=None, requires_grad=False):
-    from tinynet import random
-    arr = random.uniform(0.0, 1.0, _shape_arg(shape, "rand"), _to_dtype(dtype) or _default_float)
-    return _place(arr, device, requires_grad)
-
-
-def randint(low, high=None, size=(), dtype=None, device=None):
-    """Integers in [low, high); ``randint(high, size)`` as in PyTorch."""
-    from tinynet import random
-    if isinstance(high, (tuple, list)):          # randint(high, size)
-        low, high, size = 0, low, high
-    elif high is None:
-        low, high = 0, low
-    if high <= low:
-        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
-    arr = random.integers(low, high, _shape_arg((size,), "randint"), _to_dtype(dtype) or int64)
-    return _place(arr, device, False)
-
-
-def randn_like(t, dtype=None, device=None, requires_grad=False):
-    return randn(*t.shape, dtype=dtype or t.dtype, device=device or t.device,
-                 requires_grad=requires_grad)
-
-
-def rand_like(t, dtype=None, device=None, requires_grad=False):
-    return rand(*t.shape, dtype=dtype or t.dtype, device=device or t.device,
-                requires_grad=requires_grad)
-
-
-autograd._bind_tensor(Tensor, as_tensor)
-
-
-# ---------------------------------------------------------------- methods from ops
-def _attach_methods():
-    from tinynet import ops
-    from tinynet.ops import elementwise as ew
-
-    for name in ("abs", "clamp", "clip", "cos", "exp", "log", "log1p", "neg", "relu",
-                 "rsqrt", "sigmoid", "sign", "sin", "sqrt", "tanh", "gelu", "softplus",
-                 "elu", "leaky_relu", "erf", "maximum", "minimum", "masked_fill",
-                 "matmul", "dot", "all", "any", "argmax", "argmin", "log_softmax",
-                 "logsumexp", "max", "min", "amax", "amin", "mean", "prod", "softmax",
-                 "std", "sum", "var", "astype", "broadcast_to", "chunk", "clone",
-                 "expand", "flatten", "gather", "index_select", "movedim", "permute",
-                 "repeat", "reshape", "split", "squeeze", "transpose", "unsqueeze", "view",
-                 "sum_to", "isnan", "isfinite", "logical_not", "eq", "ne", "lt", "le",
-                 "gt", "ge", "add", "sub", "mul", "div", "pow", "cumsum",
-                 # PyTorch's tensor surface (issue 16)
-                 "cumprod", "flip", "roll", "tril", "triu", "diag", "narrow", "t",
-                 "repeat_interleave", "contiguous", "sort", "argsort", "topk", "kthvalue",
-                 "median", "mode", "unique", "norm", "mm", "bmm", "addmm", "scatter",
-                 "scatter_add", "index_add", "index_fill", "nonzero", "argwhere", "unbind"):
-        setattr(Tensor, name, getattr(ops, name))
-    from tinynet import random
-    Tensor.multinomial = random.multinomial
-    Tensor.bernoulli = random.bernoulli
-    Tensor.clamp_min = clamp_min
-    Tensor.clamp_max = clamp_max
-
-    def swap(fn):
-        return lambda self, other: fn(other, self)
-
-    def expand_as(self, other):
-        return ops.broadcast_to(self, other.shape)
-
-    def reshape_as(self, other):
-        return ops.reshape(self, other.shape)
-
-    def where_method(self, condition, other):
-        return ops.where(condition, self, other)
-
-    Tensor.__add__ = ew.add
-    Tensor.__radd__ = swap(ew.add)
-    Tensor.__sub__ = ew.sub
-    Tensor.__rsub__ = swap(ew.sub)
-    Tensor.__mul__ = ew.mul
-    Tensor.__rmul__ = swap(ew.mul)
-    Tensor.__truediv__ = ew.div
-    Tensor.__rtruediv__ = swap(ew.div)
-    Tensor.__pow__ = ew.pow
-    Tensor.__rpow__ = swap(ew.pow)
-    Tensor.__matmul__ = ops.matmul
-    Tensor.__rmatmul__ = swap(ops.matmul)
-    Tensor.__neg__ = ew.neg
-    Tensor.__pos__ = lambda self: self
-    Tensor.__abs__ = ew.abs
-    Tensor.__eq__ = ew.eq
-    Tensor.__ne__ = ew.ne
-    Tensor.__lt__ = ew.lt
-    Tensor.__le__ = ew.le
-    Tensor.__gt__ = ew.gt
-    Tensor.__ge__ = ew.ge
-    Tensor.__invert__ = ew.logical_not
-    Tensor.__getitem__ = ops.getitem
-    # in-place forms of the elementwise ops: x.relu_() is x = relu(x), in place
-    def inplace_method(name):
-        op = getattr(ops, name)
-        return lambda self: self._inplace(name + "_", op)
-
-    for name in ("abs", "cos", "exp", "log", "log1p", "neg", "relu", "rsqrt", "sigmoid",
-                 "sign", "sin", "sqrt", "tanh", "erf"):
-        setattr(Tensor, name + "_", inplace_method(name))
-    Tensor.expand_as = expand_as
-    Tensor.reshape_as = reshape_as
-    Tensor.where = where_method
-    Tensor.T = property(lambda self: ops.transpose(self))
-    Tensor.mT = property(ops.mT)
-
-
-_attach_methods()

@@ -16,7 +16,9 @@ A ``Graph`` gives
 - ``graph.figure()``: a matplotlib Figure laid out by a small layered layout
   of tinynet's own (no extra package); ``figure(layout="networkx")`` uses
   networkx's multipartite layout instead when networkx is installed (the
-  ``viz`` extra).
+  ``viz`` extra);
+- in Jupyter, a ``Graph`` on its own in a cell shows as its SVG picture
+  (``_repr_svg_``, the same picture as ``pipe("svg")``).
 
 Every box says what a learner asks about: the op (the Function's class name),
 the shape, dtype and device of each tensor, and whether a leaf has a gradient
@@ -29,7 +31,7 @@ nothing above it.
 import os
 import shutil
 
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, describe
 
 # fill colours by node kind (the legend of the picture)
 COLORS = {
@@ -64,10 +66,6 @@ def has_graphviz():
     except ImportError:
         return False
     return shutil.which("dot") is not None
-
-
-def _describe(t):
-    return f"{tuple(t.shape)} {t.dtype} {t.device}"
 
 
 def _grad_line(t):
@@ -283,7 +281,7 @@ class _Walker:
         if kind == "const" and not name:
             value = t.numpy().reshape(()).item() if t.numel() == 1 else None
             lines.append("const" if value is None else f"const {value:.4g}")
-        lines.append(_describe(t))
+        lines.append(describe(t))
         if t.requires_grad and (t.grad_fn is None or t.grad is not None):
             lines.append(_grad_line(t))
         return self._new(t, kind, lines)
@@ -298,7 +296,7 @@ class _Walker:
             if o is None:
                 continue
             prefix = f"out {k}: " if len(outs) > 1 else ""
-            lines.append(prefix + _describe(o))
+            lines.append(prefix + describe(o))
             if o._retains_grad and o.grad is not None:
                 lines.append(_grad_line(o))
         if freed:

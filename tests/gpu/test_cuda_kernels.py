@@ -15,16 +15,17 @@ from tinynet.kernels import conv2d as KC
 from tinynet.kernels import gru_cell as KG
 from tinynet.kernels import lstm_cell as KL
 from tinynet.kernels import pool2d as KP
+from tinynet.kernels._common import cuda_sim_enabled, numba_cuda_available, to_host
 from tinynet.ops.conv import conv2d, conv_transpose2d
 from tinynet.ops.pool import avg_pool2d, max_pool2d
 from tinynet.ops.recurrent import gru_cell, lstm_cell
 
-SIM = KC.cuda_sim_enabled()
+SIM = cuda_sim_enabled()
 GPU = tn.cuda.is_available()
 pytestmark = [
     pytest.mark.skipif(not (SIM or GPU), reason="needs a GPU, or NUMBA_ENABLE_CUDASIM=1 "
                        "(test_cuda_simulator.py runs this file that way)"),
-    pytest.mark.skipif(GPU and not SIM and not KC._numba_cuda_available(),
+    pytest.mark.skipif(GPU and not SIM and not numba_cuda_available(),
                        reason="Numba's CUDA kernels do not compile on this machine (see the "
                               "warning); the GPU path uses the CuPy reference"),
 ]
@@ -33,10 +34,6 @@ pytestmark = [
 def on_device(a):
     """Arrays live where the CUDA kernels read them: NumPy in the simulator."""
     return a if SIM else tn.backend.to_device(a, "cuda")
-
-
-def host(a):
-    return a.get() if hasattr(a, "get") else a
 
 
 CONV = [
@@ -61,16 +58,18 @@ def test_conv_cuda_matches_reference(c, dtype):
     gx = KC.conv2d_backward_input(on_device(gy), on_device(w), x.shape, s, p, d, g, cu)
     gw = KC.conv2d_backward_weight(on_device(x), on_device(gy), w.shape, s, p, d, g, cols, cu)
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(host(y), y_ref, rtol=tol, atol=tol)
-    np.testing.assert_allclose(host(gx), KC.conv2d_backward_input(gy, w, x.shape, s, p, d, g, ref),
+    np.testing.assert_allclose(to_host(y), y_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(to_host(gx),
+                               KC.conv2d_backward_input(gy, w, x.shape, s, p, d, g, ref),
                                rtol=tol, atol=tol)
-    np.testing.assert_allclose(host(gw), KC.conv2d_backward_weight(x, gy, w.shape, s, p, d, g,
-                                                                    None, ref), rtol=tol, atol=tol)
+    np.testing.assert_allclose(to_host(gw),
+                               KC.conv2d_backward_weight(x, gy, w.shape, s, p, d, g, None, ref),
+                               rtol=tol, atol=tol)
     # the plain backward's one call: the same three gradients
     fused = KC.conv2d_backward(on_device(gy), on_device(x), on_device(w), s, p, d, g, cols,
                                (True, True, True), cu)
     for ours, theirs in zip(fused, (gx, gw, gy.sum(axis=(0, 2, 3)))):
-        np.testing.assert_allclose(host(ours), host(theirs), rtol=tol, atol=tol)
+        np.testing.assert_allclose(to_host(ours), to_host(theirs), rtol=tol, atol=tol)
 
 
 POOL = [
@@ -89,21 +88,22 @@ def test_pool_cuda_matches_reference(c):
     OH, OW = KP.out_size(H, KH, SH, PH, DH, ceil), KP.out_size(W, KW, SW, PW, DW, ceil)
     window = (KH, KW, SH, SW, PH, PW, DH, DW)
     ref, cu = KP.IMPLS["ref"], KP.IMPLS["cuda_v2"]
-    ry, ridx = ref.max_fwd(x, *window, OH, OW)
-    y, idx = cu.max_fwd(on_device(x), *window, OH, OW)
-    np.testing.assert_array_equal(host(y), ry)
-    np.testing.assert_array_equal(host(idx), ridx)
+    ry, ridx = ref.max_forward(x, *window, OH, OW)
+    y, idx = cu.max_forward(on_device(x), *window, OH, OW)
+    np.testing.assert_array_equal(to_host(y), ry)
+    np.testing.assert_array_equal(to_host(idx), ridx)
     gy = rng.standard_normal(ry.shape).astype(np.float32)
-    np.testing.assert_allclose(host(cu.max_scatter(on_device(gy), idx, x.shape, window)),
+    np.testing.assert_allclose(to_host(cu.max_scatter(on_device(gy), idx, x.shape, window)),
                                ref.max_scatter(gy, ridx, x.shape, window), rtol=1e-6)
     if DH == DW == 1:
         div = KP.avg_divisor(np, x.shape, KH, KW, SH, SW, PH, PW, OH, OW, True, None)
-        np.testing.assert_allclose(host(cu.avg_fwd(on_device(x), KH, KW, SH, SW, PH, PW, OH, OW,
-                                                   div)),
-                                   ref.avg_fwd(x, KH, KW, SH, SW, PH, PW, OH, OW, div), rtol=1e-6)
-        np.testing.assert_allclose(host(cu.avg_bwd(on_device(gy), x.shape, KH, KW, SH, SW, PH,
-                                                   PW, div)),
-                                   ref.avg_bwd(gy, x.shape, KH, KW, SH, SW, PH, PW, div),
+        y = cu.avg_forward(on_device(x), KH, KW, SH, SW, PH, PW, OH, OW, div)
+        np.testing.assert_allclose(to_host(y),
+                                   ref.avg_forward(x, KH, KW, SH, SW, PH, PW, OH, OW, div),
+                                   rtol=1e-6)
+        gx = cu.avg_backward(on_device(gy), x.shape, KH, KW, SH, SW, PH, PW, div)
+        np.testing.assert_allclose(to_host(gx),
+                                   ref.avg_backward(gy, x.shape, KH, KW, SH, SW, PH, PW, div),
                                    rtol=1e-6, atol=1e-7)
 
 
@@ -152,13 +152,13 @@ def test_lstm_cell_cuda_matches_reference(N, H, dtype, tol):
     rng = np.random.default_rng(4)
     xg, hg, c_prev, gh, gc = (_randn(rng, dtype, N, k * H) for k in (4, 4, 1, 1, 1))
     ref, cu = KL.IMPLS["ref"], KL.IMPLS["cuda_v3"]
-    want = ref.fwd(xg, hg, c_prev)
-    want += ref.bwd(gh, gc, want[2], c_prev, want[1])
-    h, c, act = cu.fwd(on_device(xg), on_device(hg), on_device(c_prev))
-    got = (h, c, act) + cu.bwd(on_device(gh), on_device(gc), act, on_device(c_prev), c)
+    want = ref.forward(xg, hg, c_prev)
+    want += ref.backward(gh, gc, want[2], c_prev, want[1])
+    h, c, act = cu.forward(on_device(xg), on_device(hg), on_device(c_prev))
+    got = (h, c, act) + cu.backward(on_device(gh), on_device(gc), act, on_device(c_prev), c)
     for a, b in zip(got, want):
         assert a.dtype == dtype and a.shape == b.shape
-        np.testing.assert_allclose(host(a), b, rtol=tol, atol=tol)
+        np.testing.assert_allclose(to_host(a), b, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype,tol", CELL_DTYPES, ids=["f32", "f64"])
@@ -167,33 +167,33 @@ def test_gru_cell_cuda_matches_reference(N, H, dtype, tol):
     rng = np.random.default_rng(5)
     xg, hg, h_prev, gh = (_randn(rng, dtype, N, k * H) for k in (3, 3, 1, 1))
     ref, cu = KG.IMPLS["ref"], KG.IMPLS["cuda_v3"]
-    want = ref.fwd(xg, hg, h_prev)
-    want += ref.bwd(gh, want[1], hg, h_prev)
+    want = ref.forward(xg, hg, h_prev)
+    want += ref.backward(gh, want[1], hg, h_prev)
     dev_hg, dev_h_prev = on_device(hg), on_device(h_prev)
-    h, act = cu.fwd(on_device(xg), dev_hg, dev_h_prev)
-    got = (h, act) + cu.bwd(on_device(gh), act, dev_hg, dev_h_prev)
+    h, act = cu.forward(on_device(xg), dev_hg, dev_h_prev)
+    got = (h, act) + cu.backward(on_device(gh), act, dev_hg, dev_h_prev)
     for a, b in zip(got, want):
         assert a.dtype == dtype and a.shape == b.shape
-        np.testing.assert_allclose(host(a), b, rtol=tol, atol=tol)
+        np.testing.assert_allclose(to_host(a), b, rtol=tol, atol=tol)
 
 
 def test_cell_cuda_empty_batch():
-    h, c, act = KL.IMPLS["cuda_v3"].fwd(*(on_device(np.zeros((0, k))) for k in (8, 8, 2)))
-    dpre, dc = KL.IMPLS["cuda_v3"].bwd(on_device(np.zeros((0, 2))), on_device(np.zeros((0, 2))),
-                                       act, on_device(np.zeros((0, 2))), c)
-    h2, act2 = KG.IMPLS["cuda_v3"].fwd(*(on_device(np.zeros((0, k))) for k in (6, 6, 2)))
+    h, c, act = KL.IMPLS["cuda_v3"].forward(*(on_device(np.zeros((0, k))) for k in (8, 8, 2)))
+    empty = on_device(np.zeros((0, 2)))
+    dpre, dc = KL.IMPLS["cuda_v3"].backward(empty, empty, act, empty, c)
+    h2, act2 = KG.IMPLS["cuda_v3"].forward(*(on_device(np.zeros((0, k))) for k in (6, 6, 2)))
     assert [a.shape for a in (h, c, act, dpre, dc, h2, act2)] == \
         [(0, 2), (0, 2), (0, 8), (0, 8), (0, 2), (0, 2), (0, 6)]
 
 
 def test_cell_cuda_saturated_gates_stay_finite():
     big = np.full((1, 8), 1e4, np.float32)
-    h, c, act = KL.IMPLS["cuda_v3"].fwd(on_device(big), on_device(-3 * big),
-                                        on_device(np.zeros((1, 2), np.float32)))
-    h2, act2 = KG.IMPLS["cuda_v3"].fwd(on_device(big[:, :6]), on_device(-big[:, :6]),
-                                       on_device(np.zeros((1, 2), np.float32)))
+    h, c, act = KL.IMPLS["cuda_v3"].forward(on_device(big), on_device(-3 * big),
+                                            on_device(np.zeros((1, 2), np.float32)))
+    h2, act2 = KG.IMPLS["cuda_v3"].forward(on_device(big[:, :6]), on_device(-big[:, :6]),
+                                           on_device(np.zeros((1, 2), np.float32)))
     for a in (h, c, act, h2, act2):
-        assert np.isfinite(host(a)).all()
+        assert np.isfinite(to_host(a)).all()
 
 
 @pytest.mark.skipif(not SIM, reason="gradcheck on the GPU runs in tests/gpu/test_cupy_ops.py")

@@ -18,3 +18,20 @@ def test_cuda_kernels_pass_under_the_simulator():
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert " passed" in out.stdout and " skipped" not in out.stdout.splitlines()[-1], \
         out.stdout[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module,cuda_version", [("conv2d", "cuda_v2"), ("pool2d", "cuda_v2"),
+                                                 ("lstm_cell", "cuda_v3"),
+                                                 ("gru_cell", "cuda_v3")])
+def test_module_self_check_covers_the_cuda_version_under_the_simulator(module, cuda_version):
+    # python -m tinynet.kernels.<module> with the simulator on checks the CUDA
+    # version on NumPy arrays too (small shapes) and times nothing
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    out = subprocess.run([sys.executable, "-m", f"tinynet.kernels.{module}", "--quick"], env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    match = [line for line in lines if line.startswith(f"{module}: all versions match")]
+    assert match and cuda_version in match[0], lines
+    assert f"{module}: timings skipped (CUDA simulator)" in lines

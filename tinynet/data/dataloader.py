@@ -21,7 +21,7 @@ import numpy as np
 from tinynet.backend import get_array_module
 from tinynet.data.dataset import IterableDataset, Subset, TensorDataset
 from tinynet.data.sampler import (BatchSampler, RandomSampler, SequentialSampler,
-                                  _is_int, _own_generator)
+                                  is_int, own_generator)
 from tinynet import random as tn_random
 from tinynet.tensor import Tensor
 
@@ -155,7 +155,7 @@ def _generator_from_state(state):
 
 def _check_worker_options(num_workers, timeout, prefetch_factor, persistent_workers):
     # PyTorch's checks, although tinynet runs no worker processes
-    if not _is_int(num_workers) or num_workers < 0:
+    if not is_int(num_workers) or num_workers < 0:
         raise ValueError(f"DataLoader: num_workers option should be a non-negative int; "
                          f"use num_workers=0 to disable multiprocessing (got {num_workers!r})")
     if not timeout >= 0:
@@ -190,7 +190,7 @@ def _check_batch_options(batch_size, shuffle, sampler, batch_sampler, drop_last)
         if drop_last:
             raise ValueError("DataLoader: batch_size=None option disables auto-batching and "
                              "is mutually exclusive with drop_last")
-    elif not _is_int(batch_size) or batch_size <= 0:
+    elif not is_int(batch_size) or batch_size <= 0:
         raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r} "
                          f"(None disables batching)")
 
@@ -242,7 +242,7 @@ class DataLoader:
             _check_iterable_options(shuffle, sampler, batch_sampler)
         shuffle = bool(shuffle)
         _check_batch_options(batch_size, shuffle, sampler, batch_sampler, drop_last)
-        if seed is not None and (not _is_int(seed) or seed < 0):
+        if seed is not None and (not is_int(seed) or seed < 0):
             raise ValueError(f"DataLoader: seed must be None or a non-negative int, got {seed!r}")
         if seed is not None and generator is not None:
             raise ValueError("DataLoader: pass seed or generator, not both")
@@ -264,7 +264,7 @@ class DataLoader:
 
         # the loader's own shuffling generator; None until first needed
         self._rng = np.random.default_rng(int(seed)) if seed is not None \
-            else _own_generator(generator, "DataLoader")
+            else own_generator(generator, "DataLoader")
         self._owns_shuffle = not iterable and sampler is None and batch_sampler is None \
             and shuffle
         if not iterable and sampler is None:

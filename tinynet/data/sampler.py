@@ -23,15 +23,15 @@ __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler
            "WeightedRandomSampler", "BatchSampler"]
 
 
-def _is_int(x):
+def is_int(x):
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
-def _own_generator(generator, op):
+def own_generator(generator, op):
     """What a sampler keeps: None, or a numpy Generator (an int seed becomes one)."""
     if generator is None or isinstance(generator, np.random.Generator):
         return generator
-    if _is_int(generator):
+    if is_int(generator):
         return np.random.default_rng(int(generator))
     raise TypeError(f"{op}: generator must be None, an int seed or a numpy.random.Generator, "
                     f"got {type(generator).__name__}")
@@ -80,13 +80,13 @@ class RandomSampler(Sampler):
         if not isinstance(replacement, bool):
             raise TypeError(f"RandomSampler: replacement should be a boolean value, "
                             f"but got replacement={replacement!r}")
-        if num_samples is not None and (not _is_int(num_samples) or num_samples <= 0):
+        if num_samples is not None and (not is_int(num_samples) or num_samples <= 0):
             raise ValueError(f"RandomSampler: num_samples should be a positive integer "
                              f"value, but got num_samples={num_samples!r}")
         self.data_source = data_source
         self.replacement = replacement
         self._num_samples = None if num_samples is None else int(num_samples)
-        self.generator = _own_generator(generator, "RandomSampler")
+        self.generator = own_generator(generator, "RandomSampler")
 
     @property
     def num_samples(self):
@@ -118,7 +118,7 @@ class SubsetRandomSampler(Sampler):
 
     def __init__(self, indices, generator=None):
         self.indices = indices
-        self.generator = _own_generator(generator, "SubsetRandomSampler")
+        self.generator = own_generator(generator, "SubsetRandomSampler")
 
     def __iter__(self):
         order = _epoch_generator(self.generator).permutation(len(self.indices))
@@ -136,7 +136,7 @@ class WeightedRandomSampler(Sampler):
     """
 
     def __init__(self, weights, num_samples, replacement=True, generator=None):
-        if not _is_int(num_samples) or num_samples <= 0:
+        if not is_int(num_samples) or num_samples <= 0:
             raise ValueError(f"WeightedRandomSampler: num_samples should be a positive "
                              f"integer value, but got num_samples={num_samples!r}")
         if not isinstance(replacement, bool):
@@ -155,7 +155,7 @@ class WeightedRandomSampler(Sampler):
         self.weights = w
         self.num_samples = int(num_samples)
         self.replacement = replacement
-        self.generator = _own_generator(generator, "WeightedRandomSampler")
+        self.generator = own_generator(generator, "WeightedRandomSampler")
 
     def __iter__(self):
         rng = _epoch_generator(self.generator)
@@ -172,7 +172,7 @@ class BatchSampler(Sampler):
     the last, shorter list is dropped when ``drop_last``."""
 
     def __init__(self, sampler, batch_size, drop_last):
-        if not _is_int(batch_size) or batch_size <= 0:
+        if not is_int(batch_size) or batch_size <= 0:
             raise ValueError(f"BatchSampler: batch_size should be a positive integer value, "
                              f"but got batch_size={batch_size!r}")
         if not isinstance(drop_last, bool):

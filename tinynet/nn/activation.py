@@ -26,14 +26,48 @@ class _InplaceActivation(Module):
 
 
 class ReLU(_InplaceActivation):
-    """max(x, 0)."""
+    """Rectified linear unit, elementwise: ``ReLU(x) = max(x, 0)``.
+
+    Args:
+        inplace (bool, optional): write the result into the input and return
+            the input itself. Default: ``False``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.ReLU()
+        >>> m(tn.tensor([-1.0, 0.0, 2.0]))
+        tensor([0., 0., 2.])
+    """
 
     def forward(self, input):
         return input.relu_() if self.inplace else ew.relu(input)
 
 
 class LeakyReLU(Module):
-    """x where x > 0, else negative_slope * x."""
+    """Leaky rectified linear unit: ``x`` where ``x > 0``, else ``negative_slope * x``.
+
+    A small slope on the negative side keeps a gradient flowing to units that
+    would be switched off by a plain ReLU.
+
+    Args:
+        negative_slope (float, optional): the slope for ``x < 0``. Default: ``0.01``.
+        inplace (bool, optional): write the result into the input and return
+            the input itself. Default: ``False``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.LeakyReLU(0.5)
+        >>> m(tn.tensor([-2.0, 0.0, 3.0]))
+        tensor([-1.,  0.,  3.])
+    """
 
     def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
@@ -49,7 +83,26 @@ class LeakyReLU(Module):
 
 
 class ELU(Module):
-    """x where x > 0, else alpha * (exp(x) - 1)."""
+    """Exponential linear unit: ``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``.
+
+    Smooth at negative inputs, where it saturates at ``-alpha``.
+
+    Args:
+        alpha (float, optional): the value the negative side tends to is
+            ``-alpha``. Default: ``1.0``.
+        inplace (bool, optional): write the result into the input and return
+            the input itself. Default: ``False``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.ELU()
+        >>> m(tn.tensor([-100.0, 0.0, 2.0]))
+        tensor([-1.,  0.,  2.])
+    """
 
     def __init__(self, alpha=1.0, inplace=False):
         super().__init__()
@@ -65,7 +118,29 @@ class ELU(Module):
 
 
 class GELU(Module):
-    """x * Phi(x); ``approximate='tanh'`` uses the tanh approximation."""
+    """Gaussian error linear unit: ``GELU(x) = x * Phi(x)``, elementwise.
+
+    ``Phi`` is the standard normal CDF.
+
+    With ``approximate='tanh'`` it uses
+    ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))`` instead.
+
+    Args:
+        approximate (str, optional): ``'none'`` (the exact erf form) or
+            ``'tanh'``. Default: ``'none'``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.GELU()
+        >>> m(tn.tensor([0.0, 100.0]))
+        tensor([  0., 100.])
+        >>> m(tn.randn(2, 3)).shape
+        (2, 3)
+    """
 
     def __init__(self, approximate="none"):
         super().__init__()
@@ -81,21 +156,66 @@ class GELU(Module):
 
 
 class Tanh(Module):
-    """Elementwise tanh."""
+    """Hyperbolic tangent, elementwise: ``tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x))``.
+
+    Takes no arguments.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.Tanh()
+        >>> m(tn.tensor([-100.0, 0.0, 100.0]))
+        tensor([-1.,  0.,  1.])
+    """
 
     def forward(self, input):
         return ew.tanh(input)
 
 
 class Sigmoid(Module):
-    """Elementwise 1 / (1 + exp(-x)), computed without overflow."""
+    """Logistic sigmoid, elementwise: ``sigmoid(x) = 1 / (1 + exp(-x))``.
+
+    Computed without overflow for large ``|x|``. Takes no arguments.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.Sigmoid()
+        >>> m(tn.tensor([-200.0, 0.0, 200.0]))
+        tensor([0. , 0.5, 1. ])
+    """
 
     def forward(self, input):
         return ew.sigmoid(input)
 
 
 class Softplus(Module):
-    """log(1 + exp(beta x)) / beta, linear where beta x > threshold."""
+    """A smooth ReLU: ``Softplus(x) = log(1 + exp(beta * x)) / beta``.
+
+    Where ``beta * x > threshold`` the result is ``x`` itself (the two agree
+    there to within rounding, and ``exp`` would overflow).
+
+    Args:
+        beta (float, optional): the sharpness of the bend at 0. Default: ``1.0``.
+        threshold (float, optional): above this value of ``beta * x`` the
+            layer is linear. Default: ``20.0``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.Softplus()
+        >>> m(tn.tensor([0.0, 30.0]))
+        tensor([ 0.6931472, 30.       ])
+    """
 
     def __init__(self, beta=1.0, threshold=20.0):
         super().__init__()
@@ -114,7 +234,27 @@ def _implicit_dim(ndim):
 
 
 class Softmax(Module):
-    """exp(x) / sum(exp(x)) along ``dim``."""
+    """Rescales a dim into probabilities: ``exp(x_i) / sum_j exp(x_j)`` along ``dim``.
+
+    The outputs along ``dim`` are in [0, 1] and sum to 1. The maximum is
+    subtracted first, so large inputs do not overflow.
+
+    Args:
+        dim (int): the dim to normalize. ``None`` picks PyTorch's legacy
+            default (dim 0 for 0-, 1- and 3-dim inputs, else dim 1) and is
+            best avoided. Default: ``None``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.Softmax(dim=1)
+        >>> m(tn.tensor([[0.0, 0.0], [1.0, 1.0]]))
+        tensor([[0.5, 0.5],
+                [0.5, 0.5]])
+    """
 
     def __init__(self, dim=None):
         super().__init__()
@@ -128,7 +268,28 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """log(softmax(x)) along ``dim``, computed stably."""
+    """``log(softmax(x))`` along ``dim``, computed stably.
+
+    It is computed as ``x - logsumexp(x)``, so that it stays finite where
+    softmax underflows to 0.
+
+    Pair it with ``nn.NLLLoss``; ``nn.CrossEntropyLoss`` does both in one.
+
+    Args:
+        dim (int): the dim to normalize. ``None`` picks PyTorch's legacy
+            default (dim 0 for 0-, 1- and 3-dim inputs, else dim 1).
+            Default: ``None``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.LogSoftmax(dim=1)
+        >>> m(tn.tensor([[0.0, 0.0, 0.0, 0.0]])).exp()
+        tensor([[0.25, 0.25, 0.25, 0.25]])
+    """
 
     def __init__(self, dim=None):
         super().__init__()
@@ -143,21 +304,69 @@ class LogSoftmax(Module):
 
 
 class SiLU(_InplaceActivation):
-    """x * sigmoid(x)."""
+    """Sigmoid-weighted linear unit (also called swish): ``SiLU(x) = x * sigmoid(x)``.
+
+    Args:
+        inplace (bool, optional): write the result into the input and return
+            the input itself. Default: ``False``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.SiLU()
+        >>> m(tn.tensor([0.0, 100.0]))
+        tensor([  0., 100.])
+    """
 
     def forward(self, input):
         return self._run(input, "silu_", ew.silu)
 
 
 class Mish(_InplaceActivation):
-    """x * tanh(softplus(x))."""
+    """Mish: ``Mish(x) = x * tanh(softplus(x))``.
+
+    Args:
+        inplace (bool, optional): write the result into the input and return
+            the input itself. Default: ``False``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.Mish()
+        >>> m(tn.tensor([0.0, 100.0]))
+        tensor([  0., 100.])
+    """
 
     def forward(self, input):
         return self._run(input, "mish_", ew.mish)
 
 
 class Hardsigmoid(_InplaceActivation):
-    """relu6(x + 3) / 6."""
+    """A piecewise-linear sigmoid: ``relu6(x + 3) / 6``, elementwise.
+
+    That is 0 for ``x <= -3``, 1 for ``x >= 3``, and ``x / 6 + 1 / 2`` in
+    between.
+
+    Args:
+        inplace (bool, optional): write the result into the input and return
+            the input itself. Default: ``False``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.Hardsigmoid()
+        >>> m(tn.tensor([-4.0, 0.0, 4.0]))
+        tensor([0. , 0.5, 1. ])
+    """
 
     def forward(self, input):
         return self._run(input, "hardsigmoid_", ew.hardsigmoid)
@@ -167,7 +376,25 @@ class Hardsigmoid(_InplaceActivation):
 
 
 class Hardswish(_InplaceActivation):
-    """x * relu6(x + 3) / 6."""
+    """A piecewise version of SiLU: ``Hardswish(x) = x * relu6(x + 3) / 6``.
+
+    That is 0 for ``x <= -3``, ``x`` for ``x >= 3`` and ``x * (x + 3) / 6``
+    in between.
+
+    Args:
+        inplace (bool, optional): write the result into the input and return
+            the input itself. Default: ``False``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.Hardswish()
+        >>> m(tn.tensor([-4.0, 0.0, 4.0]))
+        tensor([-0.,  0.,  4.])
+    """
 
     def forward(self, input):
         return self._run(input, "hardswish_", ew.hardswish)
@@ -177,14 +404,53 @@ class Hardswish(_InplaceActivation):
 
 
 class SELU(_InplaceActivation):
-    """scale * elu(x, alpha) with SELU's fixed alpha and scale."""
+    """Scaled exponential linear unit, elementwise.
+
+    ``SELU(x) = scale * (x if x > 0 else alpha * (exp(x) - 1))`` with the
+    fixed constants ``alpha = 1.6732632423543772`` and
+    ``scale = 1.0507009873554805`` (Klambauer et al., 2017), chosen so that
+    activations keep zero mean and unit variance through many layers.
+
+    Args:
+        inplace (bool, optional): write the result into the input and return
+            the input itself. Default: ``False``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.SELU()
+        >>> m(tn.tensor([0.0, 1.0]))
+        tensor([0.      , 1.050701])
+    """
 
     def forward(self, input):
         return self._run(input, "selu_", ew.selu)
 
 
 class CELU(_InplaceActivation):
-    """x where x > 0, else alpha * (exp(x / alpha) - 1)."""
+    """Continuously differentiable ELU, elementwise.
+
+    ``CELU(x) = x`` where ``x > 0``, else ``alpha * (exp(x / alpha) - 1)``.
+
+    Args:
+        alpha (float, optional): the negative side tends to ``-alpha``.
+            Default: ``1.0``.
+        inplace (bool, optional): write the result into the input and return
+            the input itself. Default: ``False``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.CELU(alpha=2.0)
+        >>> m(tn.tensor([-300.0, 0.0, 3.0]))
+        tensor([-2.,  0.,  3.])
+    """
 
     def __init__(self, alpha=1.0, inplace=False):
         super().__init__(inplace)
@@ -198,7 +464,25 @@ class CELU(_InplaceActivation):
 
 
 class Hardtanh(_InplaceActivation):
-    """clip(x, min_val, max_val)."""
+    """Clamps every element to ``[min_val, max_val]``.
+
+    Args:
+        min_val (float, optional): the lower bound. Default: ``-1.0``.
+        max_val (float, optional): the upper bound; must not be below
+            ``min_val``. Default: ``1.0``.
+        inplace (bool, optional): write the result into the input and return
+            the input itself. Default: ``False``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.Hardtanh(-2.0, 2.0)
+        >>> m(tn.tensor([-3.0, 0.5, 3.0]))
+        tensor([-2. ,  0.5,  2. ])
+    """
 
     def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
         super().__init__(inplace)
@@ -216,7 +500,22 @@ class Hardtanh(_InplaceActivation):
 
 
 class ReLU6(Hardtanh):
-    """min(max(x, 0), 6)."""
+    """ReLU capped at 6: ``ReLU6(x) = min(max(x, 0), 6)`` (``Hardtanh(0, 6)``).
+
+    Args:
+        inplace (bool, optional): write the result into the input and return
+            the input itself. Default: ``False``.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.ReLU6()
+        >>> m(tn.tensor([-1.0, 3.0, 8.0]))
+        tensor([0., 3., 6.])
+    """
 
     def __init__(self, inplace=False):
         super().__init__(0.0, 6.0, inplace)
@@ -226,30 +525,89 @@ class ReLU6(Hardtanh):
 
 
 class LogSigmoid(Module):
-    """log(sigmoid(x)), stable for large |x|."""
+    """``log(sigmoid(x))``, elementwise, computed stably.
+
+    It is computed as ``-softplus(-x)``, so that it stays finite for large
+    negative ``x`` (where sigmoid underflows to 0).
+
+    Takes no arguments.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.LogSigmoid()
+        >>> m(tn.tensor([-200.0, 200.0]))
+        tensor([-200.,   -0.])
+    """
 
     def forward(self, input):
         return ew.logsigmoid(input)
 
 
 class Softsign(Module):
-    """x / (1 + |x|)."""
+    """``Softsign(x) = x / (1 + |x|)``, elementwise: a sigmoid-shaped map onto (-1, 1).
+
+    Takes no arguments.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.Softsign()
+        >>> m(tn.tensor([-3.0, 0.0, 1.0]))
+        tensor([-0.75,  0.  ,  0.5 ])
+    """
 
     def forward(self, input):
         return ew.softsign(input)
 
 
 class Tanhshrink(Module):
-    """x - tanh(x)."""
+    """``Tanhshrink(x) = x - tanh(x)``, elementwise.
+
+    Takes no arguments.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the shape of the input.
+
+    Example::
+
+        >>> m = nn.Tanhshrink()
+        >>> m(tn.tensor([0.0, 100.0]))
+        tensor([ 0., 99.])
+    """
 
     def forward(self, input):
         return ew.tanhshrink(input)
 
 
 class GLU(Module):
-    """Gated linear unit: halves a, b of the input along ``dim``; a * sigmoid(b).
+    """Gated linear unit: ``a * sigmoid(b)`` for the two halves ``a``, ``b`` of ``dim``.
 
-    Shape: (*, 2M, *) -> (*, M, *).
+    The input is split in two equal halves along ``dim``; the first is
+    gated by the sigmoid of the second.
+
+    Args:
+        dim (int, optional): the dim to split; its size must be even.
+            Default: ``-1``.
+
+    Shape:
+        - Input: ``(*_1, 2M, *_2)``, with the ``2M`` at ``dim``.
+        - Output: ``(*_1, M, *_2)``.
+
+    Example::
+
+        >>> m = nn.GLU()
+        >>> m(tn.tensor([[1.0, 2.0, 100.0, -100.0]]))
+        tensor([[1., 0.]])
+        >>> m(tn.randn(4, 6)).shape
+        (4, 3)
     """
 
     def __init__(self, dim=-1):
@@ -264,10 +622,36 @@ class GLU(Module):
 
 
 class PReLU(Module):
-    """x where x > 0, else weight * x, with a learned slope: one shared
-    (``num_parameters=1``) or one per channel (dim 1 of the input).
+    """Parametric ReLU: ``x`` where ``x > 0``, else ``weight * x``, with a learned slope.
 
-    Parameters: weight (num_parameters,), initialised to ``init``.
+    Either one slope shared by every element (``num_parameters=1``) or one
+    per channel, the channels being dim 1 of the input (an input with fewer
+    than 2 dims takes only the shared slope).
+
+    Args:
+        num_parameters (int, optional): 1, or the number of channels.
+            Default: ``1``.
+        init (float, optional): the starting value of every slope.
+            Default: ``0.25``.
+        device, dtype (optional): where and in which floating dtype the
+            parameter is created. Default: ``None`` (CPU, float32).
+
+    Shape:
+        - Input: ``(*)``; with ``num_parameters > 1``, ``(N, C, *)`` with
+          ``C = num_parameters``.
+        - Output: the shape of the input.
+
+    Attributes:
+        weight: the learnable slopes, shape ``(num_parameters,)``.
+
+    Example::
+
+        >>> m = nn.PReLU()
+        >>> m(tn.tensor([-4.0, 2.0])).tolist()
+        [-1.0, 2.0]
+        >>> m = nn.PReLU(num_parameters=3)
+        >>> m(tn.randn(2, 3, 5)).shape
+        (2, 3, 5)
     """
 
     def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):

@@ -45,9 +45,31 @@ class _ModuleSequence(Module):
 
 
 class Sequential(_ModuleSequence):
-    """Modules applied one after the other: ``Sequential(m1, m2)(x) == m2(m1(x))``.
+    """A chain of modules: ``Sequential(m1, m2, m3)(x)`` is ``m3(m2(m1(x)))``.
 
-    Also accepts one OrderedDict of name -> module.
+    The children are registered under the keys ``"0"``, ``"1"``, ... (or
+    the names of an ``OrderedDict``), so their parameters are the
+    container's, with state_dict keys such as ``0.weight``. Indexing gives a
+    child, slicing a new ``Sequential`` of the same children; ``append``,
+    ``extend``, ``insert`` and ``del`` keep the keys numbered 0 to n-1.
+
+    Args:
+        args: the modules in the order they are applied, or a single
+            ``OrderedDict`` of name -> module.
+
+    Shape:
+        - Input: what the first module takes.
+        - Output: what the last module returns.
+
+    Example::
+
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> model(tn.randn(3, 4)).shape
+        (3, 2)
+        >>> len(model), type(model[1]).__name__
+        (3, 'ReLU')
+        >>> [name for name, _ in model.named_parameters()]
+        ['0.weight', '0.bias', '2.weight', '2.bias']
     """
 
     def __init__(self, *args):
@@ -97,7 +119,31 @@ class Sequential(_ModuleSequence):
 
 
 class ModuleList(_ModuleSequence):
-    """A list of submodules, registered so that their parameters are seen."""
+    """A list of submodules whose parameters the parent module sees.
+
+    Registering the entries is what a plain Python list would not do: its
+    modules' parameters would be hidden from ``parameters()``,
+    ``state_dict()`` and ``.to()``.
+
+    It behaves like a list (indexing, slicing, ``len``, iteration,
+    ``append``, ``extend``, ``insert``, ``del``, ``+``) and has no
+    ``forward``: the parent decides how to call its entries.
+
+    Args:
+        modules (iterable, optional): the initial modules. Default: ``None``.
+
+    Shape:
+        Not a layer: each entry has its own shapes.
+
+    Example::
+
+        >>> layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+        >>> x = tn.randn(2, 4)
+        >>> for layer in layers:
+        ...     x = layer(x).relu()
+        >>> x.shape, len(list(layers.parameters()))
+        ((2, 4), 6)
+    """
 
     def __init__(self, modules=None):
         super().__init__()
@@ -138,7 +184,28 @@ class ModuleList(_ModuleSequence):
 
 
 class ModuleDict(Module):
-    """An ordered dict of submodules (string keys)."""
+    """An ordered dict of submodules whose parameters the parent module sees.
+
+    Keys are strings; the entries are registered as children.
+
+    It behaves like a dict (``[key]``, ``in``, ``len``, ``keys()``,
+    ``values()``, ``items()``, ``update``, ``pop``, ``clear``), keeps
+    insertion order and has no ``forward``.
+
+    Args:
+        modules (dict or iterable of pairs, optional): the initial
+            ``(key, module)`` entries. Default: ``None``.
+
+    Shape:
+        Not a layer: each entry has its own shapes.
+
+    Example::
+
+        >>> heads = nn.ModuleDict({"digit": nn.Linear(8, 10), "parity": nn.Linear(8, 2)})
+        >>> features = tn.randn(5, 8)
+        >>> {name: head(features).shape for name, head in heads.items()}
+        {'digit': (5, 10), 'parity': (5, 2)}
+    """
 
     def __init__(self, modules=None):
         super().__init__()

@@ -73,7 +73,58 @@ class _ConvNd(Module):
 
 
 class Conv2d(_ConvNd):
-    """Shape: (N, C_in, H, W) -> (N, C_out, OH, OW); weight (C_out, C_in/groups, KH, KW)."""
+    """2-D convolution over an ``(N, C_in, H, W)`` batch.
+
+    Output channel ``j`` of sample ``n`` is
+    ``bias[j] + sum_k weight[j, k] (*) input[n, k]``, where ``(*)`` is the
+    2-D cross-correlation (the kernel is not flipped, as in PyTorch) and
+    ``k`` runs over the input channels of ``j``'s group.
+
+    Args:
+        in_channels (int): channels of the input, ``C_in``.
+        out_channels (int): channels of the output, ``C_out``.
+        kernel_size (int or tuple): the window's size, ``(KH, KW)`` or one
+            int for both.
+        stride (int or tuple, optional): the step between two windows.
+            Default: ``1``.
+        padding (int, tuple or str, optional): zeros added on both sides of
+            each spatial dim, or ``'valid'`` (none) or ``'same'`` (the output
+            keeps the input's size; stride 1 only). Default: ``0``.
+        dilation (int or tuple, optional): the spacing between kernel
+            elements. Default: ``1``.
+        groups (int, optional): split the channels into this many groups, each
+            convolved with its own filters; ``in_channels`` and
+            ``out_channels`` must both be divisible by it. Default: ``1``.
+        bias (bool, optional): learn an additive bias per output channel.
+            Default: ``True``.
+        padding_mode (str, optional): only ``'zeros'`` is supported; any other
+            mode raises NotImplementedError. Default: ``'zeros'``.
+
+    Shape:
+        - Input: ``(N, C_in, H_in, W_in)``.
+        - Output: ``(N, C_out, H_out, W_out)``, where (``W_out`` likewise
+          with index 1)::
+
+              H_out = floor((H_in + 2 * padding[0] - dilation[0] * (kernel_size[0] - 1) - 1)
+                            / stride[0] + 1)
+
+    Attributes:
+        weight: ``(C_out, C_in / groups, KH, KW)``.
+        bias: ``(C_out,)``, or None when ``bias=False``.
+        Both are initialised as in PyTorch: ``U(-1/sqrt(k), 1/sqrt(k))`` with
+        ``k`` = the fan-in of one output element (``C_in / groups * KH * KW``).
+
+    Example::
+
+        >>> m = nn.Conv2d(3, 8, kernel_size=3, padding=1)
+        >>> m(tn.randn(2, 3, 16, 16)).shape
+        (2, 8, 16, 16)
+        >>> m = nn.Conv2d(4, 6, (3, 5), stride=2, groups=2, bias=False)
+        >>> m.weight.shape
+        (6, 2, 3, 5)
+        >>> m(tn.randn(1, 4, 9, 9)).shape
+        (1, 6, 4, 3)
+    """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True, padding_mode="zeros"):
@@ -86,7 +137,48 @@ class Conv2d(_ConvNd):
 
 
 class Conv1d(_ConvNd):
-    """Shape: (N, C_in, L) -> (N, C_out, OL); weight (C_out, C_in/groups, K)."""
+    """1-D convolution over an ``(N, C_in, L)`` batch of sequences.
+
+    The 1-D case of ``Conv2d``: output channel ``j`` is
+    ``bias[j] + sum_k weight[j, k] (*) input[n, k]`` with ``(*)`` the
+    cross-correlation along the length.
+
+    Args:
+        in_channels (int): channels of the input, ``C_in``.
+        out_channels (int): channels of the output, ``C_out``.
+        kernel_size (int or tuple): the window's length ``K``.
+        stride (int or tuple, optional): the step between two windows.
+            Default: ``1``.
+        padding (int, tuple or str, optional): zeros added on both sides of
+            each spatial dim, or ``'valid'`` (none) or ``'same'`` (the output
+            keeps the input's size; stride 1 only). Default: ``0``.
+        dilation (int or tuple, optional): the spacing between kernel
+            elements. Default: ``1``.
+        groups (int, optional): split the channels into this many groups, each
+            convolved with its own filters; ``in_channels`` and
+            ``out_channels`` must both be divisible by it. Default: ``1``.
+        bias (bool, optional): learn an additive bias per output channel.
+            Default: ``True``.
+        padding_mode (str, optional): only ``'zeros'`` is supported; any other
+            mode raises NotImplementedError. Default: ``'zeros'``.
+
+    Shape:
+        - Input: ``(N, C_in, L_in)``.
+        - Output: ``(N, C_out, L_out)``, where
+          ``L_out = floor((L_in + 2 * padding - dilation * (kernel_size - 1) - 1) / stride + 1)``.
+
+    Attributes:
+        weight: ``(C_out, C_in / groups, K)``.
+        bias: ``(C_out,)``, or None when ``bias=False``.
+        Both are initialised as in PyTorch: ``U(-1/sqrt(k), 1/sqrt(k))`` with
+        ``k`` = the fan-in of one output element (``C_in / groups * K``).
+
+    Example::
+
+        >>> m = nn.Conv1d(16, 33, 3, stride=2)
+        >>> m(tn.randn(20, 16, 50)).shape
+        (20, 33, 24)
+    """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True, padding_mode="zeros"):
@@ -100,7 +192,59 @@ class Conv1d(_ConvNd):
 
 
 class ConvTranspose2d(_ConvNd):
-    """Shape: (N, C_in, H, W) -> (N, C_out, OH, OW); weight (C_in, C_out/groups, KH, KW)."""
+    """2-D transposed convolution, the adjoint of ``Conv2d``, used to upsample.
+
+    It computes the gradient of ``Conv2d`` with respect to its input.
+
+    Each input pixel scatters a copy of the kernel, scaled by its value, into
+    the output; overlapping copies add up. With the same arguments,
+    ``ConvTranspose2d`` maps ``Conv2d``'s output shape back to its input shape
+    (``output_padding`` picks among the input sizes a strided ``Conv2d`` maps
+    to the same output size).
+
+    Args:
+        in_channels (int): channels of the input, ``C_in``.
+        out_channels (int): channels of the output, ``C_out``.
+        kernel_size (int or tuple): the kernel's size, ``(KH, KW)`` or one int
+            for both.
+        stride (int or tuple, optional): the step between two scattered
+            kernels in the output. Default: ``1``.
+        padding (int or tuple, optional): ``dilation * (kernel_size - 1) - padding``
+            zeros of implicit padding; the output shrinks by ``2 * padding``.
+            Default: ``0``.
+        output_padding (int or tuple, optional): extra rows/columns added to
+            one side of the output; must be smaller than the stride or the
+            dilation. Default: ``0``.
+        groups (int, optional): channel groups, as in ``Conv2d``. Default: ``1``.
+        bias (bool, optional): learn an additive bias per output channel.
+            Default: ``True``.
+        dilation (int or tuple, optional): the spacing between kernel
+            elements. Default: ``1``.
+        padding_mode (str, optional): only ``'zeros'`` is supported.
+            Default: ``'zeros'``.
+
+    Shape:
+        - Input: ``(N, C_in, H_in, W_in)``.
+        - Output: ``(N, C_out, H_out, W_out)``, where (``W_out`` likewise
+          with index 1)::
+
+              H_out = (H_in - 1) * stride[0] - 2 * padding[0]
+                      + dilation[0] * (kernel_size[0] - 1) + output_padding[0] + 1
+
+    Attributes:
+        weight: ``(C_in, C_out / groups, KH, KW)`` (in- and out-channels in
+            the opposite order from ``Conv2d``'s).
+        bias: ``(C_out,)``, or None when ``bias=False``.
+        Both are initialised as in PyTorch: ``U(-1/sqrt(k), 1/sqrt(k))`` with
+        ``k`` = the fan-in of one output element (``C_out / groups * KH * KW``, as in PyTorch).
+
+    Example::
+
+        >>> m = nn.ConvTranspose2d(16, 8, kernel_size=3, stride=2, padding=1,
+        ...                        output_padding=1)
+        >>> m(tn.randn(1, 16, 12, 12)).shape
+        (1, 8, 24, 24)
+    """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros"):
@@ -113,6 +257,46 @@ class ConvTranspose2d(_ConvNd):
 
 
 class MaxPool2d(Module):
+    """2-D max pooling: the largest value of each window of each channel.
+
+    Padding adds ``-inf`` (it never wins a window).
+
+    Args:
+        kernel_size (int or tuple): the window's size ``(KH, KW)``.
+        stride (int or tuple, optional): the step between two windows.
+            Default: ``None``, meaning ``kernel_size`` (non-overlapping windows).
+        padding (int or tuple, optional): ``-inf`` padding on both sides of
+            each spatial dim; at most half the kernel size. Default: ``0``.
+        dilation (int or tuple, optional): the spacing between window
+            elements. Default: ``1``.
+        return_indices (bool, optional): also return, for every output, the
+            flat index ``h * W_in + w`` of its maximum in the input plane (what
+            ``F.max_unpool2d`` in PyTorch takes). Default: ``False``.
+        ceil_mode (bool, optional): round the output size up instead of down,
+            so that a last partial window still gives an output.
+            Default: ``False``.
+
+    Shape:
+        - Input: ``(N, C, H_in, W_in)`` or ``(C, H_in, W_in)``.
+        - Output: ``(N, C, H_out, W_out)`` or ``(C, H_out, W_out)``, where
+          (``ceil`` instead of ``floor`` with ``ceil_mode``, ``W_out``
+          likewise with index 1)::
+
+              H_out = floor((H_in + 2 * padding[0] - dilation[0] * (kernel_size[0] - 1) - 1)
+                            / stride[0] + 1)
+
+    Example::
+
+        >>> m = nn.MaxPool2d(2)
+        >>> x = tn.arange(16.0).reshape(1, 1, 4, 4)
+        >>> m(x)
+        tensor([[[[ 5.,  7.],
+                  [13., 15.]]]])
+        >>> m = nn.MaxPool2d(3, stride=2, padding=1)
+        >>> m(tn.randn(2, 4, 15, 15)).shape
+        (2, 4, 8, 8)
+    """
+
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
@@ -131,6 +315,39 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
+    """2-D average pooling: the mean of each window of each channel.
+
+    Args:
+        kernel_size (int or tuple): the window's size ``(KH, KW)``.
+        stride (int or tuple, optional): the step between two windows.
+            Default: ``None``, meaning ``kernel_size``.
+        padding (int or tuple, optional): zero padding on both sides of each
+            spatial dim; at most half the kernel size. Default: ``0``.
+        ceil_mode (bool, optional): round the output size up instead of down.
+            Default: ``False``.
+        count_include_pad (bool, optional): count the padding zeros in the
+            divisor; if False a window divides by its number of real input
+            elements. Default: ``True``.
+        divisor_override (int, optional): divide every window's sum by this
+            number instead. Default: ``None``.
+
+    Shape:
+        - Input: ``(N, C, H_in, W_in)`` or ``(C, H_in, W_in)``.
+        - Output: ``(N, C, H_out, W_out)`` or ``(C, H_out, W_out)``, where
+          (``ceil`` instead of ``floor`` with ``ceil_mode``, ``W_out``
+          likewise with index 1)::
+
+              H_out = floor((H_in + 2 * padding[0] - kernel_size[0]) / stride[0] + 1)
+
+    Example::
+
+        >>> m = nn.AvgPool2d(2)
+        >>> x = tn.arange(16.0).reshape(1, 1, 4, 4)
+        >>> m(x)
+        tensor([[[[ 2.5,  4.5],
+                  [10.5, 12.5]]]])
+    """
+
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
         super().__init__()
@@ -148,6 +365,30 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
+    """2-D average pooling to a fixed output size, whatever the input size.
+
+    Output cell ``(i, j)`` averages input rows ``floor(i * H_in / H_out)`` to
+    ``ceil((i + 1) * H_in / H_out)`` (end excluded), and the columns likewise,
+    so windows may differ in size by one and may overlap.
+    ``AdaptiveAvgPool2d(1)`` is global average pooling.
+
+    Args:
+        output_size (int or tuple): ``(H_out, W_out)``, or one int for both;
+            ``None`` in the tuple keeps that input size.
+
+    Shape:
+        - Input: ``(N, C, H_in, W_in)`` or ``(C, H_in, W_in)``.
+        - Output: ``(N, C, H_out, W_out)`` or ``(C, H_out, W_out)``.
+
+    Example::
+
+        >>> m = nn.AdaptiveAvgPool2d((5, 7))
+        >>> m(tn.randn(1, 64, 8, 9)).shape
+        (1, 64, 5, 7)
+        >>> nn.AdaptiveAvgPool2d(1)(tn.ones(2, 3, 4, 4)).shape
+        (2, 3, 1, 1)
+    """
+
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
@@ -160,5 +401,28 @@ class AdaptiveAvgPool2d(Module):
 
 
 class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
+    """2-D max pooling to a fixed output size, whatever the input size.
+
+    The windows are those of ``AdaptiveAvgPool2d``; each output is the
+    largest value of its window. (PyTorch's ``return_indices`` is not
+    supported.)
+
+    Args:
+        output_size (int or tuple): ``(H_out, W_out)``, or one int for both;
+            ``None`` in the tuple keeps that input size.
+
+    Shape:
+        - Input: ``(N, C, H_in, W_in)`` or ``(C, H_in, W_in)``.
+        - Output: ``(N, C, H_out, W_out)`` or ``(C, H_out, W_out)``.
+
+    Example::
+
+        >>> m = nn.AdaptiveMaxPool2d(1)
+        >>> m(tn.arange(16.0).reshape(1, 1, 4, 4))
+        tensor([[[[15.]]]])
+        >>> nn.AdaptiveMaxPool2d((3, None))(tn.randn(1, 2, 7, 5)).shape
+        (1, 2, 3, 5)
+    """
+
     def forward(self, x):
         return P.adaptive_max_pool2d(x, self.output_size)

@@ -15,9 +15,11 @@ from tinynet.ops.loss import (  # noqa: F401
 from tinynet.ops.nn_ops import (  # noqa: F401
     cosine_similarity, dropout, dropout2d, embedding, glu, linear, normalize, one_hot,
     pairwise_distance, pixel_shuffle, pixel_unshuffle, prelu)
-from tinynet.ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
+from tinynet.ops.normalization import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
 from tinynet.ops.shape import pad  # noqa: F401
 from tinynet.ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold  # noqa: F401
+from tinynet.ops.attention import (  # noqa: F401
+    multi_head_attention_forward, scaled_dot_product_attention)
 from tinynet.ops.pool import (  # noqa: F401
     adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d)
 

@@ -13,7 +13,25 @@ def _factory(device, dtype):
 
 
 class Identity(Module):
-    """Returns its input unchanged (arguments are accepted and ignored)."""
+    """A placeholder layer that returns its input unchanged.
+
+    Useful to switch off a part of a model without changing its structure
+    (for instance replacing a classifier head).
+
+    Args:
+        args, kwargs: any arguments, accepted and ignored.
+
+    Shape:
+        - Input: ``(*)``, any number of dims.
+        - Output: ``(*)``, the input itself.
+
+    Example::
+
+        >>> m = nn.Identity(54, unused="ignored")
+        >>> x = tn.randn(128, 20)
+        >>> m(x) is x
+        True
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__()
@@ -23,12 +41,34 @@ class Identity(Module):
 
 
 class Linear(Module):
-    """y = x @ weight.T + bias.
+    """Affine map of the last dim: ``y = x @ weight.T + bias``.
 
-    Shape: input (*, in_features) -> (*, out_features); weight
-    (out_features, in_features), bias (out_features,). Initialised as in
-    PyTorch: weight kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)),
-    and bias U(-1/sqrt(in), 1/sqrt(in)).
+    Args:
+        in_features (int): size of the input's last dim.
+        out_features (int): size of the output's last dim.
+        bias (bool, optional): learn an additive bias. Default: ``True``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters are created. Default: ``None`` (CPU, float32).
+
+    Shape:
+        - Input: ``(*, H_in)``, with ``H_in = in_features`` and ``*`` any
+          number of leading dims (none included).
+        - Output: ``(*, H_out)``, with ``H_out = out_features``.
+
+    Attributes:
+        weight: ``(out_features, in_features)``, initialised as in PyTorch with
+            ``kaiming_uniform_(a=sqrt(5))``, which is ``U(-1/sqrt(in_features),
+            1/sqrt(in_features))``.
+        bias: ``(out_features,)``, drawn from the same range, or None when
+            ``bias=False``.
+
+    Example::
+
+        >>> m = nn.Linear(20, 30)
+        >>> m(tn.randn(128, 20)).shape
+        (128, 30)
+        >>> m.weight.shape, m.bias.shape
+        ((30, 20), (30,))
     """
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
@@ -58,7 +98,28 @@ class Linear(Module):
 
 
 class Flatten(Module):
-    """Flatten dims start_dim..end_dim into one. Shape: (N, *dims) -> (N, prod(dims))."""
+    """Merges the dims ``start_dim`` to ``end_dim`` (both included) into one.
+
+    Its default keeps dim 0, the batch: a conv stack's ``(N, C, H, W)``
+    output becomes ``(N, C * H * W)`` for a ``Linear`` layer. It returns a
+    view where the memory layout allows one.
+
+    Args:
+        start_dim (int, optional): the first dim to merge. Default: ``1``.
+        end_dim (int, optional): the last dim to merge. Default: ``-1``.
+
+    Shape:
+        - Input: ``(*_1, S_start, ..., S_end, *_2)``.
+        - Output: ``(*_1, S_start * ... * S_end, *_2)``.
+
+    Example::
+
+        >>> m = nn.Flatten()
+        >>> m(tn.randn(32, 1, 5, 5)).shape
+        (32, 25)
+        >>> nn.Flatten(0, 2)(tn.randn(32, 1, 5, 5)).shape
+        (160, 5)
+    """
 
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
@@ -72,7 +133,24 @@ class Flatten(Module):
 
 
 class Unflatten(Module):
-    """Split dim ``dim`` into ``unflattened_size``. Shape: (*, S, *) -> (*, *sizes, *)."""
+    """Splits dim ``dim`` into the sizes ``unflattened_size`` (undoes ``Flatten``).
+
+    Args:
+        dim (int): the dim to split.
+        unflattened_size (tuple of int): the new sizes; their product must be
+            the size of ``dim`` (one of them may be -1, inferred).
+
+    Shape:
+        - Input: ``(*_1, S, *_2)``, with ``S`` at ``dim``.
+        - Output: ``(*_1, U_1, ..., U_n, *_2)``, with
+          ``U_1 * ... * U_n = S``.
+
+    Example::
+
+        >>> m = nn.Unflatten(1, (2, 5, 5))
+        >>> m(tn.randn(2, 50)).shape
+        (2, 2, 5, 5)
+    """
 
     def __init__(self, dim, unflattened_size):
         super().__init__()

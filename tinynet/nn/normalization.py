@@ -9,7 +9,7 @@ import numpy as np
 
 from tinynet.nn import init
 from tinynet.nn.module import Module, Parameter
-from tinynet.ops.norm import batch_norm, group_norm, instance_norm, layer_norm
+from tinynet.ops.normalization import batch_norm, group_norm, instance_norm, layer_norm
 from tinynet.ops.shape import squeeze, unsqueeze
 from tinynet.tensor import Tensor, describe, empty, ones, zeros
 
@@ -95,12 +95,110 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch normalization of (N, C) or (N, C, L) inputs, per channel C."""
+    """Batch normalization of ``(N, C)`` or ``(N, C, L)`` inputs, per channel.
+
+    Ioffe & Szegedy, 2015.
+
+    In training mode every channel is normalized with the mean and the
+    biased variance of the batch over all dims but the channel dim:
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias``. The running averages
+    (``running_mean``, ``running_var``, the latter from the unbiased
+    variance) are updated, and used instead in eval mode (``model.eval()``).
+
+    Args:
+        num_features (int): the number of channels ``C``.
+        eps (float, optional): added to the variance before the square root.
+            Default: ``1e-5``.
+        momentum (float, optional): the weight of the new batch in the running
+            averages, ``running = (1 - momentum) * running + momentum * batch``;
+            ``None`` gives a plain cumulative average over all batches seen.
+            Default: ``0.1``.
+        affine (bool, optional): learn ``weight`` and ``bias``. Default: ``True``.
+        track_running_stats (bool, optional): keep running averages and use
+            them in eval mode; if False, batch statistics are used in both
+            modes. Default: ``True``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters and buffers are created. Default: ``None`` (CPU, float32).
+        bias (bool, optional, keyword only): learn ``bias`` (with ``affine``).
+            Default: ``True``.
+
+    Shape:
+        - Input: ``(N, C)`` or ``(N, C, L)``.
+        - Output: the shape of the input.
+
+    Attributes:
+        weight, bias: ``(C,)`` learnable scale (starts at 1) and shift (starts
+            at 0), or None without ``affine``.
+        running_mean, running_var: ``(C,)`` buffers, starting at 0 and 1
+            (None without ``track_running_stats``).
+        num_batches_tracked: a 0-dim int64 buffer counting training batches.
+
+    Example::
+
+        >>> m = nn.BatchNorm1d(2)
+        >>> x = tn.tensor([[1.0, 10.0], [3.0, 30.0]])
+        >>> m(x).detach()
+        tensor([[-0.999995, -1.      ],
+                [ 0.999995,  1.      ]])
+        >>> m.running_mean, m.running_var
+        (tensor([0.2, 2. ]), tensor([ 1.1, 20.9]))
+        >>> nn.BatchNorm1d(100, affine=False)(tn.randn(20, 100, 7)).shape
+        (20, 100, 7)
+    """
     _ranks = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalization of (N, C, H, W) inputs, per channel C."""
+    """Batch normalization of ``(N, C, H, W)`` inputs, per channel.
+
+    Ioffe & Szegedy, 2015. The statistics are taken over ``N``, ``H`` and ``W``.
+
+    In training mode every channel is normalized with the mean and the
+    biased variance of the batch over all dims but the channel dim:
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias``. The running averages
+    (``running_mean``, ``running_var``, the latter from the unbiased
+    variance) are updated, and used instead in eval mode (``model.eval()``).
+
+    Args:
+        num_features (int): the number of channels ``C``.
+        eps (float, optional): added to the variance before the square root.
+            Default: ``1e-5``.
+        momentum (float, optional): the weight of the new batch in the running
+            averages, ``running = (1 - momentum) * running + momentum * batch``;
+            ``None`` gives a plain cumulative average over all batches seen.
+            Default: ``0.1``.
+        affine (bool, optional): learn ``weight`` and ``bias``. Default: ``True``.
+        track_running_stats (bool, optional): keep running averages and use
+            them in eval mode; if False, batch statistics are used in both
+            modes. Default: ``True``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters and buffers are created. Default: ``None`` (CPU, float32).
+        bias (bool, optional, keyword only): learn ``bias`` (with ``affine``).
+            Default: ``True``.
+
+    Shape:
+        - Input: ``(N, C, H, W)``.
+        - Output: the shape of the input.
+
+    Attributes:
+        weight, bias: ``(C,)`` learnable scale (starts at 1) and shift (starts
+            at 0), or None without ``affine``.
+        running_mean, running_var: ``(C,)`` buffers, starting at 0 and 1
+            (None without ``track_running_stats``).
+        num_batches_tracked: a 0-dim int64 buffer counting training batches.
+
+    Example::
+
+        >>> m = nn.BatchNorm2d(16)
+        >>> y = m(tn.randn(8, 16, 5, 5) * 3 + 1)
+        >>> y.shape
+        (8, 16, 5, 5)
+        >>> mean = y.mean((0, 2, 3))
+        >>> bool((mean.abs() < 1e-5).all())
+        True
+        >>> m.eval()(tn.randn(1, 16, 5, 5)).shape       # running statistics now
+        (1, 16, 5, 5)
+    """
     _ranks = (4,)
 
 
@@ -138,27 +236,129 @@ class _InstanceNorm(_BatchNorm):
 
 
 class InstanceNorm1d(_InstanceNorm):
-    """Normalize each channel of each sample over its length.
+    """Instance normalization of ``(N, C, L)`` inputs.
 
-    Shape: (N, C, L) or unbatched (C, L) -> same. By default no affine
-    parameters and no running statistics (PyTorch's defaults).
+    Ulyanov et al., 2016: each channel of each sample is normalized over its
+    length, ``y = (x - mean) / sqrt(var + eps)``, then scaled and shifted
+    when ``affine``.
+
+    Unlike ``BatchNorm1d`` the statistics never mix samples. The defaults
+    (no affine parameters, no running statistics) are PyTorch's.
+
+    Args:
+        num_features (int): the number of channels ``C``.
+        eps (float, optional): added to the variance before the square root.
+            Default: ``1e-5``.
+        momentum (float, optional): the weight of the new value in the
+            running averages (used only with ``track_running_stats``).
+            Default: ``0.1``.
+        affine (bool, optional): learn a per-channel ``weight`` and ``bias``.
+            Default: ``False``.
+        track_running_stats (bool, optional): keep running averages of the
+            per-instance statistics and use them in eval mode.
+            Default: ``False``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters and buffers are created. Default: ``None`` (CPU, float32).
+        bias (bool, optional, keyword only): learn ``bias`` (with ``affine``).
+            Default: ``True``.
+
+    Shape:
+        - Input: ``(N, C, L)`` or unbatched ``(C, L)``.
+        - Output: the shape of the input.
+
+    Example::
+
+        >>> m = nn.InstanceNorm1d(3)
+        >>> y = m(tn.randn(4, 3, 10) * 5 + 2)
+        >>> y.shape
+        (4, 3, 10)
+        >>> bool((y.mean(2).abs() < 1e-5).all())
+        True
     """
     _ranks = (2, 3)
 
 
 class InstanceNorm2d(_InstanceNorm):
-    """Normalize each channel of each sample over H and W.
+    """Instance normalization of ``(N, C, H, W)`` inputs.
 
-    Shape: (N, C, H, W) or unbatched (C, H, W) -> same. By default no affine
-    parameters and no running statistics (PyTorch's defaults).
+    Ulyanov et al., 2016: each channel of each sample is normalized over its
+    ``H`` and ``W``, ``y = (x - mean) / sqrt(var + eps)``, then scaled and
+    shifted when ``affine``.
+
+    The statistics never mix samples (useful for style transfer, where each
+    image's contrast should not depend on the batch). The defaults (no affine
+    parameters, no running statistics) are PyTorch's.
+
+    Args:
+        num_features (int): the number of channels ``C``.
+        eps (float, optional): added to the variance before the square root.
+            Default: ``1e-5``.
+        momentum (float, optional): the weight of the new value in the
+            running averages (used only with ``track_running_stats``).
+            Default: ``0.1``.
+        affine (bool, optional): learn a per-channel ``weight`` and ``bias``.
+            Default: ``False``.
+        track_running_stats (bool, optional): keep running averages of the
+            per-instance statistics and use them in eval mode.
+            Default: ``False``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters and buffers are created. Default: ``None`` (CPU, float32).
+        bias (bool, optional, keyword only): learn ``bias`` (with ``affine``).
+            Default: ``True``.
+
+    Shape:
+        - Input: ``(N, C, H, W)`` or unbatched ``(C, H, W)``.
+        - Output: the shape of the input.
+
+    Example::
+
+        >>> m = nn.InstanceNorm2d(3, affine=True)
+        >>> m(tn.randn(2, 3, 8, 8)).shape
+        (2, 3, 8, 8)
+        >>> m.weight.shape
+        (3,)
     """
     _ranks = (3, 4)
 
 
 class LayerNorm(Module):
-    """Normalize over the trailing ``normalized_shape`` dims, then scale and shift.
+    """Layer normalization over the trailing ``normalized_shape`` dims.
 
-    Shape: input (*, normalized_shape) -> same; weight and bias (normalized_shape).
+    Ba et al., 2016: each sample is normalized over those dims, then scaled
+    and shifted per element: ``y = (x - mean) / sqrt(var + eps) * weight + bias``.
+
+    The variance is the biased one. The statistics are per sample, so the
+    layer behaves the same in training and eval mode.
+
+    Args:
+        normalized_shape (int or tuple): the trailing dims to normalize over,
+            e.g. ``C`` for ``(N, L, C)`` token features or ``(C, H, W)`` for
+            whole images.
+        eps (float, optional): added to the variance before the square root.
+            Default: ``1e-5``.
+        elementwise_affine (bool, optional): learn ``weight`` and ``bias``.
+            Default: ``True``.
+        bias (bool, optional): learn ``bias`` (with ``elementwise_affine``).
+            Default: ``True``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters are created. Default: ``None`` (CPU, float32).
+
+    Shape:
+        - Input: ``(*, *normalized_shape)``.
+        - Output: the shape of the input.
+
+    Attributes:
+        weight, bias: of shape ``normalized_shape``, starting at 1 and 0
+            (None without ``elementwise_affine``).
+
+    Example::
+
+        >>> m = nn.LayerNorm(4)
+        >>> m(tn.tensor([[1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 2.0, 2.0]])).detach()
+        tensor([[-1.3416355 , -0.44721183,  0.44721183,  1.3416355 ],
+                [ 0.        ,  0.        ,  0.        ,  0.        ]])
+        >>> nn.LayerNorm((5, 10, 10))(tn.randn(20, 5, 10, 10)).shape
+        (20, 5, 10, 10)
     """
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
@@ -184,7 +384,42 @@ class LayerNorm(Module):
 
 
 class GroupNorm(Module):
-    """Normalize groups of channels. Shape: (N, C, *) -> same, C % num_groups == 0."""
+    """Group normalization over groups of channels.
+
+    Wu & He, 2018: the channels are split into ``num_groups`` groups, and
+    each group of each sample is normalized over its channels and spatial
+    dims; then a per-channel scale and shift.
+
+    ``num_groups=1`` normalizes every sample over all of its values (like
+    ``LayerNorm`` over ``(C, *)`` but with per-channel affine parameters);
+    ``num_groups=C`` is instance normalization. The statistics never mix
+    samples, so small batches are fine.
+
+    Args:
+        num_groups (int): the number of groups; must divide ``num_channels``.
+        num_channels (int): the number of channels ``C``.
+        eps (float, optional): added to the variance before the square root.
+            Default: ``1e-5``.
+        affine (bool, optional): learn a per-channel ``weight`` and ``bias``.
+            Default: ``True``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters are created. Default: ``None`` (CPU, float32).
+        bias (bool, optional, keyword only): learn ``bias`` (with ``affine``).
+            Default: ``True``.
+
+    Shape:
+        - Input: ``(N, C, *)``.
+        - Output: the shape of the input.
+
+    Attributes:
+        weight, bias: ``(C,)``, starting at 1 and 0 (None without ``affine``).
+
+    Example::
+
+        >>> m = nn.GroupNorm(3, 6)
+        >>> m(tn.randn(20, 6, 10, 10)).shape
+        (20, 6, 10, 10)
+    """
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None,
                  dtype=None, *, bias=True):

@@ -19,10 +19,10 @@ import numpy as np
 
 from tinynet.autograd import no_grad
 from tinynet.nn.module import Module, Parameter
-from tinynet.nn.utils.rnn import PackedSequence, _pack_rows, pad_packed_sequence
+from tinynet.nn.utils.rnn import PackedSequence, pack_rows, pad_packed_sequence
 from tinynet.ops import recurrent as R
 from tinynet.ops.linalg import matmul
-from tinynet.ops.shape import cat, reshape, squeeze, transpose, unsqueeze
+from tinynet.ops.shape import cat, reshape, squeeze, stack, transpose, unbind, unsqueeze
 from tinynet.tensor import as_tensor, describe, empty, zeros
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
@@ -224,7 +224,7 @@ class RNNBase(Module):
         # the padded batch in its original order: hx and h_n are in that order
         x, lengths = pad_packed_sequence(packed)
         output, states = self._run_layers(x, hx, lengths.numpy(), True)
-        data = _pack_rows(output, packed.batch_sizes, packed.sorted_indices, False)
+        data = pack_rows(output, packed.batch_sizes, packed.sorted_indices, False)
         return self._result(packed._replace(data=data), states)
 
     def _result(self, output, states):
@@ -251,7 +251,7 @@ class RNNBase(Module):
             if self.dropout and self.training and k < self.num_layers - 1:
                 from tinynet.nn.functional import dropout
                 x = dropout(x, self.dropout, True)
-        return x, [R.stack_steps(f) for f in finals]
+        return x, [stack(f) for f in finals]
 
     def extra_repr(self):
         # PyTorch's text, which does not mention the RNN's nonlinearity
@@ -266,15 +266,78 @@ class RNNBase(Module):
 
 def unbind_states(s):
     """(L*D, N, H) -> L*D tensors (N, H), one graph node."""
-    return R.unbind(s)
+    return unbind(s)
 
 
 class RNN(RNNBase):
-    """Elman RNN: h_t = tanh(x_t @ w_ih.T + b_ih + h_{t-1} @ w_hh.T + b_hh)
-    (or relu with ``nonlinearity='relu'``). See ``RNNBase`` for shapes.
+    """Elman recurrent network over a sequence, with ``tanh`` or ``relu``.
 
-    Parameters per layer k (and ``_reverse``): weight_ih_l{k} (H, I or D*H),
-    weight_hh_l{k} (H, H), bias_ih_l{k} (H,), bias_hh_l{k} (H,).
+    For each step ``t`` and layer,
+    ``h_t = tanh(x_t @ W_ih.T + b_ih + h_(t-1) @ W_hh.T + b_hh)``
+    (``relu`` instead of ``tanh`` with ``nonlinearity='relu'``).
+
+    ``x_t`` is the input at step ``t`` for the first layer, the previous
+    layer's ``h_t`` for the others.
+
+    Args:
+        input_size (int): the number of features of each step's input, ``I``.
+        hidden_size (int): the number of features of the hidden state, ``H``.
+        num_layers (int, optional): stacked layers, each taking the previous
+            one's output sequence as input. Default: ``1``.
+        nonlinearity (str, optional): ``'tanh'`` or ``'relu'``.
+            Default: ``'tanh'``.
+        bias (bool, optional): learn the biases ``b_ih`` and ``b_hh``.
+            Default: ``True``.
+        batch_first (bool, optional): input and output are ``(N, T, *)``
+            instead of ``(T, N, *)`` (the hidden states keep their layout).
+            Default: ``False``.
+        dropout (float, optional): dropout on the output of every layer but
+            the last, in training mode. Default: ``0.0``.
+        bidirectional (bool, optional): add a second layer per level that runs
+            the sequence backwards; the two outputs are concatenated.
+            Default: ``False``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters are created. Default: ``None`` (CPU, float32).
+
+    Inputs: ``input``, ``hx`` (optional), ``lengths`` (optional)
+        - ``input``: ``(T, N, I)``, ``(N, T, I)`` with ``batch_first``, or
+          unbatched ``(T, I)``; or a ``PackedSequence``
+          (``nn.utils.rnn.pack_padded_sequence``) for sequences of different
+          lengths.
+        - ``hx``: the initial hidden state,
+          ``(D * num_layers, N, H)``, or ``(D * num_layers, H)`` unbatched;
+          zeros when omitted.
+        - ``lengths``: ``N`` ints, the true length of each sequence of a padded
+          batch (a tinynet extension, giving the results of a packed
+          sequence): steps past a sequence's end leave its state unchanged
+          and output zeros.
+
+    Outputs: ``output``, ``h_n``
+        - ``output``: ``(T, N, D * H)`` (``(N, T, D * H)`` with ``batch_first``,
+          ``(T, D * H)`` unbatched; a ``PackedSequence`` for a packed input):
+          the last layer's hidden state at every step, both directions
+          concatenated.
+        - ``h_n``: the final hidden state,
+          ``(D * num_layers, N, H)``, after each sequence's last step, for
+          every layer and direction.
+
+    Shape:
+        ``T`` the sequence length, ``N`` the batch size, ``I = input_size``,
+        ``H = hidden_size``, ``D = 2`` if ``bidirectional`` else ``1``.
+
+    Attributes:
+        weight_ih_l[k]: ``(H, I)`` for layer 0, ``(H, D * H)`` above.
+        weight_hh_l[k]: ``(H, H)``.
+        bias_ih_l[k], bias_hh_l[k]: ``(H,)``.
+        The backward direction's parameters end in ``_reverse``.
+        All weights and biases are initialised from ``U(-1/sqrt(H), 1/sqrt(H))``.
+
+    Example::
+
+        >>> rnn = nn.RNN(10, 20, num_layers=2)
+        >>> output, h_n = rnn(tn.randn(5, 3, 10), tn.zeros(2, 3, 20))
+        >>> output.shape, h_n.shape
+        ((5, 3, 20), (2, 3, 20))
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
@@ -290,11 +353,74 @@ class RNN(RNNBase):
 
 
 class GRU(RNNBase):
-    """Gated recurrent unit, gates r, z, n (PyTorch's formulation: the reset
-    gate multiplies ``h @ w_hn.T + b_hn``). Returns (output, h_n).
+    """Gated recurrent unit network over a sequence (Cho et al., 2014).
 
-    Parameters: weight_ih_l{k} (3H, I or D*H), weight_hh_l{k} (3H, H),
-    bias_ih_l{k} and bias_hh_l{k} (3H,).
+    PyTorch's formulation. For each step and layer, with ``x`` the step's
+    input and ``h`` the previous hidden state::
+
+        r = sigmoid(x @ W_ir.T + b_ir + h @ W_hr.T + b_hr)       (reset gate)
+        z = sigmoid(x @ W_iz.T + b_iz + h @ W_hz.T + b_hz)       (update gate)
+        n = tanh(x @ W_in.T + b_in + r * (h @ W_hn.T + b_hn))    (candidate)
+        h' = (1 - z) * n + z * h
+
+    Args:
+        input_size (int): the number of features of each step's input, ``I``.
+        hidden_size (int): the number of features of the hidden state, ``H``.
+        num_layers (int, optional): stacked layers, each taking the previous
+            one's output sequence as input. Default: ``1``.
+        bias (bool, optional): learn the biases ``b_ih`` and ``b_hh``.
+            Default: ``True``.
+        batch_first (bool, optional): input and output are ``(N, T, *)``
+            instead of ``(T, N, *)`` (the hidden states keep their layout).
+            Default: ``False``.
+        dropout (float, optional): dropout on the output of every layer but
+            the last, in training mode. Default: ``0.0``.
+        bidirectional (bool, optional): add a second layer per level that runs
+            the sequence backwards; the two outputs are concatenated.
+            Default: ``False``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters are created. Default: ``None`` (CPU, float32).
+
+    Inputs: ``input``, ``hx`` (optional), ``lengths`` (optional)
+        - ``input``: ``(T, N, I)``, ``(N, T, I)`` with ``batch_first``, or
+          unbatched ``(T, I)``; or a ``PackedSequence``
+          (``nn.utils.rnn.pack_padded_sequence``) for sequences of different
+          lengths.
+        - ``hx``: the initial hidden state,
+          ``(D * num_layers, N, H)``, or ``(D * num_layers, H)`` unbatched;
+          zeros when omitted.
+        - ``lengths``: ``N`` ints, the true length of each sequence of a padded
+          batch (a tinynet extension, giving the results of a packed
+          sequence): steps past a sequence's end leave its state unchanged
+          and output zeros.
+
+    Outputs: ``output``, ``h_n``
+        - ``output``: ``(T, N, D * H)`` (``(N, T, D * H)`` with ``batch_first``,
+          ``(T, D * H)`` unbatched; a ``PackedSequence`` for a packed input):
+          the last layer's hidden state at every step, both directions
+          concatenated.
+        - ``h_n``: the final hidden state,
+          ``(D * num_layers, N, H)``, after each sequence's last step, for
+          every layer and direction.
+
+    Shape:
+        ``T`` the sequence length, ``N`` the batch size, ``I = input_size``,
+        ``H = hidden_size``, ``D = 2`` if ``bidirectional`` else ``1``.
+
+    Attributes:
+        weight_ih_l[k]: ``(3H, I)`` for layer 0, ``(3H, D * H)`` above: the
+            ``W_ir``, ``W_iz``, ``W_in`` blocks stacked in this order.
+        weight_hh_l[k]: ``(3H, H)``, ``W_hr``, ``W_hz``, ``W_hn``.
+        bias_ih_l[k], bias_hh_l[k]: ``(3H,)``.
+        The backward direction's parameters end in ``_reverse``.
+        All weights and biases are initialised from ``U(-1/sqrt(H), 1/sqrt(H))``.
+
+    Example::
+
+        >>> gru = nn.GRU(10, 20, batch_first=True, bidirectional=True)
+        >>> output, h_n = gru(tn.randn(3, 5, 10))
+        >>> output.shape, h_n.shape
+        ((3, 5, 40), (2, 3, 20))
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -304,10 +430,82 @@ class GRU(RNNBase):
 
 
 class LSTM(RNNBase):
-    """Long short-term memory, gates i, f, g, o. Returns (output, (h_n, c_n)).
+    """Long short-term memory network over a sequence (Hochreiter & Schmidhuber, 1997).
 
-    Parameters: weight_ih_l{k} (4H, I or D*H), weight_hh_l{k} (4H, H),
-    bias_ih_l{k} and bias_hh_l{k} (4H,). ``proj_size`` is not supported.
+    For each step and layer, with ``x`` the step's input and ``h``, ``c`` the
+    previous hidden and cell states::
+
+        i = sigmoid(x @ W_ii.T + b_ii + h @ W_hi.T + b_hi)    (input gate)
+        f = sigmoid(x @ W_if.T + b_if + h @ W_hf.T + b_hf)    (forget gate)
+        g = tanh(x @ W_ig.T + b_ig + h @ W_hg.T + b_hg)       (cell candidate)
+        o = sigmoid(x @ W_io.T + b_io + h @ W_ho.T + b_ho)    (output gate)
+        c' = f * c + i * g
+        h' = o * tanh(c')
+
+    Args:
+        input_size (int): the number of features of each step's input, ``I``.
+        hidden_size (int): the number of features of the hidden state, ``H``.
+        num_layers (int, optional): stacked layers, each taking the previous
+            one's output sequence as input. Default: ``1``.
+        bias (bool, optional): learn the biases ``b_ih`` and ``b_hh``.
+            Default: ``True``.
+        batch_first (bool, optional): input and output are ``(N, T, *)``
+            instead of ``(T, N, *)`` (the hidden states keep their layout).
+            Default: ``False``.
+        dropout (float, optional): dropout on the output of every layer but
+            the last, in training mode. Default: ``0.0``.
+        bidirectional (bool, optional): add a second layer per level that runs
+            the sequence backwards; the two outputs are concatenated.
+            Default: ``False``.
+        proj_size (int, optional): PyTorch's projected LSTM; only ``0`` is
+            supported (other values raise NotImplementedError). Default: ``0``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters are created. Default: ``None`` (CPU, float32).
+
+    Inputs: ``input``, ``(h_0, c_0)`` (optional), ``lengths`` (optional)
+        - ``input``: ``(T, N, I)``, ``(N, T, I)`` with ``batch_first``, or
+          unbatched ``(T, I)``; or a ``PackedSequence``
+          (``nn.utils.rnn.pack_padded_sequence``) for sequences of different
+          lengths.
+        - ``(h_0, c_0)``: the initial hidden and cell states, each
+          ``(D * num_layers, N, H)``, or ``(D * num_layers, H)`` unbatched;
+          zeros when omitted.
+        - ``lengths``: ``N`` ints, the true length of each sequence of a padded
+          batch (a tinynet extension, giving the results of a packed
+          sequence): steps past a sequence's end leave its state unchanged
+          and output zeros.
+
+    Outputs: ``output``, ``(h_n, c_n)``
+        - ``output``: ``(T, N, D * H)`` (``(N, T, D * H)`` with ``batch_first``,
+          ``(T, D * H)`` unbatched; a ``PackedSequence`` for a packed input):
+          the last layer's hidden state at every step, both directions
+          concatenated.
+        - ``(h_n, c_n)``: the final hidden and cell states, each
+          ``(D * num_layers, N, H)``, after each sequence's last step, for
+          every layer and direction.
+
+    Shape:
+        ``T`` the sequence length, ``N`` the batch size, ``I = input_size``,
+        ``H = hidden_size``, ``D = 2`` if ``bidirectional`` else ``1``.
+
+    Attributes:
+        weight_ih_l[k]: ``(4H, I)`` for layer 0, ``(4H, D * H)`` above: the
+            ``W_ii``, ``W_if``, ``W_ig``, ``W_io`` blocks stacked in this order.
+        weight_hh_l[k]: ``(4H, H)``, ``W_hi``, ``W_hf``, ``W_hg``, ``W_ho``.
+        bias_ih_l[k], bias_hh_l[k]: ``(4H,)``.
+        The backward direction's parameters end in ``_reverse``.
+        All weights and biases are initialised from ``U(-1/sqrt(H), 1/sqrt(H))``.
+
+    Example::
+
+        >>> lstm = nn.LSTM(10, 20, num_layers=2)
+        >>> x = tn.randn(5, 3, 10)
+        >>> output, (h_n, c_n) = lstm(x, (tn.zeros(2, 3, 20), tn.zeros(2, 3, 20)))
+        >>> output.shape, h_n.shape, c_n.shape
+        ((5, 3, 20), (2, 3, 20), (2, 3, 20))
+        >>> output, (h_n, c_n) = lstm(x, lengths=[5, 2, 4])   # a padded batch
+        >>> bool((output[2:, 1] == 0).all())                   # past sequence 1's end
+        True
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -378,9 +576,41 @@ class RNNCellBase(Module):
 
 
 class RNNCell(RNNCellBase):
-    """One Elman RNN step: h' = tanh(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh).
+    """One step of an Elman RNN.
 
-    Shape: input (N, I) or (I,), hx (N, H) or (H,) (zeros if None) -> h' alike.
+    ``h' = tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)``
+    (``relu`` instead of ``tanh`` with ``nonlinearity='relu'``).
+
+    Args:
+        input_size (int): the number of input features, ``I``.
+        hidden_size (int): the number of hidden features, ``H``.
+        bias (bool, optional): learn the biases ``b_ih`` and ``b_hh``.
+            Default: ``True``.
+        nonlinearity (str, optional): ``'tanh'`` or ``'relu'``.
+            Default: ``'tanh'``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters are created. Default: ``None`` (CPU, float32).
+
+    Inputs: ``input``, ``hx`` (optional).
+
+    Shape:
+        - input: ``(N, I)`` or unbatched ``(I,)``, with ``I = input_size``.
+        - hx: ``(N, H)`` or ``(H,)``, with ``H = hidden_size``; zeros when
+          omitted.
+        - Output: ``h'``, the shape of ``hx``.
+
+    Attributes:
+        weight_ih: ``(H, I)``; weight_hh: ``(H, H)``; bias_ih, bias_hh: ``(H,)``.
+        All weights and biases are initialised from ``U(-1/sqrt(H), 1/sqrt(H))``.
+
+    Example::
+
+        >>> cell = nn.RNNCell(10, 20)
+        >>> x, h = tn.randn(6, 3, 10), tn.zeros(3, 20)
+        >>> for t in range(6):
+        ...     h = cell(x[t], h)
+        >>> h.shape
+        (3, 20)
     """
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None,
@@ -399,7 +629,38 @@ class RNNCell(RNNCellBase):
 
 
 class GRUCell(RNNCellBase):
-    """One GRU step. Shape: input (N, I) or (I,), hx (N, H) or (H,) -> h'."""
+    """One step of a GRU (the equations of ``nn.GRU`` for a single step).
+
+    Args:
+        input_size (int): the number of input features, ``I``.
+        hidden_size (int): the number of hidden features, ``H``.
+        bias (bool, optional): learn the biases ``b_ih`` and ``b_hh``.
+            Default: ``True``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters are created. Default: ``None`` (CPU, float32).
+
+    Inputs: ``input``, ``hx`` (optional).
+
+    Shape:
+        - input: ``(N, I)`` or unbatched ``(I,)``, with ``I = input_size``.
+        - hx: ``(N, H)`` or ``(H,)``, with ``H = hidden_size``; zeros when
+          omitted.
+        - Output: ``h'``, the shape of ``hx``.
+
+    Attributes:
+        weight_ih: ``(3H, I)``; weight_hh: ``(3H, H)``; bias_ih, bias_hh:
+        ``(3H,)``, the reset, update and candidate blocks in this order.
+        All weights and biases are initialised from ``U(-1/sqrt(H), 1/sqrt(H))``.
+
+    Example::
+
+        >>> cell = nn.GRUCell(10, 20)
+        >>> h = cell(tn.randn(3, 10))
+        >>> h.shape
+        (3, 20)
+        >>> cell(tn.randn(10), tn.zeros(20)).shape       # unbatched
+        (20,)
+    """
 
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
         super().__init__(input_size, hidden_size, bias, 3, device, dtype)
@@ -411,8 +672,39 @@ class GRUCell(RNNCellBase):
 
 
 class LSTMCell(RNNCellBase):
-    """One LSTM step. Shape: input (N, I) or (I,), hx = (h, c) each (N, H) or
-    (H,), zeros if None -> (h', c')."""
+    """One step of an LSTM (the equations of ``nn.LSTM`` for a single step).
+
+    Args:
+        input_size (int): the number of input features, ``I``.
+        hidden_size (int): the number of hidden features, ``H``.
+        bias (bool, optional): learn the biases ``b_ih`` and ``b_hh``.
+            Default: ``True``.
+        device, dtype (optional): where and in which floating dtype the
+            parameters are created. Default: ``None`` (CPU, float32).
+
+    Inputs: ``input``, ``hx`` (optional): ``hx`` is the tuple ``(h, c)``.
+
+    Shape:
+        - input: ``(N, I)`` or unbatched ``(I,)``, with ``I = input_size``.
+        - h, c: ``(N, H)`` or ``(H,)``, with ``H = hidden_size``; zeros when
+          omitted.
+        - Output: the tuple ``(h', c')``, each the shape of ``h``.
+
+    Attributes:
+        weight_ih: ``(4H, I)``; weight_hh: ``(4H, H)``; bias_ih, bias_hh:
+        ``(4H,)``, the input, forget, cell and output blocks in this order.
+        All weights and biases are initialised from ``U(-1/sqrt(H), 1/sqrt(H))``.
+
+    Example::
+
+        >>> cell = nn.LSTMCell(10, 20)
+        >>> x = tn.randn(6, 3, 10)
+        >>> h, c = tn.zeros(3, 20), tn.zeros(3, 20)
+        >>> for t in range(6):
+        ...     h, c = cell(x[t], (h, c))
+        >>> h.shape, c.shape
+        ((3, 20), (3, 20))
+    """
 
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
         super().__init__(input_size, hidden_size, bias, 4, device, dtype)

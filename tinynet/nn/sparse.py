@@ -6,10 +6,48 @@ from tinynet.tensor import empty
 
 
 class Embedding(Module):
-    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by integer indices.
+    """A lookup table: row ``i`` of ``weight`` is the vector of index ``i``.
 
-    Shape: input (*) int64 -> (*, embedding_dim). Initialised N(0, 1); the
-    ``padding_idx`` row starts at zero and gets no gradient.
+    The input holds integer indices; the output replaces each one by its row,
+    so it gets one more dim, of size ``embedding_dim``. Only the rows that
+    were looked up get a gradient.
+
+    Args:
+        num_embeddings (int): the number of rows, i.e. of distinct indices.
+        embedding_dim (int): the size of each vector.
+        padding_idx (int, optional): the row of this index starts at zero and
+            never gets a gradient, so it stays a fixed "padding" vector
+            (negative values count from the end). Default: ``None``.
+        max_norm, scale_grad_by_freq, sparse: PyTorch's options, not
+            supported; any value other than the default raises
+            NotImplementedError. ``norm_type`` (default ``2.0``) is accepted
+            and unused.
+        device, dtype (optional): where and in which floating dtype the weight
+            is created. Default: ``None`` (CPU, float32).
+
+    Shape:
+        - Input: ``(*)``, an integer (int64) tensor of indices in
+          ``[0, num_embeddings)``.
+        - Output: ``(*, embedding_dim)``.
+
+    Attributes:
+        weight: ``(num_embeddings, embedding_dim)``, initialised from ``N(0, 1)``.
+
+    ``Embedding.from_pretrained(embeddings, freeze=True, padding_idx=None)``
+    builds one around a given 2-dim tensor (frozen unless ``freeze=False``).
+
+    Example::
+
+        >>> m = nn.Embedding(10, 3)
+        >>> m(tn.tensor([[1, 2, 4, 5], [4, 3, 2, 9]])).shape
+        (2, 4, 3)
+        >>> m = nn.Embedding(3, 2, padding_idx=0)
+        >>> m(tn.tensor([0, 0])).detach()
+        tensor([[0., 0.],
+                [0., 0.]])
+        >>> m = nn.Embedding.from_pretrained(tn.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        >>> m(tn.tensor([1]))
+        tensor([[3., 4.]])
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,

@@ -98,7 +98,7 @@ class Conv2dGradWeight(Function):
 
 
 # ---------------------------------------------------------------- argument handling
-def _pair(v, name, op):
+def pair(v, name, op):
     if isinstance(v, (tuple, list)):
         if len(v) != 2:
             raise ValueError(f"{op}: {name} must be an int or a pair, got {v!r}")
@@ -122,10 +122,12 @@ def _check_conv(op, x, w, groups, transposed=False):
     if groups < 1:
         raise ValueError(f"{op}: groups must be positive, got {groups}")
     check_float(op, x, w)
-    # (PyTorch accepts some of these and returns a differently shaped empty result)
-    if 0 in w.shape[1:] or 0 in x.shape[1:]:
+    # (PyTorch refuses a weight with 0 output channels too; it accepts some of the
+    # others and returns a differently shaped empty result)
+    if 0 in w.shape or 0 in x.shape[1:]:
         raise ValueError(f"{op}: kernel and input channels, height and width must be "
-                         f"positive, got input {describe(x)}, weight {describe(w)}")
+                         f"positive, and the weight's output channels too, got input "
+                         f"{describe(x)}, weight {describe(w)}")
     if x.device != w.device:
         raise RuntimeError(f"{op}: input and weight are on different devices: "
                            f"input {describe(x)}, weight {describe(w)}")
@@ -160,8 +162,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """
     x, w = as_tensor(x), as_tensor(w)
     _check_conv("conv2d", x, w, groups)
-    stride = _pair(stride, "stride", "conv2d")
-    dilation = _pair(dilation, "dilation", "conv2d")
+    stride = pair(stride, "stride", "conv2d")
+    dilation = pair(dilation, "dilation", "conv2d")
     KH, KW = w.shape[2:]
     if isinstance(padding, str):
         if padding == "valid":
@@ -179,7 +181,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
             raise ValueError(f"conv2d: padding must be an int, a pair, 'same' or 'valid', "
                              f"got {padding!r}")
     else:
-        padding = _pair(padding, "padding", "conv2d")
+        padding = pair(padding, "padding", "conv2d")
     if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
         raise ValueError(f"conv2d: stride and dilation must be >= 1 and padding >= 0, got "
                          f"stride={stride} padding={padding} dilation={dilation}")
@@ -213,6 +215,11 @@ def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     if x.ndim != 3 or w.ndim != 3:
         raise ValueError(f"conv1d: expected a 3-D input (N, C, L) and a 3-D weight, got "
                          f"input {describe(x)}, weight {describe(w)}")
+    check_float("conv1d", x, w)
+    if 0 in w.shape or 0 in x.shape[1:]:         # (named here, not as conv2d's 4-D shapes)
+        raise ValueError(f"conv1d: kernel and input channels and length must be positive, "
+                         f"and the weight's output channels too, got input {describe(x)}, "
+                         f"weight {describe(w)}")
     one = lambda v: (1, v[0] if isinstance(v, (tuple, list)) else v)  # noqa: E731
     pad = padding if isinstance(padding, str) else (0, padding[0] if isinstance(
         padding, (tuple, list)) else padding)
@@ -229,10 +236,10 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups
     """
     x, w = as_tensor(x), as_tensor(w)
     _check_conv("conv_transpose2d", x, w, groups, transposed=True)
-    stride = _pair(stride, "stride", "conv_transpose2d")
-    padding = _pair(padding, "padding", "conv_transpose2d")
-    dilation = _pair(dilation, "dilation", "conv_transpose2d")
-    out_pad = _pair(output_padding, "output_padding", "conv_transpose2d")
+    stride = pair(stride, "stride", "conv_transpose2d")
+    padding = pair(padding, "padding", "conv_transpose2d")
+    dilation = pair(dilation, "dilation", "conv_transpose2d")
+    out_pad = pair(output_padding, "output_padding", "conv_transpose2d")
     if out_pad[0] >= max(stride[0], dilation[0]) or out_pad[1] >= max(stride[1], dilation[1]):
         raise ValueError(f"conv_transpose2d: output_padding {out_pad} must be smaller than "
                          f"stride {stride} or dilation {dilation}")
@@ -300,9 +307,9 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
     if x.ndim != 4:
         raise ValueError(f"unfold: expected a 4-D input, got {describe(x)}")
     check_float("unfold", x)
-    k = _pair(kernel_size, "kernel_size", "unfold")
-    params = _Params(_pair(stride, "stride", "unfold"), _pair(padding, "padding", "unfold"),
-                     _pair(dilation, "dilation", "unfold"), 1)
+    k = pair(kernel_size, "kernel_size", "unfold")
+    params = _Params(pair(stride, "stride", "unfold"), pair(padding, "padding", "unfold"),
+                     pair(dilation, "dilation", "unfold"), 1)
     OH = K.out_size(x.shape[2], k[0], params.stride[0], params.padding[0], params.dilation[0])
     OW = K.out_size(x.shape[3], k[1], params.stride[1], params.padding[1], params.dilation[1])
     if OH < 1 or OW < 1:
@@ -316,10 +323,10 @@ def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """col2im as an op: (N, C*KH*KW, L) -> (N, C, H, W), summing overlaps (F.fold)."""
     x = as_tensor(x)
     check_float("fold", x)
-    k = _pair(kernel_size, "kernel_size", "fold")
-    out_hw = _pair(output_size, "output_size", "fold")
-    params = _Params(_pair(stride, "stride", "fold"), _pair(padding, "padding", "fold"),
-                     _pair(dilation, "dilation", "fold"), 1)
+    k = pair(kernel_size, "kernel_size", "fold")
+    out_hw = pair(output_size, "output_size", "fold")
+    params = _Params(pair(stride, "stride", "fold"), pair(padding, "padding", "fold"),
+                     pair(dilation, "dilation", "fold"), 1)
     OH = K.out_size(out_hw[0], k[0], params.stride[0], params.padding[0], params.dilation[0])
     OW = K.out_size(out_hw[1], k[1], params.stride[1], params.padding[1], params.dilation[1])
     if x.ndim != 3 or x.shape[1] % (k[0] * k[1]) or x.shape[2] != OH * OW:
@@ -337,9 +344,9 @@ def conv2d_simple(x, w, b=None, stride=1, padding=0, dilation=1):
     O, _, KH, KW = w.shape
     cols = unfold(x, (KH, KW), dilation, padding, stride)        # (N, C*KH*KW, L)
     y = reshape(w, (O, -1)) @ cols                               # (N, O, L)
-    SH, SW = _pair(stride, "stride", "conv2d")
-    PH, PW = _pair(padding, "padding", "conv2d")
-    DH, DW = _pair(dilation, "dilation", "conv2d")
+    SH, SW = pair(stride, "stride", "conv2d")
+    PH, PW = pair(padding, "padding", "conv2d")
+    DH, DW = pair(dilation, "dilation", "conv2d")
     y = reshape(y, (N, O, K.out_size(H, KH, SH, PH, DH), K.out_size(W, KW, SW, PW, DW)))
     return y if b is None else y + reshape(b, (1, -1, 1, 1))
 

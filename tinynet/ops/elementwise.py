@@ -17,6 +17,18 @@ from tinynet.tensor import Tensor, as_tensor, describe
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
+__all__ = [
+    "abs", "add", "allclose", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor",
+    "ceil", "celu", "clamp", "clip", "cos", "div", "elu", "eq", "erf", "exp", "floor",
+    "ge", "gelu", "gt", "hardsigmoid", "hardswish", "hardtanh", "isfinite", "isnan", "le",
+    "leaky_relu", "log", "log1p", "logical_and", "logical_not", "logical_or",
+    "logical_xor", "logsigmoid", "lt", "masked_fill", "maximum", "minimum", "mish", "mul",
+    "ne", "neg", "pow", "rdiv", "relu", "relu6", "round", "rpow", "rsqrt", "rsub", "selu",
+    "sigmoid", "sign", "silu", "sin", "softplus", "softsign", "sqrt", "sub", "tanh",
+    "tanhshrink", "trunc", "where"
+]
+
+
 def _scalar(value, like):
     """A constant Tensor for a Python/NumPy scalar operand of tensor ``like``."""
     dt = like.array.dtype
@@ -172,10 +184,6 @@ def _true_div_float(a, b):
     return a, b
 
 
-def _what(x):
-    return describe(x) if isinstance(x, Tensor) else repr(x)
-
-
 def _check_alpha(op, a, b, alpha):
     # PyTorch: a float alpha would silently make an integer result float
     if (a.dtype.kind in "biu" and b.dtype.kind in "biu"
@@ -199,7 +207,7 @@ def _is_bool(t):
 def sub(a, b, alpha=1):
     if _is_bool(a) or _is_bool(b):
         raise TypeError(f"sub: subtraction with a bool tensor is not supported (as in "
-                        f"PyTorch), got {_what(a)} and {_what(b)}; to invert a mask use "
+                        f"PyTorch), got {describe(a)} and {describe(b)}; to invert a mask use "
                         "~mask or tn.logical_not(mask)")
     a, b = operands(a, b)
     if alpha != 1:
@@ -321,7 +329,7 @@ class Cos(Function):
         return -gy * sin(self.inputs[0])
 
 
-class Tanh(Function):
+class TanhFunction(Function):
     keep_outputs = True
 
     def forward(self, x):
@@ -332,7 +340,7 @@ class Tanh(Function):
         return gy * (1 - y * y)
 
 
-class Sigmoid(Function):
+class SigmoidFunction(Function):
     keep_outputs = True
 
     def forward(self, x):
@@ -388,7 +396,7 @@ class Elu(Function):
         return gy * where(x.array > 0, self.scale, k * exp(minimum(x, 0.0) * self.input_scale))
 
 
-class Softplus(Function):
+class SoftplusFunction(Function):
     def __init__(self, beta, threshold):
         self.beta, self.threshold = beta, threshold
 
@@ -437,7 +445,7 @@ class Gelu(Function):
         return gy * (cdf + x * pdf)
 
 
-class Hardtanh(Function):
+class HardtanhFunction(Function):
     """clip(x, lo, hi); the gradient passes strictly inside (lo, hi), as in PyTorch."""
 
     def __init__(self, lo, hi):
@@ -452,7 +460,7 @@ class Hardtanh(Function):
         return gy * ((x > self.lo) & (x < self.hi)).astype(gy.dtype)
 
 
-class Hardsigmoid(Function):
+class HardsigmoidFunction(Function):
     """relu6(x + 3) / 6."""
 
     def forward(self, x):
@@ -466,7 +474,7 @@ class Hardsigmoid(Function):
         return gy * (((x > -3) & (x < 3)) * float(np.float32(1 / 6))).astype(gy.dtype)
 
 
-class Hardswish(Function):
+class HardswishFunction(Function):
     """x * relu6(x + 3) / 6."""
 
     def forward(self, x):
@@ -503,7 +511,7 @@ def _softplus_array(x):
     return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
-class Mish(Function):
+class MishFunction(Function):
     """x * tanh(softplus(x))."""
 
     def forward(self, x):
@@ -511,7 +519,7 @@ class Mish(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        t = tanh(Softplus(1.0, math.inf)(x))
+        t = tanh(SoftplusFunction(1.0, math.inf)(x))
         return gy * (t + x * sigmoid(x) * (1 - t * t))
 
 
@@ -569,8 +577,8 @@ rsqrt = _unary(Rsqrt, float_result=True)
 abs = _unary(Abs)
 sin = _unary(Sin, float_result=True)
 cos = _unary(Cos, float_result=True)
-tanh = _unary(Tanh, float_result=True)
-sigmoid = _unary(Sigmoid, float_result=True)
+tanh = _unary(TanhFunction, float_result=True)
+sigmoid = _unary(SigmoidFunction, float_result=True)
 relu = _unary(Relu)
 erf = _unary(Erf, float_result=True)
 
@@ -587,7 +595,7 @@ def elu(x, alpha=1.0):
 
 def softplus(x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, linear where beta x > threshold (PyTorch)."""
-    return Softplus(beta, threshold)(require_float(x, "softplus"))
+    return SoftplusFunction(beta, threshold)(require_float(x, "softplus"))
 
 
 def gelu(x, approximate="none"):
@@ -602,22 +610,22 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val cannot be greater than max_val, got "
                          f"min_val={min_val} and max_val={max_val}")
-    return Hardtanh(min_val, max_val)(require_float(x, "hardtanh"))
+    return HardtanhFunction(min_val, max_val)(require_float(x, "hardtanh"))
 
 
 def relu6(x):
     """min(max(x, 0), 6)."""
-    return Hardtanh(0.0, 6.0)(require_float(x, "relu6"))
+    return HardtanhFunction(0.0, 6.0)(require_float(x, "relu6"))
 
 
 def hardsigmoid(x):
     """relu6(x + 3) / 6."""
-    return Hardsigmoid()(require_float(x, "hardsigmoid"))
+    return HardsigmoidFunction()(require_float(x, "hardsigmoid"))
 
 
 def hardswish(x):
     """x * relu6(x + 3) / 6."""
-    return Hardswish()(require_float(x, "hardswish"))
+    return HardswishFunction()(require_float(x, "hardswish"))
 
 
 def silu(x):
@@ -627,7 +635,7 @@ def silu(x):
 
 def mish(x):
     """x * tanh(softplus(x))."""
-    return Mish()(require_float(x, "mish"))
+    return MishFunction()(require_float(x, "mish"))
 
 
 def logsigmoid(x):
@@ -807,6 +815,84 @@ ge = _compare("ge", "greater_equal")
 
 def logical_not(x):
     return Tensor._make(get_array_module(x.array).logical_not(x.array))
+
+
+logical_and = _compare("logical_and", "logical_and")
+logical_or = _compare("logical_or", "logical_or")
+logical_xor = _compare("logical_xor", "logical_xor")
+
+
+def _bitwise(name, ufunc):
+    def op(a, b):
+        a, b = operands(a, b)
+        for t in (a, b):
+            if t.dtype.kind not in "biu":
+                raise TypeError(f"{name}: only integer and bool tensors, got {describe(a)} "
+                                f"and {describe(b)} (as PyTorch; for a float mask compare "
+                                "first, e.g. (x > 0) | (y > 0))")
+        try:
+            return Tensor._make(getattr(get_array_module(a.array, b.array), ufunc)(a.array, b.array))
+        except ValueError:
+            raise ValueError(f"{name}: cannot broadcast {a.shape} with {b.shape}") from None
+    op.__name__ = name
+    op.__doc__ = f"Elementwise {name} of integer or bool tensors (``&``, ``|``, ``^``; no gradient)."
+    return op
+
+
+bitwise_and = _bitwise("bitwise_and", "bitwise_and")
+bitwise_or = _bitwise("bitwise_or", "bitwise_or")
+bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
+
+
+def bitwise_not(x):
+    """``~x``: logical not of a bool tensor, bitwise not of an integer one (as PyTorch)."""
+    x = as_tensor(x)
+    if x.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not: only integer and bool tensors, got {describe(x)} "
+                        "(as PyTorch; use logical_not(x) or x == 0 for floats)")
+    return Tensor._make(get_array_module(x.array).invert(x.array))
+
+
+class Rounding(Function):
+    """floor, ceil, trunc and round: piecewise constant, so the gradient is
+    zero everywhere (as PyTorch's)."""
+
+    def __init__(self, kind, decimals=0):
+        self.kind, self.decimals = kind, decimals
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        if self.kind == "round":
+            return xp.round(x, self.decimals)     # half to even, as PyTorch
+        return getattr(xp, self.kind)(x)
+
+    def backward(self, gy):
+        return gy * 0
+
+
+def _rounded(kind, x, decimals=0):
+    x = as_tensor(x)
+    if x.dtype == bool:
+        raise TypeError(f"{kind}: not defined for bool tensors (as PyTorch); got {describe(x)}")
+    return Rounding(kind, decimals)(x) if x.dtype.kind == "f" else x.clone()
+
+
+def _rounding(kind):
+    def op(x):
+        return _rounded(kind, x)
+    op.__name__ = kind
+    op.__doc__ = f"Elementwise {kind}; the gradient is zero (piecewise constant)."
+    return op
+
+
+floor = _rounding("floor")
+ceil = _rounding("ceil")
+trunc = _rounding("trunc")
+
+
+def round(x, decimals=0):
+    """Round half to even (as PyTorch) to ``decimals`` places; zero gradient."""
+    return _rounded("round", x, decimals)
 
 
 def isnan(x):

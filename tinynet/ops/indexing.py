@@ -14,8 +14,13 @@ import numpy as np
 from tinynet.backend import get_array_module
 from tinynet.ops.elementwise import masked_fill
 from tinynet.ops.shape import GetItem, GetItemGrad, IndexPut, normalize_axis
-from tinynet.ops.sorting import _along
+from tinynet.ops.sorting import index_along
 from tinynet.tensor import Tensor, as_tensor, describe
+
+
+__all__ = [
+    "argwhere", "index_add", "index_fill", "nonzero", "scatter", "scatter_add"
+]
 
 
 def _int_index(op, index):
@@ -57,7 +62,7 @@ def _scatter_index(op, x, dim, index, src=None):
         _check_bounds(op, index.array, 1, dim)
         return ax, (), src
     _check_bounds(op, index.array, x.shape[ax], dim)
-    full = _along(index.array, ax)
+    full = index_along(index.array, ax)
     if src is not None and src.shape != index.shape:
         src = GetItem(tuple(slice(0, n) for n in index.shape))(src)
     return ax, full, src

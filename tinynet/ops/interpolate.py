@@ -24,6 +24,11 @@ _MODES = {"nearest": (1, 2, 3), "nearest-exact": (1, 2, 3), "linear": (1,),
 _LINEAR = ("linear", "bilinear", "trilinear")
 
 
+__all__ = [
+    "interpolate", "upsample"
+]
+
+
 def _inverse_scale(n_in, n_out, scale, t):
     # PyTorch: 1 / scale_factor when one was given, else in / out
     return t(1.0 / scale) if scale is not None and scale > 0 else t(n_in) / t(n_out)

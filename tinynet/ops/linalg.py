@@ -9,9 +9,15 @@ import numpy as np
 from tinynet.autograd import Function
 from tinynet.backend import get_array_module
 from tinynet.ops.elementwise import abs, operands, require_float, where
-from tinynet.ops.reduce import _StdFromVar, _axes_args, _expand_back, amax, amin, sum
+from tinynet.ops.reduce import StdFromVar, axes_args, expand_back, amax, amin, sum
 from tinynet.ops.shape import broadcast_to, normalize_axis, reshape, sum_to, transpose
 from tinynet.tensor import Tensor, as_tensor, describe
+
+
+__all__ = [
+    "addmm", "bmm", "dot", "einsum", "linalg_norm", "mT", "matmul", "matrix_norm", "mm",
+    "norm", "outer", "vector_norm"
+]
 
 
 class MatMul(Function):
@@ -67,8 +73,13 @@ def matmul(a, b):
 
 
 def dot(a, b):
+    """The inner product of two 1-D tensors; bool tensors are refused, as
+    PyTorch has no bool dot."""
     if a.ndim != 1 or b.ndim != 1:
         raise ValueError(f"dot: expects two 1-D tensors, got {a.shape} and {b.shape}")
+    if a.dtype == np.bool_ or b.dtype == np.bool_:
+        raise TypeError(f"dot: bool tensors are not supported (PyTorch refuses them too), got "
+                        f"{describe(a)} and {describe(b)}; convert first with x.int()")
     return matmul(a, b)
 
 
@@ -257,8 +268,8 @@ class _PNorm(Function):
 
     def backward(self, gy):
         x, p = self.inputs[0], self.p
-        y = _expand_back(self.output(), x.shape, self.axes)
-        g = _expand_back(gy, x.shape, self.axes)
+        y = expand_back(self.output(), x.shape, self.axes)
+        g = expand_back(gy, x.shape, self.axes)
         y_zero, x_zero = y.array == 0, x.array == 0
         y_safe = where(y_zero, 1.0, y) if y_zero.any() else y
         if p == 2:
@@ -277,11 +288,13 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     x = require_float(x, "vector_norm")
     if dtype is not None:
         x = x.astype(dtype)
-    axes, keepdim = _axes_args(x, None, dim, False, keepdim, "vector_norm")
-    if ord == math.inf:
-        return amax(abs(x), axes, keepdim) if x.numel() else sum(abs(x), axes, keepdim)
-    if ord == -math.inf:
-        return amin(abs(x), axes, keepdim)
+    axes, keepdim = axes_args(x, None, dim, False, keepdim, "vector_norm")
+    if ord in (math.inf, -math.inf):
+        empty = [a for a in axes if x.shape[a] == 0]
+        if empty:                   # max / min have no identity (PyTorch refuses it too)
+            raise ValueError(f"vector_norm: cannot take the {ord} norm over dim {empty[0]} of "
+                             f"size 0; input {describe(x)}")
+        return (amax if ord > 0 else amin)(abs(x), axes, keepdim)
     if ord == 0:
         return sum((x != 0).astype(x.dtype), axes, keepdim)
     if ord == 1:
@@ -306,7 +319,16 @@ def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim=False):
     if ord in (1, -1, math.inf, -math.inf):
         summed, over = (d0, d1) if ord in (1, -1) else (d1, d0)
         s = sum(abs(x), summed, keepdims=True)
-        r = (amax if ord > 0 else amin)(s, over, keepdims=True)
+        if x.shape[over] == 0:
+            # no sums to pick from: the largest is taken as 0, the norm of an empty
+            # matrix, a constant (no gradient); the smallest has no value (both as PyTorch)
+            if ord < 0:
+                raise ValueError(f"matrix_norm: cannot take the {ord} norm with dim {over} of "
+                                 f"size 0 (the smallest of no sums); input {describe(x)}")
+            shape = tuple(1 if i == over else n for i, n in enumerate(s.shape))
+            r = Tensor._make(get_array_module(x.array).zeros(shape, dtype=x.dtype))
+        else:
+            r = (amax if ord > 0 else amin)(s, over, keepdims=True)
         return r if keepdim else reshape(r, [n for i, n in enumerate(r.shape)
                                               if i not in (d0, d1)])
     raise NotImplementedError(f"matrix_norm: ord={ord!r} is not supported (supported: 'fro', "

@@ -20,6 +20,12 @@ from tinynet.tensor import Tensor, as_tensor, describe
 _REDUCTIONS = ("none", "mean", "sum")
 
 
+__all__ = [
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+    "huber_loss", "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss"
+]
+
+
 def _check_reduction(reduction, op, allowed=_REDUCTIONS):
     if reduction not in allowed:
         raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
@@ -48,7 +54,7 @@ def _float_target(target, input, op):
 
 
 # ---------------------------------------------------------------- class-index losses
-class NLLFunction(Function):
+class NLL(Function):
     """loss_i = -weight[t_i] * logp[i, t_i] per row (0 for ignored rows).
 
     ``coef`` is the (M, C) array holding weight[t_i] at (i, t_i) and zeros
@@ -70,7 +76,7 @@ class NLLFunction(Function):
 
 
 class CrossEntropyRows(Function):
-    """log_softmax over the last axis and the weighted pick of NLLFunction in
+    """log_softmax over the last axis and the weighted pick of NLL in
     one node: loss_i = -sum_c coef[i, c] * logp[i, c]; with ``reduce`` the
     rows are summed too.
 
@@ -126,7 +132,7 @@ def _check_index_target(input, target, op):
 
 
 def _nll_coef(target, C, weight, ignore_index, dtype, op):
-    """The (M, C) coefficient array of NLLFunction, the per-row weights and the
+    """The (M, C) coefficient array of NLL, the per-row weights and the
     targets with ignored entries replaced by class 0 (safe to index with)."""
     t = target.array.reshape(-1)
     xp = get_array_module(t)
@@ -167,7 +173,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     C = input.shape[0] if input.ndim == 1 else input.shape[1]
     _check_weight(weight, C, "nll_loss", input)
     coef, w_rows, safe = _nll_coef(target, C, weight, ignore_index, input.dtype, "nll_loss")
-    loss = NLLFunction(coef, safe, w_rows)(_class_dim_last(input))
+    loss = NLL(coef, safe, w_rows)(_class_dim_last(input))
     if reduction == "none":
         return reshape(loss, target.shape)
     if reduction == "sum":

@@ -17,6 +17,12 @@ from tinynet.ops.shape import broadcast_to, chunk, normalize_axis, permute, resh
 from tinynet.tensor import Tensor, as_tensor, describe
 
 
+__all__ = [
+    "cosine_similarity", "dropout", "dropout2d", "embedding", "glu", "linear", "normalize",
+    "one_hot", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "prelu"
+]
+
+
 # ---------------------------------------------------------------- linear
 def _rows(shape):
     # (*, F) -> (prod(*), F) spelled out: reshape cannot infer -1 when F is 0
@@ -30,7 +36,13 @@ class LinearFunction(Function):
     """y = x @ w.T + b in one node: one matmul forward, two matmuls backward."""
 
     def forward(self, x, w, b=None):
-        y = x @ w.T
+        if x.ndim > 2:
+            # one 2-D matrix product over every leading dim: NumPy's stacked
+            # matmul of (N, T, IN) with a transposed weight leaves BLAS's
+            # fast path for some shapes
+            y = (x.reshape(_rows(x.shape)) @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
+        else:
+            y = x @ w.T
         if b is not None:
             y += b                       # in place: y is a fresh array
         return y
@@ -56,8 +68,8 @@ class LinearFunction(Function):
 
     @staticmethod
     def _backward_arrays(gy, x, w, needs, has_bias):
-        gx = Tensor._make(gy @ w) if needs[0] else None
         gy2 = gy.reshape(_rows(gy.shape))
+        gx = Tensor._make((gy2 @ w).reshape(gy.shape[:-1] + (w.shape[1],))) if needs[0] else None
         gw = Tensor._make(gy2.T @ x.reshape(_rows(x.shape))) if needs[1] else None
         if not has_bias:
             return gx, gw
@@ -84,7 +96,7 @@ def linear(input, weight, bias=None):
 
 
 # ---------------------------------------------------------------- dropout
-def _check_p(p, op):
+def check_p(p, op):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{op}: dropout probability has to be between 0 and 1, got {p}")
 
@@ -104,7 +116,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     Inverted dropout: at evaluation (``training=False``) it is the identity.
     ``inplace=True`` multiplies the input in place and returns it.
     """
-    _check_p(p, "dropout")
+    check_p(p, "dropout")
     if not training or p == 0.0:
         return input
     if inplace:
@@ -118,7 +130,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     Shape: (N, C, H, W), or (N, C, L), which PyTorch 2.x also treats as
     batched channels for dropout2d.
     """
-    _check_p(p, "dropout2d")
+    check_p(p, "dropout2d")
     if input.ndim not in (3, 4):
         raise ValueError(f"dropout2d: expected a 3-D (N, C, L) or 4-D (N, C, H, W) input, "
                          f"got shape {input.shape}")

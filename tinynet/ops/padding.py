@@ -15,6 +15,11 @@ from tinynet.backend import device_of, get_array_module, to_device
 from tinynet.tensor import describe
 
 
+__all__ = [
+    "pad_nonconstant"
+]
+
+
 def _on_device(index, like):
     return index if get_array_module(like) is np else to_device(index, device_of(like))
 

@@ -12,9 +12,15 @@ The array work lives in ``tinynet.kernels.pool2d`` behind one ``select()``.
 from tinynet.autograd import Function
 from tinynet.backend import get_array_module
 from tinynet.kernels import pool2d as K
-from tinynet.ops.conv import _pair, check_float
+from tinynet.ops.conv import pair, check_float
 from tinynet.ops.shape import reshape, squeeze, stack, unsqueeze
 from tinynet.tensor import Tensor, as_tensor, describe
+
+
+__all__ = [
+    "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "max_pool1d",
+    "max_pool2d"
+]
 
 
 class MaxPool2dFunction(Function):
@@ -22,7 +28,8 @@ class MaxPool2dFunction(Function):
         self.k, self.s, self.p, self.d, self.out_hw = k, s, p, d, out_hw
 
     def forward(self, x):
-        y, self.idx = K.select(x).max_fwd(x, *self.k, *self.s, *self.p, *self.d, *self.out_hw)
+        y, self.idx = K.select(x).max_forward(x, *self.k, *self.s, *self.p, *self.d,
+                                              *self.out_hw)
         return y
 
     def backward(self, gy):
@@ -61,7 +68,8 @@ class AvgPool2dFunction(Function):
         self.k, self.s, self.p, self.out_hw, self.divisor = k, s, p, out_hw, divisor
 
     def forward(self, x):
-        return K.select(x).avg_fwd(x, *self.k, *self.s, *self.p, *self.out_hw, self.divisor)
+        return K.select(x).avg_forward(x, *self.k, *self.s, *self.p, *self.out_hw,
+                                       self.divisor)
 
     def backward(self, gy):
         return AvgPool2dGrad(self)(gy)
@@ -76,7 +84,7 @@ class AvgPool2dGrad(Function):
 
     def forward(self, gy):
         f = self.fwd
-        return K.select(gy).avg_bwd(gy, self.x_shape, *f.k, *f.s, *f.p, f.divisor)
+        return K.select(gy).avg_backward(gy, self.x_shape, *f.k, *f.s, *f.p, f.divisor)
 
     def backward(self, ggx):
         f = self.fwd
@@ -96,10 +104,10 @@ def _batched(op, x):
 
 
 def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
-    k = _pair(kernel_size, "kernel_size", op)
-    s = k if stride is None or stride == () else _pair(stride, "stride", op)
-    p = _pair(padding, "padding", op)
-    d = _pair(dilation, "dilation", op)
+    k = pair(kernel_size, "kernel_size", op)
+    s = k if stride is None or stride == () else pair(stride, "stride", op)
+    p = pair(padding, "padding", op)
+    d = pair(dilation, "dilation", op)
     if min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
         raise ValueError(f"{op}: kernel_size, stride and dilation must be >= 1 and padding "
                          f">= 0, got kernel_size={k} stride={s} padding={p} dilation={d}")
@@ -195,7 +203,7 @@ def _adaptive(op, x, output_size, reduce):
         for h0, h1 in _adaptive_bounds(H, OH):
             cells = []
             for w0, w1 in _adaptive_bounds(W, OW):
-                cell = reshape(x[:, :, h0:h1, w0:w1], x.shape[:2] + (-1,))
+                cell = reshape(x[:, :, h0:h1, w0:w1], x.shape[:2] + ((h1 - h0) * (w1 - w0),))
                 cells.append(cell.mean(-1) if reduce == "avg" else cell.max(-1).values)
             rows.append(stack(cells, -1))
         y = stack(rows, -2)

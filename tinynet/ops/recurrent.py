@@ -25,15 +25,15 @@ For a whole sequence, ``lstm_layer`` / ``gru_layer`` / ``rnn_layer`` take the
 input projections of all T steps (one matmul, done by the caller) and run the
 recurrence, three ways (``path=``):
 
-- ``"sequence"`` (LSTM, GRU; the default): ``LSTMLayerFunction`` /
-  ``GRULayerFunction``, one graph node for the whole direction. Forward and
+- ``"sequence"`` (LSTM, GRU; the default): ``LSTMLayer`` /
+  ``GRULayer``, one graph node for the whole direction. Forward and
   backward are plain loops over arrays calling BLAS and the fused kernels,
   as in Karpathy's min-char-rnn; the hidden-weight gradient is one big
   matmul at the end. Under ``create_graph`` the backward replays the
   sequence through the ``"step"`` path, so double backward still works.
-- ``"step"``: per step a hidden matmul and one fused cell node; ``Unbind``
-  and ``Stack`` cut the (T, N, .) array into steps and glue the outputs back
-  with one node each.
+- ``"step"``: per step a hidden matmul and one fused cell node; ``unbind``
+  and ``stack`` (shape ops) cut the (T, N, .) array into steps and glue the
+  outputs back with one node each.
 - ``"simple"``: the composed reference cell, about 20 nodes per step.
 """
 import numpy as np
@@ -44,8 +44,14 @@ from tinynet.kernels import gru_cell as KG
 from tinynet.kernels import lstm_cell as KL
 from tinynet.ops.elementwise import relu, sigmoid, tanh, where
 from tinynet.ops.linalg import matmul
-from tinynet.ops.shape import cat, split
+from tinynet.ops.shape import cat, split, stack, unbind
 from tinynet.tensor import Tensor, as_tensor, describe
+
+
+__all__ = [
+    "gru_cell", "gru_cell_simple", "gru_layer", "lstm_cell", "lstm_cell_simple",
+    "lstm_layer", "rnn_cell", "rnn_cell_simple", "rnn_layer"
+]
 
 
 # ---------------------------------------------------------------- LSTM
@@ -54,7 +60,7 @@ class LSTMCellFunction(Function):
 
     def forward(self, xg, hg, c_prev):
         self.impl = KL.select(xg)
-        h, c, self.act = self.impl.fwd(xg, hg, c_prev)
+        h, c, self.act = self.impl.forward(xg, hg, c_prev)
         self.c = c                 # saved as an array: backward needs tanh(c)
         return h, c
 
@@ -65,7 +71,8 @@ class LSTMCellFunction(Function):
             # that it can be differentiated again
             dpre, dc_prev = _lstm_cell_grads(xg, hg, c_prev, gh, gc)
         else:
-            dpre, dc_prev = self.impl.bwd(gh.array, gc.array, self.act, c_prev.array, self.c)
+            dpre, dc_prev = self.impl.backward(gh.array, gc.array, self.act, c_prev.array,
+                                               self.c)
             dpre, dc_prev = Tensor._wrap(dpre), Tensor._wrap(dc_prev)
         # gates = xg + hg, so both projections get the same gradient
         return (dpre if xg.requires_grad else None, dpre if hg.requires_grad else None,
@@ -93,7 +100,7 @@ class GRUCellFunction(Function):
 
     def forward(self, xg, hg, h_prev):
         self.impl = KG.select(xg)
-        h, self.act = self.impl.fwd(xg, hg, h_prev)
+        h, self.act = self.impl.forward(xg, hg, h_prev)
         return h
 
     def backward(self, gh):
@@ -101,8 +108,8 @@ class GRUCellFunction(Function):
         if is_grad_enabled():
             dxg, dhg, dh_prev = _gru_cell_grads(xg, hg, h_prev, gh)
         else:
-            dxg, dhg, dh_prev = (Tensor._wrap(a) for a in self.impl.bwd(gh.array, self.act, hg.array,
-                                                                   h_prev.array))
+            grads = self.impl.backward(gh.array, self.act, hg.array, h_prev.array)
+            dxg, dhg, dh_prev = (Tensor._wrap(a) for a in grads)
         return (dxg if xg.requires_grad else None, dhg if hg.requires_grad else None,
                 dh_prev if h_prev.requires_grad else None)
 
@@ -141,39 +148,6 @@ class RNNCellFunction(Function):
         else:
             g = where(h.array > 0, gh, gh * 0)
         return (g if xg.requires_grad else None, g if hg.requires_grad else None)
-
-
-# ---------------------------------------------------------------- sequence plumbing
-class Unbind(Function):
-    """x (T, ...) -> T tensors x[0], ..., x[T-1] as one node (no copies)."""
-
-    def forward(self, x):
-        return tuple(x[t] for t in range(x.shape[0]))
-
-    def backward(self, *gys):
-        return Stack()(*gys)
-
-
-class Stack(Function):
-    """T tensors of equal shape -> one (T, ...) tensor, as one node."""
-
-    def forward(self, *xs):
-        return get_array_module(xs[0]).stack(xs)
-
-    def backward(self, gy):
-        gxs = Unbind()(gy)
-        return gxs if isinstance(gxs, tuple) else (gxs,)
-
-
-def unbind(x):
-    """The T slices of x along dim 0, as a tuple (one graph node)."""
-    out = Unbind()(as_tensor(x))
-    return out if isinstance(out, tuple) else (out,)
-
-
-def stack_steps(tensors):
-    """Stack equal-shape tensors along a new dim 0 (one graph node)."""
-    return Stack()(*tensors)
 
 
 # ---------------------------------------------------------------- argument checks
@@ -290,7 +264,7 @@ def _mask_array(lengths, T, like):
     return m if get_array_module(data) is np else to_device(m, device_of(data))
 
 
-class LSTMLayerFunction(Function):
+class LSTMLayer(Function):
     """A whole LSTM direction as one node: (xg, h0, c0, w_hh) -> (out, h_n, c_n).
 
     Forward and backward are loops over raw arrays (BLAS matmul + the fused
@@ -315,7 +289,7 @@ class LSTMLayerFunction(Function):
         h, c, w_t = h0, c0, w_hh.T
         for t in _steps(T, self.reverse):
             self.h_in[t], self.c_in[t] = h, c
-            h_new, c_new, self.acts[t] = impl.fwd(xg[t], h @ w_t, c)
+            h_new, c_new, self.acts[t] = impl.forward(xg[t], h @ w_t, c)
             self.c_new[t] = c_new
             if mask is None:
                 h, c = h_new, c_new
@@ -339,8 +313,8 @@ class LSTMLayerFunction(Function):
             m = None if self.mask is None else self.mask[t]
             gh_new = g_out[t] + dh if m is None else (g_out[t] + dh) * m
             gc_new = dc if m is None else dc * m
-            dxg[t], dc_prev = self.impl.bwd(gh_new, gc_new, self.acts[t], self.c_in[t],
-                                            self.c_new[t])
+            dxg[t], dc_prev = self.impl.backward(gh_new, gc_new, self.acts[t], self.c_in[t],
+                                                 self.c_new[t])
             dh_prev = dxg[t] @ w_hh
             if m is None:
                 dh, dc = dh_prev, dc_prev
@@ -351,9 +325,9 @@ class LSTMLayerFunction(Function):
         return Tensor._wrap(dxg), Tensor._wrap(dh), Tensor._wrap(dc), Tensor._wrap(gw)
 
 
-class GRULayerFunction(Function):
+class GRULayer(Function):
     """A whole GRU direction as one node: (xg, h0, w_hh, b_hh) -> (out, h_n).
-    As ``LSTMLayerFunction``; ``b_hh`` is added inside each step (the reset
+    As ``LSTMLayer``; ``b_hh`` is added inside each step (the reset
     gate scales it)."""
 
     def __init__(self, reverse, lengths):
@@ -371,7 +345,7 @@ class GRULayerFunction(Function):
         for t in _steps(T, self.reverse):
             self.h_in[t] = h
             self.hg[t] = h @ w_t + b_hh
-            h_new, self.acts[t] = impl.fwd(xg[t], self.hg[t], h)
+            h_new, self.acts[t] = impl.forward(xg[t], self.hg[t], h)
             if mask is None:
                 h = h_new
                 out[t] = h
@@ -392,8 +366,8 @@ class GRULayerFunction(Function):
         for t in _steps(T, not self.reverse):
             m = None if self.mask is None else self.mask[t]
             gh_new = g_out[t] + dh if m is None else (g_out[t] + dh) * m
-            dxg[t], dhg[t], dh_direct = self.impl.bwd(gh_new, self.acts[t], self.hg[t],
-                                                       self.h_in[t])
+            dxg[t], dhg[t], dh_direct = self.impl.backward(gh_new, self.acts[t], self.hg[t],
+                                                           self.h_in[t])
             dh_prev = dh_direct + dhg[t] @ w_hh
             dh = dh_prev if m is None else dh_prev + dh * ~m
         gw = dhg.reshape(T * N, G).T @ self.h_in.reshape(T * N, -1)
@@ -437,7 +411,7 @@ def lstm_layer(xg, h0, c0, w_hh, reverse=False, lengths=None, path="sequence"):
     """
     _check_path(path)
     if path == "sequence":
-        return LSTMLayerFunction(reverse, lengths)(xg, h0, c0, w_hh)
+        return LSTMLayer(reverse, lengths)(xg, h0, c0, w_hh)
     T = xg.shape[0]
     H = w_hh.shape[1]
     xs = unbind(xg)
@@ -459,7 +433,7 @@ def lstm_layer(xg, h0, c0, w_hh, reverse=False, lengths=None, path="sequence"):
         else:
             h, c = where(masks[t], h_new, h), where(masks[t], c_new, c)
             outs[t] = where(masks[t], h_new, h_new * 0)
-    return stack_steps(outs), h, c
+    return stack(outs), h, c
 
 
 def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False, lengths=None, path="sequence"):
@@ -470,7 +444,7 @@ def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False, lengths=None, path="sequen
     if path == "sequence":
         if b_hh is None:
             b_hh = Tensor._wrap(get_array_module(xg.array).zeros(xg.shape[-1], xg.dtype))
-        return GRULayerFunction(reverse, lengths)(xg, h0, w_hh, b_hh)
+        return GRULayer(reverse, lengths)(xg, h0, w_hh, b_hh)
     T = xg.shape[0]
     H = w_hh.shape[1]
     xs = unbind(xg)
@@ -496,7 +470,7 @@ def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False, lengths=None, path="sequen
         else:
             h = where(masks[t], h_new, h)
             outs[t] = where(masks[t], h_new, h_new * 0)
-    return stack_steps(outs), h
+    return stack(outs), h
 
 
 def rnn_layer(xg, h0, w_hh, nonlinearity="tanh", reverse=False, lengths=None, path="step"):
@@ -523,4 +497,4 @@ def rnn_layer(xg, h0, w_hh, nonlinearity="tanh", reverse=False, lengths=None, pa
         else:
             h = where(masks[t], h_new, h)
             outs[t] = where(masks[t], h_new, h_new * 0)
-    return stack_steps(outs), h
+    return stack(outs), h

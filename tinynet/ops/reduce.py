@@ -16,7 +16,13 @@ from tinynet.ops.sorting import select_along
 from tinynet.tensor import Tensor, as_tensor, describe
 
 
-def _axes_args(x, axis, dim, keepdims, keepdim, op):
+__all__ = [
+    "all", "amax", "amin", "any", "argmax", "argmin", "cumprod", "cumsum", "log_softmax",
+    "logsumexp", "max", "mean", "min", "prod", "softmax", "std", "sum", "var"
+]
+
+
+def axes_args(x, axis, dim, keepdims, keepdim, op):
     if dim is not None:
         if axis is not None:
             raise TypeError(f"{op}: pass axis or dim, not both")
@@ -31,7 +37,7 @@ def _kept_shape(shape, axes):
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
-def _expand_back(gy, x_shape, axes):
+def expand_back(gy, x_shape, axes):
     """Broadcast a reduced gradient back over the reduced axes."""
     return broadcast_to(reshape(gy, _kept_shape(x_shape, axes)), x_shape)
 
@@ -49,11 +55,11 @@ class Sum(Function):
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
-        return _expand_back(gy, self.inputs[0].shape, self.axes)
+        return expand_back(gy, self.inputs[0].shape, self.axes)
 
 
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
-    axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "sum")
+    axes, keepdims = axes_args(x, axis, dim, keepdims, keepdim, "sum")
     if dtype is not None:
         x = x.astype(dtype)
     elif x.dtype.kind in "biu" and x.dtype != np.int64:
@@ -70,11 +76,11 @@ class Mean(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        return _expand_back(gy, x.shape, self.axes) / _count(x.shape, self.axes)
+        return expand_back(gy, x.shape, self.axes) / _count(x.shape, self.axes)
 
 
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "mean")
+    axes, keepdims = axes_args(x, axis, dim, keepdims, keepdim, "mean")
     if x.dtype.kind not in "fc":
         raise TypeError(f"mean: needs a floating point tensor, got {x.dtype}; "
                         "convert first with x.float()")
@@ -84,7 +90,7 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
 def var(x, axis=None, keepdims=False, *, correction=None, unbiased=None, dim=None,
         keepdim=None):
     """Variance with Bessel's correction by default (``correction=1``, PyTorch)."""
-    axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "var")
+    axes, keepdims = axes_args(x, axis, dim, keepdims, keepdim, "var")
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     n = _count(x.shape, axes)
@@ -92,7 +98,7 @@ def var(x, axis=None, keepdims=False, *, correction=None, unbiased=None, dim=Non
     return sum(centered * centered, axes, keepdims=keepdims) / builtins.max(n - correction, 0)
 
 
-class _StdFromVar(Function):
+class StdFromVar(Function):
     """sqrt for std: its gradient is 0 where the std is 0 (a constant row),
     as in PyTorch, instead of 0 * inf = nan."""
     keep_outputs = True
@@ -111,7 +117,7 @@ class _StdFromVar(Function):
 def std(x, axis=None, keepdims=False, *, correction=None, unbiased=None, dim=None,
         keepdim=None):
     """Standard deviation, ``correction=1`` by default (PyTorch)."""
-    return _StdFromVar()(var(x, axis, keepdims, correction=correction, unbiased=unbiased,
+    return StdFromVar()(var(x, axis, keepdims, correction=correction, unbiased=unbiased,
                              dim=dim, keepdim=keepdim))
 
 
@@ -136,7 +142,7 @@ class _Extreme(Function):
         x = self.inputs[0]
         mask = (x.array == self.y_kept).astype(x.dtype)
         mask /= mask.sum(axis=self.axes, keepdims=True)
-        return _expand_back(gy, x.shape, self.axes) * Tensor._const(mask)
+        return expand_back(gy, x.shape, self.axes) * Tensor._const(mask)
 
 
 class Max(_Extreme):
@@ -147,11 +153,20 @@ class Min(_Extreme):
     reducer = "min"
 
 
+def _refuse_empty_reduction(op, x, axes):
+    """max/min have no identity: reducing over a dim of size 0 is refused (as
+    PyTorch does); an empty tensor reduced over non-empty dims gives an empty
+    result."""
+    empty = [a for a in axes if x.shape[a] == 0]
+    if empty:
+        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape} over dim "
+                         f"{empty[0]} of size 0 (max and min have no identity)")
+
+
 def _extreme(cls, op, x, axis, keepdims, dim, keepdim):
     x = as_tensor(x)
-    axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, op)
-    if x.numel() == 0:
-        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
+    axes, keepdims = axes_args(x, axis, dim, keepdims, keepdim, op)
+    _refuse_empty_reduction(op, x, axes)
     return cls(axes, keepdims)(x)
 
 
@@ -217,13 +232,13 @@ def _arg(name, x, axis, keepdims, dim, keepdim):
     if keepdim is not None:
         keepdims = keepdim
     xp = get_array_module(x.array)
-    if x.numel() == 0:
-        raise ValueError(f"{name}: cannot reduce an empty tensor of shape {x.shape}")
     if axis is None:
+        _refuse_empty_reduction(name, x, tuple(range(x.ndim)))
         idx = getattr(xp, name)(x.array.reshape(-1))
         out = idx.reshape((1,) * x.ndim) if keepdims else idx
     else:
         ax = normalize_axis(axis, x.ndim, name)
+        _refuse_empty_reduction(name, x, (ax,) if x.ndim else ())
         out = getattr(xp, name)(x.array, axis=ax, keepdims=keepdims) if x.ndim else \
             xp.asarray(0)
     return Tensor._make(xp.asarray(out).astype(np.int64))
@@ -239,12 +254,12 @@ def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
 
 
 def all(x, axis=None, keepdims=False, *, dim=None):
-    axes, _ = _axes_args(x, axis, dim, keepdims, None, "all")
+    axes, _ = axes_args(x, axis, dim, keepdims, None, "all")
     return Tensor._make(get_array_module(x.array).all(x.array, axis=axes, keepdims=keepdims))
 
 
 def any(x, axis=None, keepdims=False, *, dim=None):
-    axes, _ = _axes_args(x, axis, dim, keepdims, None, "any")
+    axes, _ = axes_args(x, axis, dim, keepdims, None, "any")
     return Tensor._make(get_array_module(x.array).any(x.array, axis=axes, keepdims=keepdims))
 
 
@@ -268,13 +283,13 @@ class LogSumExp(Function):
     def backward(self, gy):
         x = self.inputs[0]
         y = reshape(self.output(), _kept_shape(x.shape, self.axes))
-        return _expand_back(gy, x.shape, self.axes) * exp(x - y)
+        return expand_back(gy, x.shape, self.axes) * exp(x - y)
 
 
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """log(sum(exp(x))) computed without overflow."""
     x = to_float(x)                 # integer input gives float32, as in PyTorch
-    axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "logsumexp")
+    axes, keepdims = axes_args(x, axis, dim, keepdims, keepdim, "logsumexp")
     return LogSumExp(axes, keepdims)(x)
 
 
@@ -289,7 +304,7 @@ class Prod(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        g = _expand_back(gy, x.shape, self.axes)
+        g = expand_back(gy, x.shape, self.axes)
         if not (x.array == 0).any():
             y = reshape(self.output(), _kept_shape(x.shape, self.axes))
             return g * y / x
@@ -317,12 +332,12 @@ def _prod_of_others(x, axes):
 
 
 def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    axes, keepdims = _axes_args(x, axis, dim, keepdims, keepdim, "prod")
+    axes, keepdims = axes_args(x, axis, dim, keepdims, keepdim, "prod")
     return Prod(axes, keepdims)(x)
 
 
 # ---------------------------------------------------------------- softmax family
-class Softmax(Function):
+class SoftmaxFunction(Function):
     keep_outputs = True
 
     def __init__(self, axis):
@@ -340,7 +355,7 @@ class Softmax(Function):
         return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
 
 
-class LogSoftmax(Function):
+class LogSoftmaxFunction(Function):
     keep_outputs = True
 
     def __init__(self, axis):
@@ -362,14 +377,14 @@ def softmax(x, axis=-1, *, dim=None):
     """exp(x) / sum(exp(x)) along one axis, shifted by the max for stability."""
     x = require_float(x, "softmax")
     ax = normalize_axis(axis if dim is None else dim, x.ndim, "softmax")
-    return Softmax(ax)(x)
+    return SoftmaxFunction(ax)(x)
 
 
 def log_softmax(x, axis=-1, *, dim=None):
     """x - logsumexp(x) along one axis, computed without overflow."""
     x = require_float(x, "log_softmax")
     ax = normalize_axis(axis if dim is None else dim, x.ndim, "log_softmax")
-    return LogSoftmax(ax)(x)
+    return LogSoftmaxFunction(ax)(x)
 
 
 # ---------------------------------------------------------------- cumsum

@@ -11,6 +11,15 @@ from tinynet.backend import get_array_module
 from tinynet.tensor import Tensor, as_tensor, describe
 
 
+__all__ = [
+    "astype", "broadcast_to", "cat", "chunk", "clone", "concatenate", "contiguous", "diag",
+    "expand", "flatten", "flip", "gather", "getitem", "index_put", "index_select",
+    "movedim", "narrow", "pad", "permute", "repeat", "repeat_interleave", "reshape",
+    "roll", "split", "squeeze", "stack", "sum_to", "t", "to_device", "transpose", "tril",
+    "triu", "unbind", "unsqueeze", "view"
+]
+
+
 # ---------------------------------------------------------------- helpers
 def normalize_axis(axis, ndim, op):
     """A non-negative axis, or a clear error naming the op and the range."""
@@ -319,6 +328,19 @@ def _common_dtype(tensors):
 concatenate = cat
 
 
+class Stack(Function):
+    """Equal-shape tensors -> one tensor with a new axis, as one node."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        return get_array_module(xs[0]).stack(xs, axis=self.axis)
+
+    def backward(self, gy):
+        return Unbind(self.axis)(gy)
+
+
 def stack(tensors, dim=0, axis=None):
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
@@ -329,7 +351,8 @@ def stack(tensors, dim=0, axis=None):
                              f"shape {tensors[0].shape}; all must be equal")
     axis = dim if axis is None else axis
     ax = normalize_axis(axis, tensors[0].ndim + 1, "stack")
-    return cat([unsqueeze(t, ax) for t in tensors], ax)
+    dtype = np.result_type(*(t.dtype for t in tensors))
+    return Stack(ax)(*(t if t.dtype == dtype else astype(t, dtype) for t in tensors))
 
 
 class Split(Function):
@@ -835,14 +858,28 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
     return GetItem((slice(None),) * ax + (index,))(x)
 
 
+class Unbind(Function):
+    """x -> its slices along ``axis`` (that axis removed), as one node; each
+    slice is a view of x."""
+    may_view = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        lead = (slice(None),) * self.axis
+        return tuple(x[lead + (i,)] for i in range(x.shape[self.axis]))
+
+    def backward(self, *gys):
+        return Stack(self.axis)(*gys)
+
+
 def unbind(x, dim=0):
     """The slices of ``x`` along ``dim``, that dim removed: a tuple of views."""
-    ax = normalize_axis(dim, x.ndim, "unbind")
+    x = as_tensor(x)
     if x.ndim == 0:
         raise ValueError(f"unbind: a 0-d tensor has no dim to unbind; input {describe(x)}")
-    shape = x.shape[:ax] + x.shape[ax + 1:]
-    n = x.shape[ax]
-    if n == 0:
+    ax = normalize_axis(dim, x.ndim, "unbind")
+    if x.shape[ax] == 0:
         return ()
-    pieces = (x,) if n == 1 else Split((1,) * n, ax)(x)
-    return tuple(reshape(p, shape) for p in pieces)
+    return Unbind(ax)(x)

@@ -18,8 +18,13 @@ from tinynet.ops.shape import normalize_axis, reshape
 from tinynet.tensor import Tensor, as_tensor, describe
 
 
+__all__ = [
+    "argsort", "kthvalue", "median", "mode", "sort", "topk", "unique"
+]
+
+
 # ---------------------------------------------------------------- take / put along a dim
-def _along(indices, axis):
+def index_along(indices, axis):
     """A fancy index that addresses ``a[..., indices[...], ...]`` along ``axis``
     for an array shaped like ``indices`` elsewhere (put_along_axis by hand:
     CuPy has take_along_axis but not every version has put_along_axis)."""
@@ -56,7 +61,7 @@ class PutAlong(Function):
 
     def forward(self, gy):
         gx = get_array_module(gy).zeros(self.shape, dtype=gy.dtype)
-        gx[_along(self.indices, self.axis)] = gy.reshape(self.indices.shape)
+        gx[index_along(self.indices, self.axis)] = gy.reshape(self.indices.shape)
         return gx
 
     def backward(self, ggx):

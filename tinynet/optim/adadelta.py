@@ -4,7 +4,10 @@ from tinynet.optim.optimizer import Optimizer
 
 
 class Adadelta(Optimizer):
-    """Adadelta (PyTorch's ``torch.optim.Adadelta``; Zeiler, 2012).
+    """Adadelta: steps sized by running RMS of past updates over past gradients.
+
+    PyTorch's ``torch.optim.Adadelta`` (Zeiler, 2012): the ratio of the two
+    running RMS values gives each step the parameter's units.
 
     Per step, with ``g`` the gradient (negated when ``maximize``)::
 
@@ -15,7 +18,31 @@ class Adadelta(Optimizer):
         p = p - lr * delta
 
     State per parameter: ``step`` (int), ``square_avg`` (v), ``acc_delta`` (u).
-    ``foreach`` is accepted for PyTorch compatibility and ignored.
+
+    Args:
+        params (iterable): the Tensors to optimize, or dicts defining
+            parameter groups (``{'params': [...], 'lr': ...}``), each group
+            with its own options.
+        lr (float, optional): scales ``delta`` before it is applied.
+            Default: ``1.0``.
+        rho (float, optional): the decay of both running averages, in [0, 1].
+            Default: ``0.9``.
+        eps (float, optional): keeps both roots away from 0. Default: ``1e-6``.
+        weight_decay (float, optional): L2 penalty: ``weight_decay * p`` is
+            added to the gradient. Default: ``0``.
+        foreach (optional): accepted for PyTorch compatibility and ignored
+            (tinynet has one implementation). Default: ``None``.
+        maximize (bool, optional, keyword only): maximize the objective
+            (step along the gradient instead of against it). Default: ``False``.
+
+    Example::
+
+        >>> w = tn.tensor([1.0, -2.0], requires_grad=True)
+        >>> opt = optim.Adadelta([w], rho=0.0, eps=1e-8)
+        >>> (w * w).sum().backward()                # gradient 2 * w
+        >>> opt.step()                              # rho = 0: delta = 1e-4 * sign(g)
+        >>> w.detach()
+        tensor([ 0.9999, -1.9999])
     """
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,

@@ -5,7 +5,11 @@ from tinynet.optim.optimizer import Optimizer
 
 
 class Adagrad(Optimizer):
-    """Adagrad (PyTorch's ``torch.optim.Adagrad``; Duchi et al., 2011).
+    """Adagrad: per-coordinate steps shrinking with the sum of squared gradients.
+
+    PyTorch's ``torch.optim.Adagrad`` (Duchi et al., 2011): each coordinate's
+    step is divided by the root of the sum of all its squared gradients so
+    far, so often-updated coordinates slow down.
 
     Per step ``t``, with ``g`` the gradient (negated when ``maximize``)::
 
@@ -16,6 +20,30 @@ class Adagrad(Optimizer):
 
     State per parameter: ``step`` (int) and ``sum`` (s), created when the
     optimizer is built, as in PyTorch.
+
+    Args:
+        params (iterable): the Tensors to optimize, or dicts defining
+            parameter groups (``{'params': [...], 'lr': ...}``), each group
+            with its own options.
+        lr (float, optional): the learning rate. Default: ``1e-2``.
+        lr_decay (float, optional): the learning rate's decay per step.
+            Default: ``0``.
+        weight_decay (float, optional): L2 penalty: ``weight_decay * p`` is
+            added to the gradient. Default: ``0``.
+        initial_accumulator_value (float, optional): the starting value of
+            ``s``. Default: ``0``.
+        eps (float, optional): added to the denominator. Default: ``1e-10``.
+        maximize (bool, optional, keyword only): maximize the objective
+            (step along the gradient instead of against it). Default: ``False``.
+
+    Example::
+
+        >>> w = tn.tensor([1.0, -2.0], requires_grad=True)
+        >>> opt = optim.Adagrad([w], lr=0.5)
+        >>> (w * w).sum().backward()                # gradient 2 * w
+        >>> opt.step()                              # first step: lr * sign(g)
+        >>> w.detach()
+        tensor([ 0.5, -1.5])
     """
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0,

@@ -4,7 +4,10 @@ from tinynet.optim.optimizer import Optimizer
 
 
 class Adamax(Optimizer):
-    """Adamax (PyTorch's ``torch.optim.Adamax``; Kingma & Ba, 2015, section 7).
+    """Adamax: Adam with an infinity norm in place of the running RMS.
+
+    PyTorch's ``torch.optim.Adamax`` (Kingma & Ba, 2015, section 7): the
+    denominator is the running maximum of ``|g|``.
 
     Per step ``t``, with ``g`` the gradient (negated when ``maximize``)::
 
@@ -14,7 +17,32 @@ class Adamax(Optimizer):
         p = p - lr / (1 - beta1**t) * m / u
 
     State per parameter: ``step`` (int), ``exp_avg`` (m), ``exp_inf`` (u).
-    ``foreach`` is accepted for PyTorch compatibility and ignored.
+
+    Args:
+        params (iterable): the Tensors to optimize, or dicts defining
+            parameter groups (``{'params': [...], 'lr': ...}``), each group
+            with its own options.
+        lr (float, optional): the learning rate. Default: ``2e-3``.
+        betas (tuple of 2 floats, optional): ``(beta1, beta2)``, the decay of
+            the running average and of the running maximum, each in [0, 1).
+            Default: ``(0.9, 0.999)``.
+        eps (float, optional): added to ``|g|`` so that ``u`` is never 0.
+            Default: ``1e-8``.
+        weight_decay (float, optional): L2 penalty: ``weight_decay * p`` is
+            added to the gradient. Default: ``0``.
+        foreach (optional): accepted for PyTorch compatibility and ignored
+            (tinynet has one implementation). Default: ``None``.
+        maximize (bool, optional, keyword only): maximize the objective
+            (step along the gradient instead of against it). Default: ``False``.
+
+    Example::
+
+        >>> w = tn.tensor([1.0, -2.0], requires_grad=True)
+        >>> opt = optim.Adamax([w], lr=0.1)
+        >>> (w * w).sum().backward()                # gradient 2 * w
+        >>> opt.step()
+        >>> w.detach()
+        tensor([ 0.9, -1.9])
     """
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,

@@ -19,22 +19,55 @@ from tinynet.optim.optimizer import Optimizer
 
 
 class LBFGS(Optimizer):
-    """L-BFGS (PyTorch's ``torch.optim.LBFGS``;
-    https://pytorch.org/docs/stable/generated/torch.optim.LBFGS.html).
+    """L-BFGS, a limited-memory quasi-Newton method.
+
+    PyTorch's ``torch.optim.LBFGS``: each iteration steps along ``-H g``, with
+    ``H`` an estimate of the inverse Hessian built from the last
+    ``history_size`` steps and gradient changes.
 
     ``step(closure)`` runs up to ``max_iter`` iterations (and ``max_eval``
-    evaluations of ``closure``, default ``max_iter * 5 // 4``); ``closure``
-    must zero the gradients, compute the loss, call ``backward()`` and return
-    the loss. Each iteration moves along the quasi-Newton direction built from
-    the last ``history_size`` steps, by ``lr`` (the first iteration ever by
-    ``min(1, 1 / sum|g|) * lr``), or by the step a strong-Wolfe line search
-    finds when ``line_search_fn='strong_wolfe'``. It stops early when the
-    largest gradient entry is ``<= tolerance_grad`` or a step or loss change
-    is below ``tolerance_change``. Returns the loss of the first evaluation.
+    evaluations of ``closure``); ``closure`` must zero the gradients, compute
+    the loss, call ``backward()`` and return the loss. Each iteration moves by
+    ``lr`` (the very first one by ``min(1, 1 / sum|g|) * lr``), or by the step
+    a strong-Wolfe line search finds when ``line_search_fn='strong_wolfe'``.
+    It stops early when the largest gradient entry is ``<= tolerance_grad`` or
+    a step or loss change is below ``tolerance_change``. Returns the loss of
+    the first evaluation.
 
-    One parameter group only. State (kept on the first parameter, PyTorch's
-    layout): ``func_evals``, ``n_iter``, ``d``, ``t``, ``old_dirs``,
-    ``old_stps``, ``ro``, ``H_diag``, ``prev_flat_grad``, ``prev_loss``.
+    One parameter group only; all parameters are handled as one flat vector.
+    State (kept on the first parameter, PyTorch's layout): ``func_evals``,
+    ``n_iter``, ``d``, ``t``, ``old_dirs``, ``old_stps``, ``ro``, ``H_diag``,
+    ``prev_flat_grad``, ``prev_loss``.
+
+    Args:
+        params (iterable): the Tensors to optimize (no parameter groups).
+        lr (float, optional): the step size. Default: ``1``.
+        max_iter (int, optional): iterations per ``step()``. Default: ``20``.
+        max_eval (int, optional): closure evaluations per ``step()``.
+            Default: ``None``, meaning ``max_iter * 5 // 4``.
+        tolerance_grad (float, optional): stop when every gradient entry is
+            at most this in absolute value. Default: ``1e-7``.
+        tolerance_change (float, optional): stop when a step or a change of
+            the loss is smaller than this. Default: ``1e-9``.
+        history_size (int, optional): how many past steps the Hessian
+            estimate remembers. Default: ``100``.
+        line_search_fn (str, optional): ``None`` (fixed step ``lr``) or
+            ``'strong_wolfe'``. Default: ``None``.
+
+    Example::
+
+        >>> w = tn.tensor([1.0, -2.0], dtype=tn.float64, requires_grad=True)
+        >>> opt = optim.LBFGS([w], line_search_fn="strong_wolfe")
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = ((w - tn.tensor([3.0, 4.0], dtype=tn.float64)) ** 2).sum()
+        ...     loss.backward()
+        ...     return loss
+        >>> first_loss = opt.step(closure)
+        >>> first_loss.item()
+        40.0
+        >>> w.detach()
+        tensor([3., 4.], dtype=float64)
     """
 
     _int_state = ("func_evals", "n_iter")

@@ -35,12 +35,42 @@ def _check_optimizer(scheduler, optimizer):
 
 
 class LRScheduler:
-    """Base class: subclasses implement ``get_lr()`` (the lrs for ``last_epoch``).
+    """Base class of the learning-rate schedulers.
+
+    PyTorch's ``torch.optim.lr_scheduler.LRScheduler``.
+
+    ``step()`` advances ``last_epoch`` by one and sets every parameter group's
+    ``'lr'`` to the values of ``get_lr()``; building a scheduler performs the
+    first step (``last_epoch`` becomes 0). ``base_lrs`` holds each group's
+    ``'initial_lr'``, its starting lr. ``get_last_lr()`` gives the lrs of the
+    last step; ``state_dict()`` / ``load_state_dict()`` save and restore
+    every attribute but the optimizer.
+
+    A subclass implements ``get_lr()``, the lrs for the current
+    ``last_epoch``; most compute them from the groups' current lrs
+    (chainable, so two schedulers on one optimizer compose) and may add a
+    closed form ``_get_closed_form_lr()``, used by ``step(epoch)``.
 
     Args:
-        optimizer: the wrapped optimizer.
-        last_epoch: index of the last epoch done; -1 starts afresh. Resuming
-            (last_epoch >= 0) needs ``'initial_lr'`` in every group.
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> class Halve(optim.lr_scheduler.LRScheduler):
+        ...     def get_lr(self):
+        ...         if self.last_epoch == 0:
+        ...             return [g["lr"] for g in self.optimizer.param_groups]
+        ...         return [g["lr"] / 2 for g in self.optimizer.param_groups]
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = Halve(opt)
+        >>> for _ in range(3):
+        ...     opt.step()
+        ...     sched.step()
+        >>> sched.get_last_lr(), sched.last_epoch
+        ([0.125], 3)
     """
 
     def __init__(self, optimizer, last_epoch=-1):
@@ -97,7 +127,30 @@ def _lrs(scheduler):
 
 
 class StepLR(LRScheduler):
-    """Multiply the lr by ``gamma`` every ``step_size`` epochs."""
+    """Multiplies the learning rate by ``gamma`` every ``step_size`` epochs.
+
+    ``lr = initial_lr * gamma ** (epoch // step_size)``.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        step_size (int): the number of epochs between two decays.
+        gamma (float, optional): the decay factor. Default: ``0.1``.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()                          # (one epoch of training here)
+        ...     sched.step()
+        >>> lrs
+        [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         if int(step_size) != step_size or step_size <= 0:
@@ -117,8 +170,32 @@ class StepLR(LRScheduler):
 
 
 class MultiStepLR(LRScheduler):
-    """Multiply the lr by ``gamma`` at each epoch listed in ``milestones``
-    (a milestone listed twice multiplies by ``gamma**2``)."""
+    """Multiplies the learning rate by ``gamma`` at each epoch in ``milestones``.
+
+    ``lr = initial_lr * gamma ** (number of milestones passed)``.
+
+    A milestone listed twice multiplies by ``gamma ** 2``.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        milestones (iterable of int): the epochs at which to decay.
+        gamma (float, optional): the decay factor. Default: ``0.1``.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.MultiStepLR(opt, milestones=[1, 4], gamma=0.5)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()                          # (one epoch of training here)
+        ...     sched.step()
+        >>> lrs
+        [1.0, 0.5, 0.5, 0.5, 0.25, 0.25]
+    """
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         self.milestones = Counter(milestones)
@@ -137,7 +214,29 @@ class MultiStepLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """Multiply the lr by ``gamma`` every epoch."""
+    """Multiplies the learning rate by ``gamma`` every epoch.
+
+    ``lr = initial_lr * gamma ** epoch``.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        gamma (float): the decay factor per epoch.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()                          # (one epoch of training here)
+        ...     sched.step()
+        >>> lrs
+        [1.0, 0.5, 0.25, 0.125]
+    """
 
     def __init__(self, optimizer, gamma, last_epoch=-1):
         self.gamma = gamma
@@ -153,12 +252,35 @@ class ExponentialLR(LRScheduler):
 
 
 class CosineAnnealingLR(LRScheduler):
-    """Cosine annealing from the initial lr to ``eta_min`` over ``T_max`` epochs
-    (SGDR without restarts; past ``T_max`` the cosine keeps going, back up).
+    """Anneals the learning rate to ``eta_min`` along half a cosine.
 
-    The update is the recursive (chainable) form, so that it composes with
-    other schedulers; ``_get_closed_form_lr`` gives
-    ``eta_min + (base - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``.
+    Over ``T_max`` epochs (SGDR, Loshchilov & Hutter, 2017, without the
+    restarts):
+    ``lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``.
+
+    Past ``T_max`` the cosine goes on, back up. Each step computes the new lr
+    from the current one (so that the scheduler composes with others); the
+    closed form above is used by ``step(epoch)`` and when resuming.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        T_max (int): the number of epochs from the initial lr to ``eta_min``.
+        eta_min (float, optional): the smallest learning rate. Default: ``0.0``.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4, eta_min=0.0)
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()                          # (one epoch of training here)
+        ...     sched.step()
+        >>> [round(lr, 4) for lr in lrs]
+        [1.0, 0.8536, 0.5, 0.1464, 0.0]
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
@@ -190,11 +312,30 @@ class CosineAnnealingLR(LRScheduler):
 
 
 class LambdaLR(LRScheduler):
-    """lr = initial lr * ``lr_lambda(epoch)``; ``lr_lambda`` is one function
-    or a list of one per parameter group.
+    """Sets the learning rate to ``initial_lr * lr_lambda(epoch)``.
 
     ``state_dict()`` leaves out plain functions and lambdas (they cannot be
-    saved); callable objects keep their attributes, as in PyTorch.
+    saved) and keeps the attributes of callable objects, as in PyTorch.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        lr_lambda (callable or list): a function of the epoch (an int)
+            returning a factor, or a list of one per parameter group.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.LambdaLR(opt, lr_lambda=lambda epoch: 1 / (epoch + 1))
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()                          # (one epoch of training here)
+        ...     sched.step()
+        >>> lrs
+        [1.0, 0.5, 0.3333333333333333, 0.25]
     """
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
@@ -230,8 +371,30 @@ class LambdaLR(LRScheduler):
 
 
 class MultiplicativeLR(LambdaLR):
-    """Multiply the lr by ``lr_lambda(epoch)`` every epoch after the first;
-    ``lr_lambda`` is one function or a list of one per parameter group."""
+    """Multiplies the learning rate by ``lr_lambda(epoch)`` every epoch.
+
+    Every epoch after the first: epoch 0 keeps the initial lr.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        lr_lambda (callable or list): a function of the epoch (an int)
+            returning the factor, or a list of one per parameter group.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.MultiplicativeLR(opt, lr_lambda=lambda epoch: 0.5)
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()                          # (one epoch of training here)
+        ...     sched.step()
+        >>> lrs
+        [1.0, 0.5, 0.25, 0.125]
+    """
 
     def get_lr(self):
         if self.last_epoch == 0:
@@ -245,8 +408,41 @@ def _is_function(fn):
 
 
 class LinearLR(LRScheduler):
-    """Scale the lr linearly from ``start_factor`` to ``end_factor`` (times the
-    initial lr) over ``total_iters`` steps, then keep it."""
+    """Scales the learning rate by a linearly changing factor, then keeps it.
+
+    The factor goes from ``start_factor`` to ``end_factor`` over
+    ``total_iters`` steps::
+
+        lr = initial_lr * (start_factor + (end_factor - start_factor)
+                                          * min(epoch, total_iters) / total_iters)
+
+    Often used as a warm-up, followed by another scheduler (see
+    ``SequentialLR``).
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        start_factor (float, optional): the factor at epoch 0, in (0, 1].
+            Default: ``1/3``.
+        end_factor (float, optional): the factor from ``total_iters`` on, in
+            [0, 1]. Default: ``1.0``.
+        total_iters (int, optional): the number of steps the change takes.
+            Default: ``5``.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.LinearLR(opt, start_factor=0.25, total_iters=3)
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()                          # (one epoch of training here)
+        ...     sched.step()
+        >>> lrs
+        [0.25, 0.5, 0.75, 1.0, 1.0]
+    """
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
                  last_epoch=-1):
@@ -277,8 +473,31 @@ class LinearLR(LRScheduler):
 
 
 class ConstantLR(LRScheduler):
-    """Scale the lr by ``factor`` for the first ``total_iters`` epochs, then
-    restore it."""
+    """Scales the learning rate by ``factor`` for ``total_iters`` epochs.
+
+    After that the initial learning rate is restored.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        factor (float, optional): the factor, in [0, 1]. Default: ``1/3``.
+        total_iters (int, optional): the number of epochs it lasts.
+            Default: ``5``.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.ConstantLR(opt, factor=0.5, total_iters=2)
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()                          # (one epoch of training here)
+        ...     sched.step()
+        >>> lrs
+        [0.5, 0.5, 1.0, 1.0]
+    """
 
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
         if not 0 <= factor <= 1:
@@ -301,8 +520,32 @@ class ConstantLR(LRScheduler):
 
 
 class PolynomialLR(LRScheduler):
-    """Decay the lr as ``(1 - epoch / total_iters) ** power`` times the initial
-    lr, reaching 0 at ``total_iters`` and staying there."""
+    """Decays the learning rate polynomially to 0 over ``total_iters`` epochs.
+
+    ``lr = initial_lr * (1 - min(epoch, total_iters) / total_iters) ** power``.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        total_iters (int, optional): the epoch at which the lr reaches 0.
+            Default: ``5``.
+        power (float, optional): the exponent; 1 is a linear decay.
+            Default: ``1.0``.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.PolynomialLR(opt, total_iters=4, power=2.0)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()                          # (one epoch of training here)
+        ...     sched.step()
+        >>> lrs
+        [1.0, 0.5625, 0.25, 0.0625, 0.0, 0.0]
+    """
 
     def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
         self.total_iters = total_iters
@@ -323,13 +566,41 @@ class PolynomialLR(LRScheduler):
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
-    """SGDR (Loshchilov & Hutter, 2017): cosine annealing from the initial lr
-    to ``eta_min`` over ``T_0`` epochs, then a restart; each period is
-    ``T_mult`` times longer than the one before.
+    """Cosine annealing of the learning rate with warm restarts.
 
+    SGDR (Loshchilov & Hutter, 2017): the learning rate follows half a
+    cosine from its initial value to ``eta_min`` over ``T_0`` epochs, then
+    restarts at the initial value; each period is ``T_mult`` times longer
+    than the one before.
+
+    Within a period, with ``T_cur`` the epochs since the last restart and
+    ``T_i`` the period's length:
+    ``lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2``.
     ``step(epoch)`` accepts a fractional epoch (e.g. ``epoch + i / iters``
     inside an epoch of ``iters`` batches) and may jump anywhere; ``step()``
     continues one epoch after the last one.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        T_0 (int): the length of the first period, in epochs.
+        T_mult (int, optional): the factor by which each period grows.
+            Default: ``1``.
+        eta_min (float, optional): the smallest learning rate. Default: ``0.0``.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=2)
+        >>> lrs = []
+        >>> for epoch in range(7):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()                          # (one epoch of training here)
+        ...     sched.step()
+        >>> [round(lr, 4) for lr in lrs]
+        [1.0, 0.5, 1.0, 0.8536, 0.5, 0.1464, 1.0]
     """
 
     def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
@@ -389,16 +660,61 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
 
 class CyclicLR(LRScheduler):
-    """Cyclical learning rates (Smith, 2017): the lr goes from ``base_lr`` up to
-    ``max_lr`` in ``step_size_up`` steps and back down in ``step_size_down``
-    (default: the same), once per cycle; the momentum (or Adam's beta1)
-    cycles the opposite way between ``max_momentum`` and ``base_momentum``.
-    Step once per batch.
+    """Cycles the learning rate between ``base_lr`` and ``max_lr``.
 
-    ``mode``: 'triangular' (constant amplitude), 'triangular2' (amplitude
-    halved each cycle), 'exp_range' (amplitude times ``gamma**iteration``).
-    A custom ``scale_fn(x)`` replaces the mode's, with ``x`` the cycle number
-    (``scale_mode='cycle'``) or the iteration (``'iterations'``).
+    Cyclical learning rates (Smith, 2017): the lr climbs from ``base_lr`` to
+    ``max_lr`` in ``step_size_up`` steps and comes back down in
+    ``step_size_down`` steps, cycle after cycle; the momentum (or Adam's
+    ``beta1``) moves the opposite way between ``max_momentum`` and
+    ``base_momentum``. Call ``step()`` after every batch.
+
+    The amplitude ``max_lr - base_lr`` is scaled by ``mode``: 'triangular'
+    keeps it, 'triangular2' halves it every cycle, 'exp_range' multiplies it
+    by ``gamma ** iteration``; a custom ``scale_fn(x)`` replaces the mode's,
+    with ``x`` the cycle number (``scale_mode='cycle'``) or the iteration
+    (``'iterations'``).
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        base_lr (float or list): the lowest lr, one for all groups or one per
+            group.
+        max_lr (float or list): the highest lr (before scaling).
+        step_size_up (int, optional): steps from ``base_lr`` up to ``max_lr``.
+            Default: ``2000``.
+        step_size_down (int, optional): steps back down. Default: ``None``,
+            meaning ``step_size_up``.
+        mode (str, optional): ``'triangular'``, ``'triangular2'`` or
+            ``'exp_range'``. Default: ``'triangular'``.
+        gamma (float, optional): the decay of ``'exp_range'``. Default: ``1.0``.
+        scale_fn (callable, optional): a custom amplitude scale, replacing
+            ``mode``. Default: ``None``.
+        scale_mode (str, optional): what ``scale_fn`` receives, ``'cycle'`` or
+            ``'iterations'``. Default: ``'cycle'``.
+        cycle_momentum (bool, optional): cycle the momentum too (the optimizer
+            must have ``momentum`` or ``betas``). Default: ``True``.
+        base_momentum (float or list, optional): the momentum at the lr's
+            peak. Default: ``0.8``.
+        max_momentum (float or list, optional): the momentum at ``base_lr``.
+            Default: ``0.9``.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+        >>> sched = optim.lr_scheduler.CyclicLR(opt, base_lr=0.0, max_lr=1.0, step_size_up=2)
+        >>> lrs = []
+        >>> for batch in range(6):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()
+        ...     sched.step()
+        >>> lrs
+        [0.0, 0.5, 1.0, 0.5, 0.0, 0.5]
+        >>> sched.get_last_lr()[0]                  # at the peak ...
+        1.0
+        >>> round(opt.param_groups[0]["momentum"], 4)   # ... the momentum is base_momentum
+        0.8
     """
 
     def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None,
@@ -502,13 +818,58 @@ class CyclicLR(LRScheduler):
 
 
 class OneCycleLR(LRScheduler):
-    """The 1cycle policy (Smith & Topin, 2017): the lr warms up from
-    ``max_lr / div_factor`` to ``max_lr`` during the first ``pct_start`` of
-    ``total_steps``, then anneals to ``initial_lr / final_div_factor``; the
-    momentum (or Adam's beta1) cycles the opposite way. Step once per batch.
+    """The 1cycle policy: one warm-up of the learning rate, then one annealing.
 
-    With ``three_phase=True`` the lr goes back down to the initial lr
+    Smith & Topin, 2017: the lr warms up from ``max_lr / div_factor`` to
+    ``max_lr`` during the first ``pct_start`` of ``total_steps``, then anneals
+    to ``max_lr / div_factor / final_div_factor``; the momentum (or Adam's
+    ``beta1``) moves the opposite way. Call ``step()`` after every batch,
+    ``total_steps`` times at most.
+
+    With ``three_phase=True`` the lr comes back down to its initial value
     symmetrically before the final annealing.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        max_lr (float or list): the peak lr, one for all groups or one per
+            group.
+        total_steps (int, optional): the length of the cycle; give it, or
+            both ``epochs`` and ``steps_per_epoch``. Default: ``None``.
+        epochs (int, optional): with ``steps_per_epoch``, gives
+            ``total_steps = epochs * steps_per_epoch``. Default: ``None``.
+        steps_per_epoch (int, optional): see ``epochs``. Default: ``None``.
+        pct_start (float, optional): the fraction of the cycle spent warming
+            up. Default: ``0.3``.
+        anneal_strategy (str, optional): ``'cos'`` or ``'linear'``.
+            Default: ``'cos'``.
+        cycle_momentum (bool, optional): cycle the momentum too (the optimizer
+            must have ``momentum`` or ``betas``). Default: ``True``.
+        base_momentum (float or list, optional): the momentum at the lr's
+            peak. Default: ``0.85``.
+        max_momentum (float or list, optional): the momentum at the start and
+            the end. Default: ``0.95``.
+        div_factor (float, optional): ``initial_lr = max_lr / div_factor``.
+            Default: ``25.0``.
+        final_div_factor (float, optional): ``min_lr = initial_lr /
+            final_div_factor``. Default: ``1e4``.
+        three_phase (bool, optional): the three-phase schedule above.
+            Default: ``False``.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+        >>> sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10,
+        ...                                       anneal_strategy="linear")
+        >>> lrs = []
+        >>> for batch in range(10):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()
+        ...     sched.step()
+        >>> [round(lr, 4) for lr in lrs]
+        [0.04, 0.52, 1.0, 0.8571, 0.7143, 0.5714, 0.4286, 0.2857, 0.1429, 0.0]
     """
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None,
@@ -615,10 +976,35 @@ class OneCycleLR(LRScheduler):
 
 
 class SequentialLR(LRScheduler):
-    """Run ``schedulers`` one after the other, switching at the epochs in
-    ``milestones`` (e.g. a LinearLR warm-up, then CosineAnnealingLR).
+    """Runs several schedulers one after the other.
 
-    A scheduler taking over restarts from its own epoch 0 (closed form).
+    It switches at the epochs in ``milestones``: for instance a ``LinearLR``
+    warm-up, then ``CosineAnnealingLR``.
+
+    A scheduler taking over starts from its own epoch 0.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        schedulers (list): the schedulers, all built on ``optimizer``.
+        milestones (list of int): the epochs at which the next scheduler takes
+            over; one fewer than the schedulers.
+        last_epoch (int, optional): the index of the last epoch done; -1
+            starts afresh, a value >= 0 resumes (every group then needs an
+            ``'initial_lr'``). Default: ``-1``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> warmup = optim.lr_scheduler.LinearLR(opt, start_factor=0.5, total_iters=2)
+        >>> decay = optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+        >>> sched = optim.lr_scheduler.SequentialLR(opt, [warmup, decay], milestones=[2])
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(sched.get_last_lr()[0])
+        ...     opt.step()
+        ...     sched.step()
+        >>> lrs
+        [0.5, 0.75, 1.0, 0.5, 0.25]
     """
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
@@ -675,14 +1061,51 @@ class SequentialLR(LRScheduler):
 
 
 class ReduceLROnPlateau:
-    """Divide the lr by ``1 / factor`` when a metric has stopped improving
-    for more than ``patience`` epochs. Call ``step(metric)`` once per epoch.
+    """Reduces the learning rate when a metric stops improving.
 
-    ``mode='min'`` watches a loss, ``'max'`` an accuracy; ``threshold_mode``
-    'rel' counts an improvement beyond ``best * (1 -/+ threshold)``, 'abs'
-    beyond ``best -/+ threshold``. After a reduction, ``cooldown`` epochs pass
-    before bad epochs count again. The lr never goes below ``min_lr``, and a
-    change smaller than ``eps`` is skipped.
+    The lr is multiplied by ``factor`` when the metric has not improved for
+    more than ``patience`` epochs. Call ``step(metric)`` once per epoch
+    with, for instance, the validation loss.
+
+    ``mode='min'`` watches a quantity that should go down (a loss),
+    ``'max'`` one that should go up (an accuracy). A value counts as an
+    improvement when it beats the best so far by more than ``threshold``:
+    relatively (``best * (1 - threshold)`` in 'min' mode) with
+    ``threshold_mode='rel'``, absolutely (``best - threshold``) with 'abs'.
+    After a reduction, ``cooldown`` epochs pass before bad epochs count again.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates change.
+        mode (str, optional): ``'min'`` or ``'max'``. Default: ``'min'``.
+        factor (float, optional): the factor applied at a reduction; must be
+            below 1. Default: ``0.1``.
+        patience (int, optional): the number of epochs without improvement
+            tolerated before a reduction. Default: ``10``.
+        threshold (float, optional): the smallest change that counts as an
+            improvement. Default: ``1e-4``.
+        threshold_mode (str, optional): ``'rel'`` or ``'abs'``.
+            Default: ``'rel'``.
+        cooldown (int, optional): epochs to wait after a reduction.
+            Default: ``0``.
+        min_lr (float or list, optional): the lowest lr, one for all groups
+            or one per group. Default: ``0``.
+        eps (float, optional): a reduction smaller than this is skipped.
+            Default: ``1e-8``.
+
+    Example::
+
+        >>> opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
+        >>> for val_loss in [3.0, 2.0, 2.0, 2.0, 2.0, 2.0]:
+        ...     opt.step()
+        ...     sched.step(val_loss)
+        ...     print(sched.get_last_lr()[0])
+        1.0
+        1.0
+        1.0
+        0.5
+        0.5
+        0.25
     """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,

@@ -4,7 +4,10 @@ from tinynet.optim.optimizer import Optimizer
 
 
 class NAdam(Optimizer):
-    """NAdam (PyTorch's ``torch.optim.NAdam``; Dozat, 2016).
+    """NAdam: Adam with Nesterov momentum.
+
+    PyTorch's ``torch.optim.NAdam`` (Dozat, 2016); the momentum factor also
+    warms up over the first steps.
 
     Per step ``t``, with ``g`` the gradient (negated when ``maximize``) and
     ``mu_t = beta1 * (1 - 0.96**(t * momentum_decay) / 2)``::
@@ -18,7 +21,48 @@ class NAdam(Optimizer):
               - lr * mu_{t+1} / (1 - prod * mu_{t+1}) * m / denom
 
     State per parameter: ``step`` (int), ``mu_product`` (float, prod),
-    ``exp_avg`` (m), ``exp_avg_sq`` (v). ``foreach`` is ignored.
+    ``exp_avg`` (m), ``exp_avg_sq`` (v).
+
+    Args:
+        params (iterable): the Tensors to optimize, or dicts defining
+            parameter groups (``{'params': [...], 'lr': ...}``), each group
+            with its own options.
+        lr (float, optional): the learning rate. Default: ``2e-3``.
+        betas (tuple of 2 floats, optional): ``(beta1, beta2)``, as in Adam.
+            Default: ``(0.9, 0.999)``.
+        eps (float, optional): added to the denominator. Default: ``1e-8``.
+        weight_decay (float, optional): L2 penalty: ``weight_decay * p`` is
+            added to the gradient. Default: ``0``.
+        momentum_decay (float, optional): how fast ``mu_t`` warms up to
+            ``beta1``. Default: ``4e-3``.
+        decoupled_weight_decay (bool, optional): shrink the parameter as
+            AdamW does instead of adding the decay to the gradient.
+            Default: ``False``.
+        foreach (optional): accepted for PyTorch compatibility and ignored
+            (tinynet has one implementation). Default: ``None``.
+        maximize (bool, optional, keyword only): maximize the objective
+            (step along the gradient instead of against it). Default: ``False``.
+
+    Example::
+
+        >>> w = tn.tensor([1.0, -2.0], requires_grad=True)
+        >>> opt = optim.NAdam([w], lr=0.1)
+        >>> (w * w).sum().backward()                # gradient 2 * w
+        >>> opt.step()
+        >>> w.shape, opt.state[w]["step"]
+        ((2,), 1)
+
+        A training step on a model:
+
+        >>> model = nn.Linear(4, 1)
+        >>> opt = optim.NAdam(model.parameters())
+        >>> x, y = tn.randn(8, 4), tn.randn(8, 1)
+        >>> opt.zero_grad()
+        >>> loss = nn.MSELoss()(model(x), y)
+        >>> loss.backward()
+        >>> opt.step()
+        >>> sorted(opt.state[model.weight])
+        ['exp_avg', 'exp_avg_sq', 'mu_product', 'step']
     """
 
     _float_state = ("mu_product",)

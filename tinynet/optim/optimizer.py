@@ -20,7 +20,7 @@ where the integers number the parameters across groups in order.
 """
 from tinynet import autograd
 from tinynet.backend import device_of, get_array_module, to_device
-from tinynet.tensor import Tensor
+from tinynet.tensor import Tensor, describe
 
 
 class _Required:
@@ -33,18 +33,45 @@ class _Required:
 required = _Required()
 
 
-def _describe(p):
-    return f"{type(p).__name__} of shape {tuple(p.shape)}" if isinstance(p, Tensor) \
-        else type(p).__name__
-
-
 class Optimizer:
-    """Base class of all tinynet optimizers (see PyTorch's ``torch.optim.Optimizer``).
+    """Base class of all tinynet optimizers (PyTorch's ``torch.optim.Optimizer``).
+
+    It keeps ``param_groups``, a list of dicts each holding a ``'params'``
+    list and that group's options (options a group leaves out come from
+    ``defaults``), and ``state``, a dict from each parameter to its running
+    buffers. ``step(closure=None)`` updates every parameter that has a
+    gradient, ``zero_grad()`` clears the gradients, and ``state_dict()`` /
+    ``load_state_dict()`` save and restore both in PyTorch's layout.
+
+    A subclass passes its options to ``__init__`` as ``defaults`` and
+    implements ``_update(group)``, which updates the ``p.array`` of each
+    parameter of the group in place (``_params_with_grads(group)`` yields the
+    parameters that have a gradient, with weight decay and ``maximize``
+    already applied).
 
     Args:
-        params: an iterable of Tensors, or of dicts defining parameter groups
-            (``{'params': [...], 'lr': 0.1}``).
-        defaults: the options used by groups that do not set them.
+        params (iterable): the Tensors to optimize, or dicts defining
+            parameter groups (``{'params': [...], 'lr': 0.1}``). Must be an
+            ordered collection (not a set): ``state_dict`` numbers parameters
+            by position.
+        defaults (dict): the options used by groups that do not set them.
+
+    Example::
+
+        >>> class SignSGD(optim.Optimizer):
+        ...     def __init__(self, params, lr=0.01):
+        ...         super().__init__(params, dict(lr=lr))
+        ...     def _update(self, group):
+        ...         for p, x, g, xp in self._params_with_grads(group):
+        ...             x -= group["lr"] * xp.sign(g)
+        >>> w = tn.tensor([1.0, -2.0], requires_grad=True)
+        >>> opt = SignSGD([w], lr=0.5)
+        >>> (w * w).sum().backward()
+        >>> opt.step()
+        >>> w.detach()
+        tensor([ 0.5, -1.5])
+        >>> opt.param_groups[0]["lr"]
+        0.5
     """
 
     def __init__(self, params, defaults):
@@ -55,7 +82,7 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{name}: params should be an iterable of Tensors or dicts, but got "
-                f"{_describe(params)}")
+                f"one Tensor {describe(params)}; pass [tensor] or model.parameters()")
         _check_ordered(name, params)
         param_groups = list(params)
         if not param_groups:
@@ -96,7 +123,7 @@ class Optimizer:
                                 f"params is {type(p).__name__}")
             if not p.is_leaf:
                 raise ValueError(f"{name} can't optimize a non-leaf Tensor "
-                                 f"({_describe(p)} was produced by an op)")
+                                 f"(the Tensor {describe(p)} was produced by an op)")
         if len({id(p) for p in params}) != len(params):
             raise ValueError(f"{name}: a parameter group contains the same parameter "
                              "more than once")

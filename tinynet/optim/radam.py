@@ -6,7 +6,12 @@ from tinynet.optim.optimizer import Optimizer
 
 
 class RAdam(Optimizer):
-    """RAdam (PyTorch's ``torch.optim.RAdam``; Liu et al., 2020).
+    """RAdam: Adam with its adaptive scaling rectified while its variance is large.
+
+    PyTorch's ``torch.optim.RAdam`` (Liu et al., 2020): the adaptive scaling
+    is switched on only once the variance of its estimate is tractable, with
+    a rectification factor ``r``; before that, a step is plain momentum SGD.
+    This replaces a hand-tuned learning-rate warm-up.
 
     Per step ``t``, with ``g`` the gradient (negated when ``maximize``)::
 
@@ -21,7 +26,33 @@ class RAdam(Optimizer):
         otherwise:  p = p - lr * m_hat            (plain momentum SGD)
 
     State per parameter: ``step`` (int), ``exp_avg`` (m), ``exp_avg_sq`` (v).
-    ``foreach`` is ignored.
+
+    Args:
+        params (iterable): the Tensors to optimize, or dicts defining
+            parameter groups (``{'params': [...], 'lr': ...}``), each group
+            with its own options.
+        lr (float, optional): the learning rate. Default: ``1e-3``.
+        betas (tuple of 2 floats, optional): ``(beta1, beta2)``, as in Adam.
+            Default: ``(0.9, 0.999)``.
+        eps (float, optional): added to the denominator. Default: ``1e-8``.
+        weight_decay (float, optional): L2 penalty: ``weight_decay * p`` is
+            added to the gradient. Default: ``0``.
+        decoupled_weight_decay (bool, optional): shrink the parameter as
+            AdamW does instead of adding the decay to the gradient.
+            Default: ``False``.
+        foreach (optional): accepted for PyTorch compatibility and ignored
+            (tinynet has one implementation). Default: ``None``.
+        maximize (bool, optional, keyword only): maximize the objective
+            (step along the gradient instead of against it). Default: ``False``.
+
+    Example::
+
+        >>> w = tn.tensor([1.0, -2.0], requires_grad=True)
+        >>> opt = optim.RAdam([w], lr=0.1)
+        >>> (w * w).sum().backward()                # gradient 2 * w
+        >>> opt.step()                              # rho_1 <= 5: a plain SGD step on m_hat = g
+        >>> w.detach()
+        tensor([ 0.8, -1.6])
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,

@@ -4,7 +4,9 @@ from tinynet.optim.optimizer import Optimizer
 
 
 class RMSprop(Optimizer):
-    """RMSprop (PyTorch's ``torch.optim.RMSprop``; Hinton's lecture 6e).
+    """RMSprop: the gradient divided by its running root mean square.
+
+    PyTorch's ``torch.optim.RMSprop`` (Hinton's lecture 6e).
 
     Per step, with ``g`` the gradient (negated when ``maximize``)::
 
@@ -17,6 +19,31 @@ class RMSprop(Optimizer):
 
     State per parameter: ``step`` (int), ``square_avg`` (v), and
     ``momentum_buffer`` / ``grad_avg`` (gbar) when used.
+
+    Args:
+        params (iterable): the Tensors to optimize, or dicts defining
+            parameter groups (``{'params': [...], 'lr': ...}``), each group
+            with its own options.
+        lr (float, optional): the learning rate. Default: ``1e-2``.
+        alpha (float, optional): the decay of the running mean square.
+            Default: ``0.99``.
+        eps (float, optional): added to the denominator. Default: ``1e-8``.
+        weight_decay (float, optional): L2 penalty: ``weight_decay * p`` is
+            added to the gradient. Default: ``0``.
+        momentum (float, optional): the momentum factor. Default: ``0``.
+        centered (bool, optional): divide by an estimate of the gradient's
+            variance instead of its raw second moment. Default: ``False``.
+        maximize (bool, optional, keyword only): maximize the objective
+            (step along the gradient instead of against it). Default: ``False``.
+
+    Example::
+
+        >>> w = tn.tensor([1.0, -2.0], requires_grad=True)
+        >>> opt = optim.RMSprop([w], lr=0.01, alpha=0.75)
+        >>> (w * w).sum().backward()                # gradient 2 * w
+        >>> opt.step()                              # v = g * g / 4: a step of 2 * lr
+        >>> w.detach()
+        tensor([ 0.98, -1.98])
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,

@@ -1,5 +1,5 @@
-"""The seeds' recurrent models, runnable as `tinynet train lstm|rnn|sentiment`
-and as the scripts in examples/: the character language model
-(``char_lstm``), the time-series forecaster (``timeseries_rnn``) and the
-sentiment classifier (``sentiment_lstm``). Each module has ``train(config)``
-and ``main(argv)``."""
+"""Moved: the seeds' recurrent models are in ``tinynet.models`` (char_lstm,
+timeseries_rnn, sentiment_lstm) and their training loops in
+``tinynet.recipes`` (char_lm, forecast, sentiment). The modules here keep the
+old names importable: ``train(config)`` (with its old return value) and
+``main(argv)``, also as ``python -m tinynet.seeds.char_lstm``."""

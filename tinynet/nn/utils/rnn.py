@@ -100,7 +100,7 @@ def _packed_rows(batch_sizes, sorted_indices, T, B, batch_first):
     return b * T + steps if batch_first else steps * B + b
 
 
-def _pack_rows(padded, batch_sizes, sorted_indices, batch_first):
+def pack_rows(padded, batch_sizes, sorted_indices, batch_first):
     """``data`` of a PackedSequence gathered from a padded (T, B, *) or (B, T, *) tensor."""
     T, B = (padded.shape[1], padded.shape[0]) if batch_first else padded.shape[:2]
     flat = reshape(padded, (T * B,) + tuple(padded.shape[2:]))
@@ -172,7 +172,7 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     sorted_lengths = lengths if sorted_indices is None else lengths[sorted_indices]
     batch_sizes = (sorted_lengths[None, :] > np.arange(sorted_lengths[0] if B else 0)[:, None]
                    ).sum(axis=1)
-    data = _pack_rows(input, batch_sizes, sorted_indices, batch_first)
+    data = pack_rows(input, batch_sizes, sorted_indices, batch_first)
     return PackedSequence(data, batch_sizes, sorted_indices)
 
 
