@@ -400,7 +400,7 @@ def w(op, shapes, **kw):
 
 
 KNOWN = [
-    Known(r"F\.log_softmax|F\.softmax|hardtanh|hardtanh-range|instance_norm|"
+    Known(r"F\.log_softmax|F\.softmax|batch_norm|hardtanh|hardtanh-range|instance_norm|"
           "instance_norm-affine|log_softmax|pairwise_distance|pairwise_distance-inf|relu6|"
           "softmax|softmax-dim|softsign|tanhshrink",
           "tinynet", r"expected a floating point tensor, got .* (bool|u?int\d+) cpu",
@@ -414,10 +414,10 @@ KNOWN = [
           "convolution, pooling, fold and unfold have float32/float64 kernels only; "
           "PyTorch's CPU build also runs them in float16, and some on integers or bools",
           w("fold", ((1, 8, 4),), dtype="bool", layout="strided")),
-    Known("conv1d|conv2d|conv2d-groups-dilation|conv_transpose2d|unfold",
-          "tinynet", r"expected a \d-D input",
-          "convolutions and unfold take batched input only; PyTorch also takes unbatched "
-          "input (one dim fewer)",
+    Known("conv1d|conv2d|conv2d-groups-dilation|conv_transpose2d|fold|unfold",
+          "tinynet", r"expected a \d-D input|fold: expected input \(N, .* got \(\d+, \d+\) ",
+          "convolutions, fold and unfold take batched input only; PyTorch also takes "
+          "unbatched input (one dim fewer)",
           w("unfold", ((2, 5, 4),), dtype="bool", layout="strided")),
     Known("median",
           "tinynet", "cannot take the median of an empty tensor",
@@ -485,7 +485,7 @@ KNOWN = [
           "for at least one dim",
           w("cosine_similarity", ((), ()), case=2, dtype="float64")),
     Known(r"F\.relu|abs|addmm|addmm-method|argmax|argmin|bmm|einsum|einsum-list|"
-          "interpolate-nearest|interpolate-nearest-exact|kthvalue|matmul|matmul-fn|median|"
+          "interpolate-nearest|interpolate-nearest-exact|kthvalue|linear|matmul|matmul-fn|median|"
           "median-dim|mm|"
           "pad-reflect|pad-replicate|pad-replicate-wide|pow|pow-zero-base|"
           "pow-zero-base-exponent-grad|relu",
@@ -522,11 +522,13 @@ KNOWN = [
           "computes beta * input in floats then), tinynet cuts beta to an int as PyTorch "
           "itself does when the inner dim is not empty",
           w("addmm", ((2, 4), (2, 0), (0, 4)), dtype="int32")),
-    Known("pixel_shuffle",
-          "torch gradient", r"PixelShuffleBackward\d* returned an invalid gradient .*got \[0,",
-          "pixel_shuffle of an empty batch: PyTorch computes the value, but its backward "
-          "returns a gradient of the output's shape, which its own autograd refuses; tinynet "
-          "returns the empty gradient",
+    Known("pixel_shuffle|pixel_unshuffle",
+          "torch gradient", r"PixelShuffleBackward\d* returned an invalid gradient|"
+          "pixel_shuffle expects its input's 'channel' dimension to be divisible",
+          "pixel_shuffle and pixel_unshuffle of an empty tensor: PyTorch computes the value, "
+          "but its backward fails (a gradient of the output's shape, which its own autograd "
+          "refuses, or a pixel_shuffle of the unchanged empty input); tinynet returns the "
+          "empty gradient",
           w("pixel_shuffle", ((0, 8, 2, 3),))),
     Known("binary_cross_entropy",
           "torch", "all elements of (input|target) should be between 0 and 1",
