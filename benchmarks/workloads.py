@@ -264,6 +264,14 @@ def lstm_step(lib):
     return lstm.lstm_step(lib)
 
 
+def gpt_step(lib):
+    """The GPT seed's training step (4 layers, 4 heads, width 64, 64
+    characters, batch 32, vocab 65, AdamW) against the same architecture in
+    torch.nn with the same weights; the workload lives in benchmarks/gpt.py."""
+    import gpt
+    return gpt.gpt_step(lib)
+
+
 WORKLOADS = {
     "op_overhead": op_overhead,
     "mlp_step": mlp_step,
@@ -273,6 +281,7 @@ WORKLOADS = {
     "cnn_step": cnn_step,
     "lstm_step": lstm_step,
     "attention": attention,
+    "gpt_step": gpt_step,
 }
 
 

@@ -152,7 +152,8 @@ def _lead(distributed):
 
 
 def _run_recipe(config):
-    """The recipe of a run directory's model (only ``classify`` keeps run directories)."""
+    """The recipe of a run directory's model (``classify`` and ``char_lm`` keep run
+    directories)."""
     from tinynet import models
     recipe = models.get(config["model"]).recipe_module
     if not hasattr(recipe, "fit"):
@@ -190,6 +191,8 @@ def _eval(args):
     run = Run(args.run)
     config = run.config()
     recipe = _run_recipe(config)
+    if hasattr(recipe, "eval_command"):
+        return recipe.eval_command(run)
     model, _, _, _, test_set = recipe.build(config)
     model.load_state_dict(load(run.file("checkpoint.npz"))["model"])
     loss, acc = recipe.evaluate(model, test_set, config["device"])

@@ -12,7 +12,7 @@ import torch
 import tinynet as tn
 import tinynet.nn.functional as F
 import tinynet.onnx as tox
-from tinynet.models import SentimentLSTM, SmallResNet, cnn, mlp
+from tinynet.models import GPT, SentimentLSTM, SmallResNet, cnn, mlp
 
 import interop_torch_models as torch_models
 
@@ -124,6 +124,68 @@ def test_lstm_classifier_exports_lstm_nodes_with_lengths(tmp_path, layers, bidir
     assert len(lstm_nodes) == layers * (2 if bidirectional else 1)
     assert all(n.input[4] for n in lstm_nodes)          # sequence_lens from the input
     assert "Gather" in op_types(proto)                   # the embedding
+
+
+def test_gpt_seed_exports_its_causal_attention(tmp_path):
+    tn.manual_seed(0)
+    model = GPT(vocab_size=20, n_layer=2, n_head=2, n_embd=16, block_size=16)
+    rng = np.random.default_rng(0)
+    proto, loaded = check_export(model, [rng.integers(0, 20, (3, 10))], tmp_path / "gpt.onnx",
+                                 ["ids"], dynamic_axes={"ids": {0: "batch"}},
+                                 more_inputs=([rng.integers(0, 20, (1, 10))],))
+    assert sum(n.op_type == "Softmax" for n in proto.graph.node) == 2     # one per block
+    assert "Gather" in op_types(proto) and "LayerNormalization" in op_types(proto)
+    # the tied weight is written once
+    assert [i.name for i in proto.graph.initializer].count("wte.weight") == 1
+    assert "lm_head.weight" not in {i.name for i in proto.graph.initializer}
+
+
+class _CausalAttention(tn.nn.Module):
+    def forward(self, x):
+        return F.scaled_dot_product_attention(x, x, x, is_causal=True)
+
+
+def test_causal_attention_over_a_dynamic_sequence_axis_is_refused(tmp_path):
+    # the causal mask is a constant of the traced length: refused, not frozen
+    with pytest.raises(tox.ExportError, match="dynamic sequence axis"):
+        tox.export(_CausalAttention(), (tn.randn(2, 6, 4),), tmp_path / "c.onnx",
+                   input_names=["x"], dynamic_axes={"x": {0: "batch", 1: "time"}})
+    # a dynamic batch is fine
+    check_export(_CausalAttention(), [np.ones((2, 6, 4), np.float32)], tmp_path / "c.onnx",
+                 ["x"], dynamic_axes={"x": {0: "batch"}},
+                 more_inputs=([np.random.default_rng(0).standard_normal((3, 6, 4))
+                               .astype(np.float32)],))
+
+
+class _MaskedAttention(tn.nn.Module):
+    """Self-attention with a fixed additive or boolean mask of the model's own."""
+
+    def __init__(self, mask):
+        super().__init__()
+        self.attn = tn.nn.MultiheadAttention(8, 2, batch_first=True)
+        self.mask = mask
+
+    def forward(self, x):
+        return self.attn(x, x, x, attn_mask=self.mask, need_weights=False)[0]
+
+
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_attention_with_a_mask_exports(tmp_path, kind):
+    tn.manual_seed(0)
+    hide = np.triu(np.ones((5, 5), bool), 2)                 # each query sees two ahead at most
+    mask = tn.tensor(hide) if kind == "bool" else tn.tensor(np.where(hide, -1e4, 0.5)
+                                                            .astype(np.float32))
+    x = np.random.default_rng(1).standard_normal((2, 5, 8)).astype(np.float32)
+    check_export(_MaskedAttention(mask), [x], tmp_path / "mha.onnx", ["x"])
+
+
+def test_attention_hiding_every_key_of_a_query_is_refused(tmp_path):
+    tn.manual_seed(0)
+    hide = np.zeros((5, 5), bool)
+    hide[3] = True                                           # query 3 sees nothing: tinynet 0
+    x = tn.randn(2, 5, 8)
+    with pytest.raises(tox.ExportError, match="hides every key.*NaN"):
+        tox.export(_MaskedAttention(tn.tensor(hide)), (x,), tmp_path / "dead.onnx")
 
 
 def test_round_trip_tinynet_onnx_tinynet_onnx(tmp_path):

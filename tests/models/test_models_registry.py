@@ -48,7 +48,8 @@ def test_every_registered_seed_builds_and_has_its_forward_shape(name):
 
 
 def test_the_builtin_seeds_and_their_old_names():
-    assert models.names() == ["mlp", "cnn", "resnet", "binary_cnn", "lstm", "rnn", "sentiment"]
+    assert models.names() == ["mlp", "cnn", "resnet", "binary_cnn", "lstm", "gpt", "rnn",
+                              "sentiment"]
     # what tinynet/models.py held, unchanged
     assert models.MODELS["mlp"] is models.mlp and models.MODELS["cnn"] is models.cnn
     assert models.DEFAULTS["cnn"] == {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 12,

@@ -6,6 +6,7 @@
     residual_cnn.py    ResidualBlock, SmallResNet                   tinynet train resnet
     binary_cnn.py      BinaryCNN (one logit)                        tinynet train binary_cnn
     char_lstm.py       CharLSTM, the char-rnn                       tinynet train lstm
+    gpt.py             GPT, a character-level decoder-only transformer  tinynet train gpt
     timeseries_rnn.py  Forecaster (RNN/LSTM/GRU), CELLS             tinynet train rnn
     sentiment_lstm.py  SentimentLSTM                                tinynet train sentiment
 
@@ -40,16 +41,16 @@ recipe's ``Result``.
 Adding a seed
 -------------
 Write the architecture in ``tinynet/models/<name>.py``, import it here and
-register it below with the recipe that trains it. A character-level
-decoder-only transformer, say ``GPT(vocab_size, n_layer, n_head, n_embd,
-block_size, dropout)`` in ``tinynet/models/gpt.py`` whose ``forward(ids)``
-maps token ids (B, T) to logits (B, T, vocab_size) and which sets
-``self.block_size``, needs one call::
+register it below with the recipe that trains it. The gpt seed is an
+example: ``GPT(vocab_size, n_layer, n_head, n_embd, block_size, dropout)``
+in ``tinynet/models/gpt.py``, whose ``forward(ids)`` maps token ids (B, T)
+to logits (B, T, vocab_size) and which sets ``self.block_size``, needed one
+call (the settings below are a shortened form of its registered defaults)::
 
     from tinynet.models.gpt import GPT
     register("gpt", GPT, "char_lm",
-             {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.0,
-              "seq_len": 64, "lr": 1e-3},
+             {"n_layer": 4, "n_head": 4, "n_embd": 64, "block_size": 64, "dropout": 0.0,
+              "seq_len": 64, "optimizer": "adamw", "lr": 3e-3},
              "character-level GPT (decoder-only transformer) on a text file")
 
 after which ``tinynet train gpt --n-layer 2 --max-steps 200`` trains it
@@ -65,6 +66,7 @@ import types
 from tinynet.models.binary_cnn import BinaryCNN, binary_classifier
 from tinynet.models.char_lstm import CharLSTM
 from tinynet.models.cnn import cnn
+from tinynet.models.gpt import GPT
 from tinynet.models.mlp import mlp
 from tinynet.models.residual_cnn import ResidualBlock, SmallResNet, small_resnet
 from tinynet.models.sentiment_lstm import SentimentLSTM
@@ -72,7 +74,7 @@ from tinynet.models.timeseries_rnn import CELLS, Forecaster
 from tinynet.recipes import RECIPES
 
 __all__ = ["mlp", "cnn", "ResidualBlock", "SmallResNet", "small_resnet", "BinaryCNN",
-           "binary_classifier", "CharLSTM", "Forecaster", "CELLS", "SentimentLSTM",
+           "binary_classifier", "CharLSTM", "GPT", "Forecaster", "CELLS", "SentimentLSTM",
            "Seed", "register", "get", "names", "MODELS", "DEFAULTS"]
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +165,11 @@ register("binary_cnn", binary_classifier, "classify",
 register("lstm", CharLSTM, "char_lm",
          {"embed_size": 32, "hidden_size": 128, "num_layers": 2, "dropout": 0.0},
          "character-level LSTM language model (char-rnn) on a text file")
+register("gpt", GPT, "char_lm",
+         {"n_layer": 4, "n_head": 4, "n_embd": 64, "block_size": 64, "dropout": 0.0,
+          "seq_len": 64, "batch_size": 32, "optimizer": "adamw", "lr": 3e-3,
+          "weight_decay": 0.1, "schedule": "cosine", "warmup_steps": 100, "epochs": 20},
+         "character-level GPT (decoder-only transformer) on a text file")
 register("rnn", Forecaster, "forecast",
          {"cell": "lstm", "hidden_size": 64, "num_layers": 1},
          "hourly time-series forecaster (RNN, LSTM or GRU) against two baselines")

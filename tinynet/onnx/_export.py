@@ -565,6 +565,42 @@ def _softmax(ex, rec):
     ex.g.one(rec.kind, [ex.inp(rec, 0)], ex.out(rec, 0), axis=int(rec.fn.axis))
 
 
+@handles("ScaledDotProductAttention")
+def _attention(ex, rec):
+    """The fused attention node as the products it stands for: softmax(q @ k^T
+    * scale + mask) @ v, the causal mask an additive constant of -inf above
+    the diagonal."""
+    g, fn = ex.g, rec.fn
+    q = rec.inputs[0]
+    L, S = q.shape[1], rec.inputs[1].shape[1]
+    peer = ex.pairs[rec.index].inputs
+    if fn.causal and (peer[0].shape[1], peer[1].shape[1]) != (L, S):
+        raise ExportError("tinynet.onnx.export: causal scaled_dot_product_attention over a "
+                          "dynamic sequence axis: the causal mask is written for the traced "
+                          f"length ({L} queries, {S} keys); export without a dynamic axis "
+                          "on the sequence")
+    k_t = g.one("Transpose", [ex.inp(rec, 1)], perm=[0, 2, 1])
+    scores = g.one("Mul", [g.one("MatMul", [ex.inp(rec, 0), k_t]),
+                           g.const(_scalar(fn.scale, q), "scale")])
+    keep = np.ones((1, L, S), bool)
+    if fn.causal:
+        keep &= np.tri(L, S, dtype=bool)
+        scores = g.one("Add", [scores, g.const(np.where(np.tri(L, S, dtype=bool), 0, -np.inf)
+                                               .astype(q.dtype), "causal_mask")])
+    if fn.mask is not None:
+        keep = keep & ~np.isneginf(_host(fn.mask))
+        mask = ex.array_value(rec, fn.mask, ex.pairs[rec.index].fn.mask, "its mask")
+        scores = g.one("Add", [scores, mask])
+    if not keep.any(axis=-1).all():
+        # ONNX's Softmax gives NaN for a row of -inf; tinynet gives zeros
+        raise ExportError("tinynet.onnx.export: scaled_dot_product_attention with a mask that "
+                          "hides every key from some query has no ONNX equivalent (ONNX's "
+                          "Softmax gives NaN there, tinynet 0); unmask at least one key per "
+                          "query")
+    weights = g.one("Softmax", [scores], axis=-1)
+    g.one("MatMul", [weights, ex.inp(rec, 2)], ex.out(rec, 0))
+
+
 @handles("Cumsum")
 def _cumsum(ex, rec):
     ex.g.one("CumSum", [ex.inp(rec, 0), ex.g.const(np.array(rec.fn.axis, np.int64), "axis")],

@@ -37,9 +37,9 @@ class LinearFunction(Function):
 
     def forward(self, x, w, b=None):
         if x.ndim > 2:
-            # one 2-D matrix product over every leading dim: NumPy's stacked
-            # matmul of (N, T, IN) with a transposed weight leaves BLAS's
-            # fast path for some shapes
+            # one 2-D matrix product over all leading dims: NumPy's stacked
+            # matmul calls BLAS once per leading index, paying BLAS's
+            # per-call (threading) cost N times for N small products
             y = (x.reshape(_rows(x.shape)) @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
         else:
             y = x @ w.T

@@ -52,7 +52,8 @@ class Result:
             0 for ``forecast``, which samples windows and has no epochs).
         stopped: True when the run ended at ``max_steps``.
         history: the rows the recipe reports, one dict per epoch (the rows
-            of metrics.csv for ``classify``; one per tenth of the steps for
+            of metrics.csv for ``classify`` and ``char_lm``, whose rows also
+            come every ``eval_every`` steps; one per tenth of the steps for
             ``forecast``).
         losses: the training loss of every step this call took.
         metrics: the final held-out numbers by name (``classify``: val_loss,
@@ -61,7 +62,8 @@ class Result:
             test_mse_last_value, test_mse_seasonal_naive); empty when the
             run stopped before its first evaluation.
         seconds: how long the run took (``classify``: the epochs' training
-            seconds summed over metrics.csv, so across resumes; the other
+            seconds summed over metrics.csv, so across resumes; ``char_lm``:
+            the seconds of its training steps, across resumes; the other
             recipes: the seconds since their ``Run`` was made).
         run_dir: the run directory, or None.
         extras: what is particular to the task (``vocab``, ``classes``,
