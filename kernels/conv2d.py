@@ -25,13 +25,32 @@ the CPU and cuBLAS through CuPy on the GPU):
               (or, after ``tinynet.tune_process()``, one made so for the
               call) one tinynet thread per core takes chunks; otherwise one
               thread takes them all and each GEMM uses BLAS's threads.
+- ``cpu_v4``  Winograd F(2x2, 3x3) for 3x3 kernels at stride 1, dilation 1,
+              one group (any padding): 16 products per 2x2 output tile and
+              channel pair instead of 36, as 16 BLAS GEMMs over the whole
+              batch; transforms in Numba on images transposed to (C, H, W, N),
+              split over tinynet's threads; the backward is the forward's
+              exact adjoint. Other convolutions go to ``cpu_v3``.
+- ``cpu_v5``  Numba CPU direct loops (one group): each output row computed
+              tap by tap (all nine at once for 3x3 at stride 1), for
+              convolutions whose outputs sum few taps, where im2col's GEMM
+              has too short an inner dimension. Other convolutions go to
+              ``cpu_v3``.
+- ``cpu_v6``  The per-shape choice (``cpu_route``): ``cpu_v5`` where an output
+              sums at most DIRECT_MAX_TAPS taps, else ``cpu_v3`` (``cpu_v4``
+              where it applies only with ``ROUTE_WINOGRAD``, off: it does not
+              win in a training step here).
+
+Accuracy: every version is within 1e-5 * max|ref| (float32) and
+1e-12 * max|ref| (float64) of the float64 reference on the tested shapes
+(tests/kernels/test_conv_winograd_direct.py).
 
 Shapes: x (N, C, H, W), w (O, C/groups, KH, KW), y (N, O, OH, OW); SH, SW
 strides, PH, PW paddings, DH, DW dilations. The column matrix is laid out
 (C, KH, KW, N, OH, OW) so that one GEMM per group gives
 y = w (O, C*KH*KW) @ cols (C*KH*KW, N*OH*OW).
 
-The CPU default is ``cpu_v3`` where BLAS runs on at most
+The CPU default is ``cpu_v6`` where BLAS runs on at most
 ``CPU_V3_MAX_THREADS`` threads, else ``cpu_v1`` (``cpu_default()``); the GPU
 default is ``cuda_v2`` where Numba's CUDA kernels work, else ``ref`` on CuPy.
 
@@ -594,6 +613,594 @@ def conv2d_backward_cpu_v3(gy, w, x, x_shape, stride, padding, dilation, groups,
     return gx, gw, gb.astype(gy.dtype) if need_b else None
 
 
+# ---------------------------------------------------------------- v4: Winograd F(2x2, 3x3)
+# For 3x3 kernels at stride 1, dilation 1, one group: the output in 2x2
+# tiles, each from a 4x4 tile of the (zero-padded) input, with 16
+# element-wise products per tile and input-output channel pair where im2col
+# needs 36 (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+# Networks"). Y = A^T [(G g G^T) * (B^T d B)] A per tile, with
+#   B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+#   G   = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
+#   A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+# The sums over channels are 16 GEMMs, one per point p of the 4x4 tile:
+# M[p] (O, TT*N) = U[p] (O, C) @ V[p] (C, TT*N), TT = tiles per image.
+# The backward is the exact adjoint of that chain: the output gradient goes
+# through A's adjoint (Z = A gy A^T per tile), then gV[p] = U[p]^T @ Z[p]
+# and gU[p] = Z[p] @ V[p]^T; gx is gV through the input transform's adjoint
+# (tiles overlap by two rows and columns; each channel is summed by one
+# thread), gw = G^T gU G.
+#
+# Layout: the transforms work on images transposed to (C, H, W, N), the
+# batch innermost, so that every loop runs over the batch with unit stride
+# (small images have too few tiles per row to fill a vector). The 16 point
+# matrices of V, M, Z and gV live in the rows of one (16, L + WINO_SKEW)
+# buffer: with rows exactly L apart (a multiple of 4 KiB for many shapes)
+# the 16 streams a transform writes would fall in the same cache sets.
+# Transforms are serial GIL-free Numba loops over channel ranges on
+# tinynet's threads; the GEMMs are NumPy's BLAS on its own threads.
+WINO_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+WINO_SKEW = 16
+_v4 = None
+
+
+def _build_v4():
+    numba_available()
+    from numba import njit, uint64
+
+    @njit(nogil=True, cache=True, boundscheck=False)
+    def to_cwhn(x, PH, PW, xt, c0, c1):
+        # xt (C, Hp, Wp, N)[c, h + PH, w + PW, n] = x (N, C, H, W)[n, c, h, w], 0 elsewhere
+        N, C, H, W = x.shape
+        Hp, Wp = xt.shape[1], xt.shape[2]
+        for c in range(c0, c1):
+            for h in range(Hp):
+                hh = h - PH
+                for w in range(Wp):
+                    ww = w - PW
+                    if 0 <= hh < H and 0 <= ww < W:
+                        for n in range(N):
+                            xt[c, h, w, n] = x[n, c, hh, ww]
+                    else:
+                        for n in range(N):
+                            xt[c, h, w, n] = 0
+
+    @njit(nogil=True, cache=True, boundscheck=False)
+    def from_cwhn(xt, PH, PW, bias, x, c0, c1):
+        # x (N, C, H, W)[n, c, h, w] = xt (C, Hp, Wp, N)[c, h + PH, w + PW, n] (+ bias[c])
+        N, C, H, W = x.shape
+        for c in range(c0, c1):
+            b = bias[c] if bias.size else 0
+            for n in range(N):
+                for h in range(H):
+                    for w in range(W):
+                        x[n, c, h, w] = xt[c, h + PH, w + PW, n] + b
+
+    @njit(nogil=True, cache=True, boundscheck=False)
+    def input_transform(xt, TH, TW, V, c0, c1):
+        # V[p, ((c*TH + th)*TW + tw)*N + n] = (B^T d B)[p], d = xt[c, 2th:2th+4, 2tw:2tw+4, n]
+        C, Hp, Wp, N = xt.shape
+        xf = xt.ravel()
+        R, S = uint64(Wp * N), uint64(N)
+        for c in range(c0, c1):
+            for th in range(TH):
+                for tw in range(TW):
+                    s = uint64(((c * Hp + 2 * th) * Wp + 2 * tw) * N)
+                    d = uint64(((c * TH + th) * TW + tw) * N)
+                    for n in range(uint64(N)):
+                        q = s + n
+                        d00, d01, d02, d03 = xf[q], xf[q + S], xf[q + 2 * S], xf[q + 3 * S]
+                        q += R
+                        d10, d11, d12, d13 = xf[q], xf[q + S], xf[q + 2 * S], xf[q + 3 * S]
+                        q += R
+                        d20, d21, d22, d23 = xf[q], xf[q + S], xf[q + 2 * S], xf[q + 3 * S]
+                        q += R
+                        d30, d31, d32, d33 = xf[q], xf[q + S], xf[q + 2 * S], xf[q + 3 * S]
+                        a0, a1, a2, a3 = d00 - d20, d01 - d21, d02 - d22, d03 - d23   # B^T d
+                        b0, b1, b2, b3 = d10 + d20, d11 + d21, d12 + d22, d13 + d23
+                        e0, e1, e2, e3 = d20 - d10, d21 - d11, d22 - d12, d23 - d13
+                        f0, f1, f2, f3 = d10 - d30, d11 - d31, d12 - d32, d13 - d33
+                        o = d + n                                                   # (B^T d) B
+                        V[0, o], V[1, o], V[2, o], V[3, o] = a0 - a2, a1 + a2, a2 - a1, a1 - a3
+                        V[4, o], V[5, o], V[6, o], V[7, o] = b0 - b2, b1 + b2, b2 - b1, b1 - b3
+                        V[8, o], V[9, o], V[10, o], V[11, o] = e0 - e2, e1 + e2, e2 - e1, e1 - e3
+                        V[12, o], V[13, o], V[14, o], V[15, o] = f0 - f2, f1 + f2, f2 - f1, f1 - f3
+
+    @njit(nogil=True, cache=True, boundscheck=False)
+    def output_transform(M, TH, TW, yt, o0, o1):
+        # yt (O, 2TH, 2TW, N)[o, 2th + a, 2tw + b, n] = (A^T m A)[a, b], m = M[:, tile]
+        O, Hp, Wp, N = yt.shape
+        yf = yt.ravel()
+        R, S = uint64(Wp * N), uint64(N)
+        for o in range(o0, o1):
+            for th in range(TH):
+                for tw in range(TW):
+                    s = uint64(((o * TH + th) * TW + tw) * N)
+                    d = uint64(((o * Hp + 2 * th) * Wp + 2 * tw) * N)
+                    for n in range(uint64(N)):
+                        q = s + n
+                        r0 = M[0, q] + M[4, q] + M[8, q]                # A^T m, row 0
+                        r1 = M[1, q] + M[5, q] + M[9, q]
+                        r2 = M[2, q] + M[6, q] + M[10, q]
+                        r3 = M[3, q] + M[7, q] + M[11, q]
+                        u0 = M[4, q] - M[8, q] - M[12, q]               # row 1
+                        u1 = M[5, q] - M[9, q] - M[13, q]
+                        u2 = M[6, q] - M[10, q] - M[14, q]
+                        u3 = M[7, q] - M[11, q] - M[15, q]
+                        e = d + n
+                        yf[e], yf[e + S] = r0 + r1 + r2, r1 - r2 - r3
+                        yf[e + R], yf[e + R + S] = u0 + u1 + u2, u1 - u2 - u3
+
+    @njit(nogil=True, cache=True, boundscheck=False, fastmath={"reassoc"})
+    def output_adjoint(gyt, TH, TW, Z, gb, o0, o1):
+        # Z[:, tile] = A g A^T, g = gyt (O, 2TH, 2TW, N)[o, 2th:2th+2, 2tw:2tw+2, n];
+        # gb[o] = the sum of gyt[o] (zero outside gy), in float64
+        O, Hp, Wp, N = gyt.shape
+        gf = gyt.ravel()
+        R, S = uint64(Wp * N), uint64(N)
+        for o in range(o0, o1):
+            total = 0.0
+            for k in range(uint64(o * Hp * Wp * N), uint64((o + 1) * Hp * Wp * N)):
+                total += gf[k]
+            gb[o] = total
+            for th in range(TH):
+                for tw in range(TW):
+                    s = uint64(((o * Hp + 2 * th) * Wp + 2 * tw) * N)
+                    d = uint64(((o * TH + th) * TW + tw) * N)
+                    for n in range(uint64(N)):
+                        q = s + n
+                        g00, g01, g10, g11 = gf[q], gf[q + S], gf[q + R], gf[q + R + S]
+                        s0, s1 = g00 + g10, g01 + g11                   # A g, rows 1, 2
+                        t0, t1 = g00 - g10, g01 - g11
+                        e = d + n                                        # (A g) A^T
+                        Z[0, e], Z[1, e], Z[2, e], Z[3, e] = g00, g00 + g01, g00 - g01, -g01
+                        Z[4, e], Z[5, e], Z[6, e], Z[7, e] = s0, s0 + s1, s0 - s1, -s1
+                        Z[8, e], Z[9, e], Z[10, e], Z[11, e] = t0, t0 + t1, t0 - t1, -t1
+                        Z[12, e], Z[13, e], Z[14, e], Z[15, e] = -g10, -g10 - g11, g11 - g10, g11
+
+    @njit(nogil=True, cache=True, boundscheck=False)
+    def input_adjoint(gV, TH, TW, gxt, c0, c1):
+        # gxt (C, Hp, Wp, N) = the sum over tiles of B e B^T, e = gV[:, tile], added
+        # where the forward read the tile; channels [c0, c1), zeroed first
+        C, Hp, Wp, N = gxt.shape
+        gf = gxt.ravel()
+        R, S = uint64(Wp * N), uint64(N)
+        for k in range(uint64(c0 * Hp * Wp * N), uint64(c1 * Hp * Wp * N)):
+            gf[k] = 0
+        for c in range(c0, c1):
+            for th in range(TH):
+                for tw in range(TW):
+                    s = uint64(((c * TH + th) * TW + tw) * N)
+                    d = uint64(((c * Hp + 2 * th) * Wp + 2 * tw) * N)
+                    for n in range(uint64(N)):
+                        q = s + n
+                        # B e: rows r0..r3, each over the tile's 4 columns
+                        r00, r01, r02, r03 = gV[0, q], gV[1, q], gV[2, q], gV[3, q]
+                        r30, r31, r32, r33 = -gV[12, q], -gV[13, q], -gV[14, q], -gV[15, q]
+                        r10 = gV[4, q] - gV[8, q] + gV[12, q]
+                        r11 = gV[5, q] - gV[9, q] + gV[13, q]
+                        r12 = gV[6, q] - gV[10, q] + gV[14, q]
+                        r13 = gV[7, q] - gV[11, q] + gV[15, q]
+                        r20 = gV[8, q] - gV[0, q] + gV[4, q]
+                        r21 = gV[9, q] - gV[1, q] + gV[5, q]
+                        r22 = gV[10, q] - gV[2, q] + gV[6, q]
+                        r23 = gV[11, q] - gV[3, q] + gV[7, q]
+                        e = d + n                                        # (B e) B^T
+                        gf[e] += r00
+                        gf[e + S] += r01 - r02 + r03
+                        gf[e + 2 * S] += r02 - r00 + r01
+                        gf[e + 3 * S] -= r03
+                        e += R
+                        gf[e] += r10
+                        gf[e + S] += r11 - r12 + r13
+                        gf[e + 2 * S] += r12 - r10 + r11
+                        gf[e + 3 * S] -= r13
+                        e += R
+                        gf[e] += r20
+                        gf[e + S] += r21 - r22 + r23
+                        gf[e + 2 * S] += r22 - r20 + r21
+                        gf[e + 3 * S] -= r23
+                        e += R
+                        gf[e] += r30
+                        gf[e + S] += r31 - r32 + r33
+                        gf[e + 2 * S] += r32 - r30 + r31
+                        gf[e + 3 * S] -= r33
+
+    return to_cwhn, from_cwhn, input_transform, output_transform, output_adjoint, input_adjoint
+
+
+def _kernels_v4():
+    global _v4
+    if _v4 is None:
+        _v4 = _build_v4()
+    return _v4
+
+
+def winograd_covers(w_shape, stride, dilation, groups):
+    """Whether ``cpu_v4``'s Winograd kernels compute this convolution (3x3,
+    stride 1, dilation 1, one group); it hands any other to ``cpu_v3``."""
+    return (tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
+            and tuple(dilation) == (1, 1) and groups == 1)
+
+
+def _wino_weights(w):
+    """U (16, O, C) = G w G^T per (o, c), point p = 4*a + b: two plain
+    products (a batch of O*C tiny ones costs far more)."""
+    O, C = w.shape[:2]
+    G = WINO_G.astype(w.dtype)
+    t = np.ascontiguousarray(w).reshape(O * C * 3, 3) @ G.T            # [oc, i, b]
+    t = np.ascontiguousarray(t.reshape(O * C, 3, 4).transpose(0, 2, 1))  # [oc, b, i]
+    U = t.reshape(O * C * 4, 3) @ G.T                                  # [oc, b, a]
+    return np.ascontiguousarray(U.reshape(O, C, 4, 4).transpose(3, 2, 0, 1)).reshape(16, O, C)
+
+
+def _wino_weight_grad(gU, O, C):
+    """gw (O, C, 3, 3) = G^T gU G per (o, c), gU (16, O, C) (the adjoint of
+    ``_wino_weights``)."""
+    G = WINO_G.astype(gU.dtype)
+    t = np.ascontiguousarray(gU.reshape(4, 4, O * C).transpose(2, 0, 1))  # [oc, a, b]
+    t = t.reshape(O * C * 4, 4) @ G                                      # [oc, a, j]
+    t = np.ascontiguousarray(t.reshape(O * C, 4, 3).transpose(0, 2, 1))  # [oc, j, a]
+    gw = t.reshape(O * C * 3, 4) @ G                                     # [oc, j, i]
+    return np.ascontiguousarray(gw.reshape(O, C, 3, 3).transpose(0, 1, 3, 2))
+
+
+def _wino_points(rows, cols, dtype):
+    """A (16, rows*cols) scratch buffer of point matrices (rows WINO_SKEW
+    apart from a dense layout) and its (16, rows, cols) view for the GEMMs."""
+    buf = workspace.empty((16, rows * cols + WINO_SKEW), dtype)
+    return buf, buf[:, :rows * cols].reshape(16, rows, cols)
+
+
+def _wino_geometry(x_shape, padding):
+    N, C, H, W = x_shape
+    PH, PW = padding
+    OH, OW = out_size(H, 3, 1, PH, 1), out_size(W, 3, 1, PW, 1)
+    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    return OH, OW, TH, TW
+
+
+def _wino_input(x, padding, TH, TW):
+    """V (16, C*TH*TW*N), the input transform of every tile, and its GEMM view."""
+    to_cwhn, _, input_transform = _kernels_v4()[:3]
+    N, C = x.shape[:2]
+    xt = workspace.empty((C, 2 * TH + 2, 2 * TW + 2, N), x.dtype)
+    threads.parallel_for(to_cwhn, C, x, padding[0], padding[1], xt)
+    V, V3 = _wino_points(C, TH * TW * N, x.dtype)
+    threads.parallel_for(input_transform, C, xt, TH, TW, V)
+    return V, V3
+
+
+def conv2d_forward_cpu_v4(x, w, stride, padding, dilation, groups, bias=None):
+    if not winograd_covers(w.shape, stride, dilation, groups):
+        return conv2d_forward_cpu_v3(x, w, stride, padding, dilation, groups, bias)
+    _, from_cwhn, _, output_transform, _, _ = _kernels_v4()
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    O = w.shape[0]
+    OH, OW, TH, TW = _wino_geometry(x.shape, padding)
+    V, V3 = _wino_input(x, padding, TH, TW)
+    M, M3 = _wino_points(O, TH * TW * N, x.dtype)
+    np.matmul(_wino_weights(w), V3, out=M3)
+    del V, V3
+    yt = workspace.empty((O, 2 * TH, 2 * TW, N), x.dtype)
+    threads.parallel_for(output_transform, O, M, TH, TW, yt)
+    del M, M3
+    y = np.empty((N, O, OH, OW), dtype=x.dtype)
+    b = np.empty(0, x.dtype) if bias is None else np.ascontiguousarray(bias)
+    threads.parallel_for(from_cwhn, O, yt, 0, 0, b, y)
+    return y, None
+
+
+def conv2d_backward_cpu_v4(gy, w, x, x_shape, stride, padding, dilation, groups,
+                           need_x=True, need_w=True, need_b=False):
+    """(gx, gw, gb) as ``conv2d_backward_cpu_v3``, by the adjoint of the
+    Winograd forward (the forward's tiles; no flipped weights)."""
+    if not winograd_covers(w.shape, stride, dilation, groups):
+        return conv2d_backward_cpu_v3(gy, w, x, x_shape, stride, padding, dilation, groups,
+                                      need_x, need_w, need_b)
+    to_cwhn, from_cwhn, _, _, output_adjoint, input_adjoint = _kernels_v4()
+    gy = np.ascontiguousarray(gy)
+    N, C, H, W = x_shape
+    O = gy.shape[1]
+    OH, OW, TH, TW = _wino_geometry(x_shape, padding)
+    gyt = workspace.empty((O, 2 * TH, 2 * TW, N), gy.dtype)
+    threads.parallel_for(to_cwhn, O, gy, 0, 0, gyt)
+    Z, Z3 = _wino_points(O, TH * TW * N, gy.dtype)
+    gb64 = np.empty(O)
+    threads.parallel_for(output_adjoint, O, gyt, TH, TW, Z, gb64)
+    del gyt
+    gx = gw = gb = None
+    if need_w:
+        V, V3 = _wino_input(np.ascontiguousarray(x), padding, TH, TW)
+        gU = np.matmul(Z3, V3.transpose(0, 2, 1))              # (16, O, C)
+        del V, V3
+        gw = _wino_weight_grad(gU, O, C)
+    if need_x:
+        gV, gV3 = _wino_points(C, TH * TW * N, gy.dtype)
+        np.matmul(_wino_weights(w).transpose(0, 2, 1), Z3, out=gV3)
+        gxt = workspace.empty((C, 2 * TH + 2, 2 * TW + 2, N), gy.dtype)
+        threads.parallel_for(input_adjoint, C, gV, TH, TW, gxt)
+        del gV, gV3
+        gx = np.empty(x_shape, dtype=gy.dtype)
+        threads.parallel_for(from_cwhn, C, gxt, padding[0], padding[1],
+                             np.empty(0, gy.dtype), gx)
+    if need_b:
+        gb = gb64.astype(gy.dtype)
+    return gx, gw, gb
+
+
+# ---------------------------------------------------------------- v5: direct CPU
+# For convolutions with few taps per output (C/groups * KH * KW small: a
+# first layer on a one-channel image) the im2col product has an inner
+# dimension too short for a GEMM to pay; these loops compute each output
+# plane directly, one kernel tap at a time over whole rows (vectorised), the
+# plane staying in L1. The forward splits the batch over tinynet's threads,
+# the weight (and bias) gradient the output channels, each summed in float64
+# in a fixed order. The input gradient, where each input pixel gathers
+# O*KH*KW taps, is cpu_v4's (Winograd where it applies, else cpu_v3's).
+DIRECT_MAX_TAPS = 9
+_v5 = None
+
+
+def _build_v5():
+    numba_available()
+    from numba import njit, uint64
+
+    # Flat views and unsigned offsets (as cpu_v3's kernels), so that the
+    # inner loops over an output row vectorise.
+    @njit(nogil=True, cache=True, boundscheck=False, inline="always")
+    def row_range(OW, SW, woff, W):
+        # output columns [lo, hi) whose input column ow*SW + woff is in [0, W)
+        lo = 0
+        while lo < OW and lo * SW + woff < 0:
+            lo += 1
+        hi = lo
+        while hi < OW and hi * SW + woff < W:
+            hi += 1
+        return lo, hi
+
+    @njit(nogil=True, cache=True, boundscheck=False)
+    def forward(x, w, bias, SH, SW, PH, PW, DH, DW, y, n0, n1):
+        N, C, H, W = x.shape
+        O, _, KH, KW = w.shape
+        OH, OW = y.shape[2], y.shape[3]
+        xf, yf = x.ravel(), y.ravel()
+        for n in range(n0, n1):
+            for o in range(O):
+                b = bias[o] if bias.size else 0
+                ybase = uint64((n * O + o) * OH * OW)
+                for k in range(uint64(OH * OW)):
+                    yf[ybase + k] = b
+                for c in range(C):
+                    xbase = (n * C + c) * H * W
+                    for j in range(KW):
+                        woff = j * DW - PW
+                        lo, hi = row_range(OW, SW, woff, W)
+                        for i in range(KH):
+                            wv = w[o, c, i, j]
+                            for oh in range(OH):
+                                h = oh * SH - PH + i * DH
+                                if h < 0 or h >= H:
+                                    continue
+                                d = ybase + uint64(oh * OW + lo)
+                                s = uint64(xbase + h * W + lo * SW + woff)
+                                if SW == 1:
+                                    for k in range(uint64(hi - lo)):
+                                        yf[d + k] += wv * xf[s + k]
+                                else:
+                                    for k in range(uint64(hi - lo)):
+                                        yf[d + k] += wv * xf[s + k * uint64(SW)]
+
+    @njit(nogil=True, cache=True, boundscheck=False, fastmath={"reassoc"})
+    def grad_weight(x, gy, SH, SW, PH, PW, DH, DW, gw, gb, o0, o1):
+        # gw (O, C, KH, KW) and gb (O,) in float64, output channels [o0, o1);
+        # each output row's dot product in the arrays' dtype, their sum in float64
+        N, C, H, W = x.shape
+        _, _, KH, KW = gw.shape
+        OH, OW = gy.shape[2], gy.shape[3]
+        xf, yf = x.ravel(), gy.ravel()
+        for o in range(o0, o1):
+            for n in range(N):
+                ybase = (n * gy.shape[1] + o) * OH * OW
+                tb = 0.0
+                for oh in range(OH):
+                    s = yf[0] * 0
+                    r = uint64(ybase + oh * OW)
+                    for k in range(uint64(OW)):
+                        s += yf[r + k]
+                    tb += s
+                gb[o] += tb
+                for c in range(C):
+                    xbase = (n * C + c) * H * W
+                    for j in range(KW):
+                        woff = j * DW - PW
+                        lo, hi = row_range(OW, SW, woff, W)
+                        for i in range(KH):
+                            t = 0.0
+                            for oh in range(OH):
+                                h = oh * SH - PH + i * DH
+                                if h < 0 or h >= H:
+                                    continue
+                                r = uint64(ybase + oh * OW + lo)
+                                q = uint64(xbase + h * W + lo * SW + woff)
+                                s = yf[0] * 0
+                                if SW == 1:
+                                    for k in range(uint64(hi - lo)):
+                                        s += yf[r + k] * xf[q + k]
+                                else:
+                                    for k in range(uint64(hi - lo)):
+                                        s += yf[r + k] * xf[q + k * uint64(SW)]
+                                t += s
+                            gw[o, c, i, j] += t
+
+    # The 3x3 stride-1 kernels below index rows of 2-D views (LLVM vectorises
+    # these nine-tap loops, not their flat-offset form).
+    @njit(nogil=True, cache=True, boundscheck=False)
+    def forward3(x, w, bias, y, n0, n1):
+        # 3x3, stride 1, no padding: each output row takes its nine taps at once
+        N, C, H, W = x.shape
+        O = w.shape[0]
+        OH, OW = y.shape[2], y.shape[3]
+        for n in range(n0, n1):
+            for o in range(O):
+                b = bias[o] if bias.size else y.dtype.type(0)
+                for oh in range(OH):
+                    yr = y[n, o, oh]
+                    for k in range(OW):
+                        yr[k] = b
+                for c in range(C):
+                    w00, w01, w02 = w[o, c, 0, 0], w[o, c, 0, 1], w[o, c, 0, 2]
+                    w10, w11, w12 = w[o, c, 1, 0], w[o, c, 1, 1], w[o, c, 1, 2]
+                    w20, w21, w22 = w[o, c, 2, 0], w[o, c, 2, 1], w[o, c, 2, 2]
+                    for oh in range(OH):
+                        x0, x1, x2, yr = x[n, c, oh], x[n, c, oh + 1], x[n, c, oh + 2], y[n, o, oh]
+                        for k in range(OW):
+                            yr[k] += (w00 * x0[k] + w01 * x0[k + 1] + w02 * x0[k + 2]
+                                      + w10 * x1[k] + w11 * x1[k + 1] + w12 * x1[k + 2]
+                                      + w20 * x2[k] + w21 * x2[k + 1] + w22 * x2[k + 2])
+
+    @njit(nogil=True, cache=True, boundscheck=False, fastmath={"reassoc"})
+    def grad_weight3(x, gy, gw, gb, o0, o1):
+        # 3x3, stride 1, no padding: gw (O, C, 3, 3) and gb (O,) in float64,
+        # output channels [o0, o1); the nine sums of an output plane at once,
+        # in the arrays' dtype, added to the float64 totals plane by plane
+        N, C, H, W = x.shape
+        OH, OW = gy.shape[2], gy.shape[3]
+        for o in range(o0, o1):
+            for n in range(N):
+                for c in range(C):
+                    z = gy.dtype.type(0)
+                    a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = ab = z
+                    for oh in range(OH):
+                        g, x0, x1, x2 = gy[n, o, oh], x[n, c, oh], x[n, c, oh + 1], x[n, c, oh + 2]
+                        for k in range(OW):
+                            gk = g[k]
+                            ab += gk
+                            a00 += gk * x0[k]
+                            a01 += gk * x0[k + 1]
+                            a02 += gk * x0[k + 2]
+                            a10 += gk * x1[k]
+                            a11 += gk * x1[k + 1]
+                            a12 += gk * x1[k + 2]
+                            a20 += gk * x2[k]
+                            a21 += gk * x2[k + 1]
+                            a22 += gk * x2[k + 2]
+                    gw[o, c, 0, 0] += a00
+                    gw[o, c, 0, 1] += a01
+                    gw[o, c, 0, 2] += a02
+                    gw[o, c, 1, 0] += a10
+                    gw[o, c, 1, 1] += a11
+                    gw[o, c, 1, 2] += a12
+                    gw[o, c, 2, 0] += a20
+                    gw[o, c, 2, 1] += a21
+                    gw[o, c, 2, 2] += a22
+                    if c == 0:
+                        gb[o] += ab
+
+    return forward, grad_weight, forward3, grad_weight3
+
+
+def _kernels_v5():
+    global _v5
+    if _v5 is None:
+        _v5 = _build_v5()
+    return _v5
+
+
+def direct_covers(w_shape, groups):
+    """Whether ``cpu_v5``'s direct loops compute this convolution (one group;
+    any stride, padding, dilation); it hands any other to ``cpu_v3``."""
+    return groups == 1
+
+
+def _direct3(w_shape, stride, dilation):
+    """3x3 at stride 1, dilation 1: the kernels that take all nine taps of a
+    row at once (on the zero-padded input)."""
+    return tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+
+
+def _padded(x, padding):
+    PH, PW = padding
+    x = np.ascontiguousarray(x)
+    return np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW))) if PH or PW else x
+
+
+def conv2d_forward_cpu_v5(x, w, stride, padding, dilation, groups, bias=None):
+    if not direct_covers(w.shape, groups):
+        return conv2d_forward_cpu_v3(x, w, stride, padding, dilation, groups, bias)
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    N, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    OH, OW = out_size(H, KH, SH, PH, DH), out_size(W, KW, SW, PW, DW)
+    y = np.empty((N, O, OH, OW), dtype=x.dtype)
+    b = np.empty(0, x.dtype) if bias is None else np.ascontiguousarray(bias)
+    if _direct3(w.shape, stride, dilation):
+        threads.parallel_for(_kernels_v5()[2], N, _padded(x, padding), w, b, y)
+    else:
+        threads.parallel_for(_kernels_v5()[0], N, x, w, b, SH, SW, PH, PW, DH, DW, y)
+    return y, None
+
+
+def conv2d_backward_cpu_v5(gy, w, x, x_shape, stride, padding, dilation, groups,
+                           need_x=True, need_w=True, need_b=False):
+    if not direct_covers(w.shape, groups):
+        return conv2d_backward_cpu_v3(gy, w, x, x_shape, stride, padding, dilation, groups,
+                                      need_x, need_w, need_b)
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    _, grad_weight, _, grad_weight3 = _kernels_v5()
+    gy = np.ascontiguousarray(gy)
+    O = gy.shape[1]
+    gx = gw = gb = None
+    if need_x:
+        # each input pixel gathers O*KH*KW taps: a product's work (Winograd's
+        # where it applies, else im2col's), not the direct loops'
+        gx = conv2d_backward_cpu_v4(gy, w, None, x_shape, stride, padding, dilation, groups,
+                                    need_x=True, need_w=False)[0]
+    if need_w or need_b:
+        gw64, gb64 = np.zeros(w.shape), np.zeros(O)
+        if _direct3(w.shape, stride, dilation):
+            threads.parallel_for(grad_weight3, O, _padded(x, padding), gy, gw64, gb64)
+        else:
+            threads.parallel_for(grad_weight, O, np.ascontiguousarray(x), gy,
+                                 SH, SW, PH, PW, DH, DW, gw64, gb64)
+        gw = gw64.astype(gy.dtype) if need_w else None
+        gb = gb64.astype(gy.dtype) if need_b else None
+    return gx, gw, gb
+
+
+# ---------------------------------------------------------------- v6: per-shape CPU choice
+# Whether cpu_v6 gives the convolutions cpu_v4 covers to it. Off: measured
+# in a training step's process, the Winograd transforms (memory passes that
+# the batch-parallel im2col avoids) cost more than the products they save
+# (docs/kernels.md, "Fewer multiplications").
+ROUTE_WINOGRAD = False
+
+
+def cpu_route(w_shape, stride, dilation, groups):
+    """The CPU version for one convolution (``cpu_v6``, the CPU default where
+    ``cpu_v3`` would be): ``cpu_v5`` (direct) when each output sums at most
+    DIRECT_MAX_TAPS taps, else ``cpu_v4`` (Winograd) where it applies and
+    ROUTE_WINOGRAD is set, else ``cpu_v3``."""
+    if groups == 1 and w_shape[1] * w_shape[2] * w_shape[3] <= DIRECT_MAX_TAPS:
+        return "cpu_v5"
+    if ROUTE_WINOGRAD and winograd_covers(w_shape, stride, dilation, groups):
+        return "cpu_v4"
+    return "cpu_v3"
+
+
+def conv2d_forward_cpu_v6(x, w, stride, padding, dilation, groups, bias=None):
+    impl = IMPLS[cpu_route(w.shape, stride, dilation, groups)]
+    return impl.forward(x, w, stride, padding, dilation, groups, bias)
+
+
+def conv2d_backward_cpu_v6(gy, w, x, x_shape, stride, padding, dilation, groups,
+                           need_x=True, need_w=True, need_b=False):
+    impl = IMPLS[cpu_route(w.shape, stride, dilation, groups)]
+    return impl.backward(gy, w, x, x_shape, stride, padding, dilation, groups,
+                         need_x, need_w, need_b)
+
+
 # ---------------------------------------------------------------- table, dispatch
 # Every version has im2col and col2im (also behind ``unfold``/``fold``);
 # ``forward``/``backward`` are the whole convolution for versions that
@@ -608,6 +1215,12 @@ IMPLS = {
                     col2im=col2im_cuda_v2, forward=None, backward=None),
     "cpu_v3": Impl("cpu_v3", "cpu", numba_available, im2col=im2col_cpu_v3, col2im=col2im_cpu_v3,
                    forward=conv2d_forward_cpu_v3, backward=conv2d_backward_cpu_v3),
+    "cpu_v4": Impl("cpu_v4", "cpu", numba_available, im2col=im2col_cpu_v3, col2im=col2im_cpu_v3,
+                   forward=conv2d_forward_cpu_v4, backward=conv2d_backward_cpu_v4),
+    "cpu_v5": Impl("cpu_v5", "cpu", numba_available, im2col=im2col_cpu_v3, col2im=col2im_cpu_v3,
+                   forward=conv2d_forward_cpu_v5, backward=conv2d_backward_cpu_v5),
+    "cpu_v6": Impl("cpu_v6", "cpu", numba_available, im2col=im2col_cpu_v3, col2im=col2im_cpu_v3,
+                   forward=conv2d_forward_cpu_v6, backward=conv2d_backward_cpu_v6),
 }
 
 
@@ -620,10 +1233,12 @@ CPU_V3_MAX_THREADS = 2
 
 
 def cpu_default():
-    """The CPU version ``select()`` picks: ``cpu_v3`` where BLAS uses at most
-    CPU_V3_MAX_THREADS threads (or cannot be controlled), else ``cpu_v1``."""
+    """The CPU version ``select()`` picks: ``cpu_v6`` (``cpu_v3``, with the
+    direct kernels for the shapes ``cpu_route`` gives them) where
+    BLAS uses at most CPU_V3_MAX_THREADS threads (or cannot be controlled),
+    else ``cpu_v1``."""
     from tinynet.kernels import blas_threads
-    return "cpu_v3" if (blas_threads.threads() or 1) <= CPU_V3_MAX_THREADS else "cpu_v1"
+    return "cpu_v6" if (blas_threads.threads() or 1) <= CPU_V3_MAX_THREADS else "cpu_v1"
 
 
 def select(x):
@@ -731,6 +1346,7 @@ def self_check_cases():
     return [
         _case(2, 3, 7, 6, 4, 3, 3, (1, 1), (1, 1), (1, 1), 1, small=True),
         _case(2, 4, 9, 9, 6, 3, 2, (2, 3), (2, 0), (2, 1), 2, small=True),
+        _case(2, 1, 8, 7, 5, 3, 3, (1, 1), (0, 0), (1, 1), 1, small=True),
         _case(1, 4, 5, 5, 4, 1, 1, (3, 3), (0, 0), (1, 1), 4, small=True),
         _case(64, 1, 28, 28, 32, 3, 3, (1, 1), (0, 0), (1, 1), 1, timed=True),   # conv A
         _case(64, 32, 13, 13, 64, 3, 3, (1, 1), (0, 0), (1, 1), 1, timed=True),  # conv B

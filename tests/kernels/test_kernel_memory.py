@@ -38,7 +38,7 @@ CONV_SHAPES = [(128, 512, 4, 4, 512, 3, 1), (64, 32, 13, 13, 64, 3, 0)]
 
 
 @pytest.mark.parametrize("threads", ["1", "4"])
-@pytest.mark.parametrize("impl", ["cpu_v1", "cpu_v3"])
+@pytest.mark.parametrize("impl", ["cpu_v1", "cpu_v3", "cpu_v4", "cpu_v5", "cpu_v6"])
 @pytest.mark.parametrize("shape", CONV_SHAPES, ids=lambda s: "N{}-C{}-{}x{}-O{}".format(*s))
 def test_convolution_forward_and_backward_peak_within_bound(shape, impl, threads, monkeypatch):
     monkeypatch.setenv("TINYNET_CONV_THREADS", threads)

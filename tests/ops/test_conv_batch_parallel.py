@@ -304,11 +304,11 @@ def test_self_check_reports_match_and_catches_a_wrong_version(monkeypatch, capsy
 def test_cpu_default_follows_the_blas_thread_count(monkeypatch):
     monkeypatch.delenv("TINYNET_CONV_IMPL", raising=False)
     x = np.zeros((1, 1, 3, 3), np.float32)
-    for threads, want in ((1, "cpu_v3"), (2, "cpu_v3"), (3, "cpu_v1"), (16, "cpu_v1")):
+    for threads, want in ((1, "cpu_v6"), (2, "cpu_v6"), (3, "cpu_v1"), (16, "cpu_v1")):
         monkeypatch.setattr(blas_threads, "threads", lambda: threads)
         assert K.select(x).name == want
     monkeypatch.setattr(blas_threads, "threads", lambda: None)     # not controllable
-    assert K.select(x).name == "cpu_v3"
+    assert K.select(x).name == "cpu_v6"
 
 
 def test_kernels_load_from_numbas_disk_cache_in_a_new_process():
