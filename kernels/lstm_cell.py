@@ -31,6 +31,13 @@ docs/kernels.md. The saving that matters most, one graph node per sequence
 instead of dozens per step, is in ``tinynet.ops.recurrent`` whatever version
 runs inside it.
 
+Besides the per-step versions, ``sequence_forward_np`` /
+``sequence_backward_np`` run a whole unmasked direction on the CPU with
+NumPy (the hidden matmul included), writing into preallocated arrays with
+``out=`` instead of allocating each step's temporaries; ``LSTMLayer`` in
+``tinynet.ops.recurrent`` uses them where the reference would run, and its
+per-step loop is what they are tested against.
+
 Shapes: N batch, H hidden size. ``xg`` and ``hg`` (N, 4H) are the input and
 hidden projections (biases included), gate order i, f, g, o as in PyTorch;
 ``c_prev``, ``h``, ``c`` are (N, H). The forward saves ``act`` (N, 4H): the
@@ -83,6 +90,130 @@ def lstm_backward_ref(gh, gc, act, c_prev, c):
     dpre[:, 2 * H:3 * H] = dc * i * (1 - g * g)
     dpre[:, 3 * H:] = gh * tc * o * (1 - o)
     return dpre, dc * f
+
+
+# ---------------------------------------------------------------- whole sequence, NumPy in place
+def _gate_vectors(G, dtype):
+    """Per-column constants over the four gates (i, f, g, o): the factor
+    applied to the pre-activations before ``exp`` (-1 for the sigmoid gates
+    i, f, o; -2 for g, whose tanh is computed as 2 * sigmoid(2x) - 1) and
+    the shift of the gates' derivative (0; 1 for g)."""
+    H = G // 4
+    factor = np.full(G, -1, dtype)
+    shift = np.zeros(G, dtype)
+    factor[2 * H:3 * H], shift[2 * H:3 * H] = -2, 1
+    return factor, shift
+
+
+def sequence_forward_np(xg, h0, c0, w_hh, reverse=False):
+    """A whole LSTM direction on the CPU with NumPy, writing every step's
+    results straight into preallocated arrays (no temporaries per step).
+
+    The math of a loop of ``h @ w_hh.T`` and ``lstm_forward_ref``, except
+    that the gates come from one ``exp`` over all four of them, sigmoid(x)
+    = 1 / (1 + exp(-x)) and tanh(x) = 2 / (1 + exp(-2x)) - 1: NumPy's
+    ``exp`` is SIMD and much cheaper than its ``tanh``. The factors -1 and
+    -2 are applied to ``w_hh`` and ``xg`` once, before the loop (exact:
+    powers of two). An overflowing ``exp`` (x below about -88 in float32)
+    gives inf, which lands on the right limit (0, -1); its warning is
+    silenced.
+
+    ``xg`` (T, N, 4H) holds the input projections with both biases. Returns
+    ``out`` (T, N, H), ``h_n``, ``c_n`` and ``saved``, what
+    ``sequence_backward_np`` needs: the gates (T, N, 4H), the states
+    ``hs``/``cs`` (T+1, N, H; step t reads slot t and writes slot t+1, or
+    reads t+1 and writes t when ``reverse``) and tanh of every new cell
+    state (T, N, H). The saved arrays come from the workspace cache
+    (``workspace.py``): they stay private to the caller, while ``out``,
+    ``h_n`` and ``c_n`` are ordinary new arrays.
+    """
+    from tinynet.kernels import workspace
+    T, N, G = xg.shape
+    H = G // 4
+    dt = xg.dtype
+    factor, _ = _gate_vectors(G, dt)
+    acts = workspace.empty((T, N, G), dt)
+    np.multiply(xg, factor, out=acts)                   # -xg (i, f, o), -2 xg (g)
+    w_t = (w_hh * factor[:, None]).T
+    hs, cs = workspace.empty((T + 1, N, H), dt), workspace.empty((T + 1, N, H), dt)
+    tcs = workspace.empty((T, N, H), dt)
+    ig, hg = np.empty((N, H), dt), np.empty((N, G), dt)
+    first = T if reverse else 0
+    hs[first], cs[first] = h0, c0
+    with np.errstate(over="ignore"):
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            src, dst = (t + 1, t) if reverse else (t, t + 1)
+            a = acts[t]
+            np.matmul(hs[src], w_t, out=hg)
+            np.add(a, hg, out=a)                        # the scaled pre-activations
+            np.exp(a, out=a)
+            np.add(a, 1, out=a)
+            np.divide(1, a, out=a)                      # sigmoid of x (i, f, o), of 2x (g)
+            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            np.multiply(g, 2, out=g)
+            np.subtract(g, 1, out=g)                    # tanh(x) = 2 sigmoid(2x) - 1
+            c = cs[dst]
+            np.multiply(f, cs[src], out=c)              # c = f * c_prev + i * g
+            np.multiply(i, g, out=ig)
+            np.add(c, ig, out=c)
+            np.tanh(c, out=tcs[t])                      # h = o * tanh(c)
+            np.multiply(o, tcs[t], out=hs[dst])
+    out = np.empty((T, N, H), dt)
+    out[...] = hs[:T] if reverse else hs[1:]
+    last = 0 if reverse else T
+    return out, hs[last].copy(), cs[last].copy(), (acts, hs, cs, tcs)
+
+
+def sequence_backward_np(g_out, g_h, g_c, w_hh, saved, reverse=False):
+    """The backward of ``sequence_forward_np``: the gradients of ``xg``
+    (T, N, 4H), ``h0``, ``c0`` and ``w_hh``, all new arrays (the caller's
+    gradients are not changed; T >= 1).
+
+    ``lstm_backward_ref``'s formulas, regrouped so that the step loop does
+    little: with dc the cell state's total gradient and gh the hidden
+    state's, the gates' gradients are dc * g * i(1-i), dc * c_prev * f(1-f),
+    dc * i * (1-g)(1+g) and gh * tanh(c) * o(1-o); everything but dc and gh
+    is known from the forward, so those factors (``q``) and o(1 - tanh(c)^2)
+    (``k``, in dc = gc + gh * k) are computed for all steps at once first.
+    """
+    from tinynet.kernels import workspace
+    acts, hs, cs, tcs = saved
+    T, N, G = acts.shape
+    H = G // 4
+    dt = acts.dtype
+    _, shift = _gate_vectors(G, dt)
+    dxg = np.empty((T, N, G), dt)
+    a4 = acts.reshape(T, N, 4, H)
+    q = workspace.empty((T, N, G), dt)
+    q4 = q.reshape(T, N, 4, H)
+    np.subtract(1, acts, out=q)                         # (1 - a)(a + shift): the derivatives
+    np.add(acts, shift, out=dxg)                        # (dxg as scratch: overwritten below)
+    np.multiply(q, dxg, out=q)
+    np.multiply(q4[:, :, 0], a4[:, :, 2], out=q4[:, :, 0])
+    np.multiply(q4[:, :, 1], cs[1:] if reverse else cs[:T], out=q4[:, :, 1])
+    np.multiply(q4[:, :, 2], a4[:, :, 0], out=q4[:, :, 2])
+    np.multiply(q4[:, :, 3], tcs, out=q4[:, :, 3])
+    k = workspace.empty((T, N, H), dt)
+    np.multiply(tcs, tcs, out=k)
+    np.subtract(1, k, out=k)
+    np.multiply(a4[:, :, 3], k, out=k)
+    gh, dcb = np.empty((N, H), dt), np.empty((N, H), dt)
+    dh_buf, dc_buf = np.empty((N, H), dt), np.empty((N, H), dt)
+    dh, dc = g_h, g_c
+    for t in (range(T) if reverse else range(T - 1, -1, -1)):
+        u = dxg[t]
+        u4 = u.reshape(N, 4, H)
+        np.add(g_out[t], dh, out=gh)
+        np.multiply(gh, k[t], out=dcb)
+        np.add(dc, dcb, out=dcb)                        # dc = gc + gh * o * (1 - tanh(c)^2)
+        np.multiply(q4[t, :, :3], dcb[:, None, :], out=u4[:, :3])
+        np.multiply(gh, q4[t, :, 3], out=u4[:, 3])
+        np.multiply(dcb, a4[t, :, 1], out=dc_buf)       # dc_prev = dc * f
+        np.matmul(u, w_hh, out=dh_buf)                  # dh_prev = dpre @ w_hh
+        dh, dc = dh_buf, dc_buf
+    h_in = hs[1:] if reverse else hs[:T]
+    gw = dxg.reshape(T * N, G).T @ h_in.reshape(T * N, H)
+    return dxg, dh_buf, dc_buf, gw
 
 
 # ---------------------------------------------------------------- v1, v2: Numba CPU

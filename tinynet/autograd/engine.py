@@ -119,7 +119,13 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
             node = nodes[f]
             gys, node.grads = node.grads, None
             sink.outputs_of(f, gys)
-            if node.needed and any(g is not None for g in gys):
+            run = False
+            if node.needed:
+                for g in gys:
+                    if g is not None:
+                        run = True
+                        break
+            if run:
                 gxs = _call_backward(f, gys)
             else:                              # pruned, or no gradient reached it
                 gxs = (None,) * len(f.inputs)
@@ -133,8 +139,9 @@ def run_backward(outputs, grad_outputs, retain_graph=False, create_graph=False,
                         sink.leaf(x, gx)
                     continue
                 producer = nodes[g]
-                if gx is not None:
-                    producer.add(x._out_index, gx)
+                if gx is not None:             # _Node.add, inlined: once per graph edge
+                    pg, i = producer.grads, x._out_index
+                    pg[i] = gx if pg[i] is None else pg[i] + gx
                 producer.deps -= 1
                 if producer.deps == 0:
                     ready.append(g)
@@ -216,10 +223,12 @@ def _freed_error(fn):
 # ---------------------------------------------------------------- one op
 def _call_backward(f, gys):
     """Run ``f.backward`` on its output gradients and check what it returns."""
-    if any(g is None for g in gys):            # unused outputs of a multi-output op
-        xp = get_array_module(f.inputs[0].array)
-        gys = [Tensor._wrap(xp.zeros(shape, dtype)) if g is None else g
-               for g, (shape, dtype) in zip(gys, f._out_meta)]
+    for g in gys:
+        if g is None:                          # unused outputs of a multi-output op
+            xp = get_array_module(f.inputs[0].array)
+            gys = [Tensor._wrap(xp.zeros(shape, dtype)) if g is None else g
+                   for g, (shape, dtype) in zip(gys, f._out_meta)]
+            break
     _check_versions(f)
     if state.anomaly:
         state.anomaly = False        # blame the op whose backward this is, not its parts
@@ -231,11 +240,24 @@ def _call_backward(f, gys):
         gxs = f.backward(*gys)
     if not isinstance(gxs, (tuple, list)):
         gxs = (gxs,)
-    if len(gxs) != len(f.inputs):
+    inputs = f.inputs
+    if len(gxs) != len(inputs):
         raise RuntimeError(f"{f.name}.backward returned {len(gxs)} gradients for "
-                           f"{len(f.inputs)} inputs")
-    out = [None if gx is None else _checked_grad(f, j, x, gx)
-           for j, (x, gx) in enumerate(zip(f.inputs, gxs))]
+                           f"{len(inputs)} inputs")
+    out = []
+    for j, gx in enumerate(gxs):
+        if gx is None:
+            out.append(None)
+            continue
+        x = inputs[j]
+        # the common case, checked without a call: a Tensor of the input's
+        # shape and dtype (``_checked_grad`` handles everything else)
+        if type(gx) is Tensor:
+            gd, xd = gx.array, x.array
+            if gd.shape == xd.shape and gd.dtype == xd.dtype:
+                out.append(gx)
+                continue
+        out.append(_checked_grad(f, j, x, gx))
     if state.anomaly:
         check_backward(f, gys, out)
     return out
@@ -245,12 +267,23 @@ def _check_versions(f):
     """Refuse to run a backward whose saved inputs or outputs changed in place."""
     for x, v in zip(f.inputs, f._versions):
         if x._vc[0] != v:
-            raise RuntimeError(
-                f"{f.name}: one of the tensors needed for its gradient, input "
-                f"{describe(x)}, was modified in place after it "
-                f"was used (version {v} -> {x._vc[0]}); its backward would be wrong. "
-                "Use an out-of-place op (x = x + 1, not x += 1) or clone() first.")
-    for i, (vc, v) in enumerate(f.__dict__.get("_out_versions", ())):
+            _raise_input_changed(f, x, v)
+    out_versions = f.__dict__.get("_out_versions")
+    if out_versions:
+        _check_output_versions(f, out_versions)
+
+
+def _raise_input_changed(f, x, v):
+    raise RuntimeError(
+        f"{f.name}: one of the tensors needed for its gradient, input "
+        f"{describe(x)}, was modified in place after it "
+        f"was used (version {v} -> {x._vc[0]}); its backward would be wrong. "
+        "Use an out-of-place op (x = x + 1, not x += 1) or clone() first.")
+
+
+def _check_output_versions(f, out_versions):
+    """The saved outputs (``keep_outputs``) unchanged since forward."""
+    for i, (vc, v) in enumerate(out_versions):
         if vc[0] != v:
             raise RuntimeError(
                 f"{f.name}: its output {i}, which its backward needs, was modified in "
@@ -300,7 +333,7 @@ class _LeafGrads:
     def outputs_of(self, f, gys):
         for i, ref in enumerate(f.outputs):
             t = ref()
-            if t is None or gys[i] is None:
+            if t is None or gys[i] is None or not (t._hooks or t._retains_grad):
                 continue
             if t._hooks:
                 gys[i] = _run_hooks(t, gys[i])

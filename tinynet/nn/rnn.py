@@ -21,7 +21,7 @@ from tinynet.autograd import no_grad
 from tinynet.nn.module import Module, Parameter
 from tinynet.nn.utils.rnn import PackedSequence, pack_rows, pad_packed_sequence
 from tinynet.ops import recurrent as R
-from tinynet.ops.linalg import matmul
+from tinynet.ops.nn_ops import linear
 from tinynet.ops.shape import cat, reshape, squeeze, stack, transpose, unbind, unsqueeze
 from tinynet.tensor import as_tensor, describe, empty, zeros
 
@@ -155,13 +155,13 @@ class RNNBase(Module):
         """All T input projections of layer k at once: (T, N, G*H)."""
         T, N, I = x.shape
         w_ih = getattr(self, f"weight_ih_l{k}{suffix}")
-        xg = matmul(reshape(x, (T * N, I)), w_ih.T)
+        b = None
         if self.bias:
-            b_ih = getattr(self, f"bias_ih_l{k}{suffix}")
-            if self.mode == "GRU":
-                xg = xg + b_ih            # b_hh stays inside the step, scaled by r
-            else:
-                xg = xg + (b_ih + getattr(self, f"bias_hh_l{k}{suffix}"))
+            b = getattr(self, f"bias_ih_l{k}{suffix}")
+            if self.mode != "GRU":        # GRU: b_hh stays inside the step, scaled by r
+                b = b + getattr(self, f"bias_hh_l{k}{suffix}")
+        # one node and one (T*N, G*H) array: the product with the bias added in place
+        xg = linear(reshape(x, (T * N, I)), w_ih, b)
         return reshape(xg, (T, N, -1))
 
     def _run_direction(self, x, k, suffix, states, lengths):

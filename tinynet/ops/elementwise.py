@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from tinynet.autograd import Function
+from tinynet.autograd.grad_mode import state
 from tinynet.backend import get_array_module, is_cupy_array
 from tinynet.ops.shape import sum_to
 from tinynet.tensor import Tensor, as_tensor, describe
@@ -119,8 +120,20 @@ class Mul(BinaryFunction):
 
     def backward(self, gy):
         a, b = self.inputs
+        if not state.enabled:
+            return (sum_to(_mul_plain(gy, b), a.shape) if a.requires_grad else None,
+                    sum_to(_mul_plain(gy, a), b.shape) if b.requires_grad else None)
         return (sum_to(gy * b, a.shape) if a.requires_grad else None,
                 sum_to(gy * a, b.shape) if b.requires_grad else None)
+
+
+def _mul_plain(g, x):
+    """``g * x`` when no graph is recorded (a plain backward): the product of
+    the arrays without building an op, when both have one dtype (no
+    promotion to decide); otherwise the op."""
+    if g.array.dtype == x.array.dtype:
+        return Tensor._make(g.array * x.array)
+    return g * x
 
 
 class Div(BinaryFunction):

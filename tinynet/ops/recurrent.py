@@ -264,6 +264,18 @@ def _mask_array(lengths, T, like):
     return m if get_array_module(data) is np else to_device(m, device_of(data))
 
 
+# The whole-sequence NumPy loop of kernels/lstm_cell.py (sequence_forward_np)
+# runs an unmasked CPU LSTM direction when the gate kernel is the reference;
+# False runs the per-step loop below it, which it is tested against.
+INPLACE_SEQUENCE = True
+
+
+def _use_inplace_sequence(impl, lengths, xg, *arrays):
+    return (INPLACE_SEQUENCE and lengths is None and impl.name == "ref"
+            and xg.dtype in (np.float32, np.float64) and xg.ndim == 3 and xg.shape[0] >= 1
+            and all(type(a) is np.ndarray and a.dtype == xg.dtype for a in (xg,) + arrays))
+
+
 class LSTMLayer(Function):
     """A whole LSTM direction as one node: (xg, h0, c0, w_hh) -> (out, h_n, c_n).
 
@@ -272,6 +284,12 @@ class LSTMLayer(Function):
     one (4H, T*N) @ (T*N, H) matmul instead of T small ones. No graph is
     built per step. Under ``create_graph`` the backward replays the sequence
     with per-step ``LSTMCellFunction`` nodes (differentiable) instead.
+
+    On the CPU without ``lengths`` (and with the reference gate kernel) both
+    loops are ``kernels/lstm_cell.py``'s ``sequence_forward_np`` /
+    ``sequence_backward_np``, which write each step into preallocated arrays
+    instead of allocating its temporaries; the loops below are the general
+    version they are tested against (``INPLACE_SEQUENCE = False``).
     """
 
     def __init__(self, reverse, lengths):
@@ -281,6 +299,10 @@ class LSTMLayer(Function):
         xp = get_array_module(xg)
         T, N, G = xg.shape
         self.impl = impl = KL.select(xg)
+        self.saved = None
+        if _use_inplace_sequence(impl, self.lengths, xg, h0, c0, w_hh):
+            out, h, c, self.saved = KL.sequence_forward_np(xg, h0, c0, w_hh, self.reverse)
+            return out, h, c
         mask = None if self.lengths is None else _mask_array(self.lengths, T, xg)
         out = xp.empty((T, N, G // 4), xg.dtype)        # every step writes its row
         # per step: the h and c the step started from, its gates and its new c
@@ -305,6 +327,10 @@ class LSTMLayer(Function):
         if is_grad_enabled():
             return _replay_grads(self, lstm_layer, (g_out, g_h, g_c))
         xg, h0, c0, w_hh = (x.array for x in self.inputs)
+        if self.saved is not None:
+            grads = KL.sequence_backward_np(g_out.array, g_h.array, g_c.array, w_hh,
+                                            self.saved, self.reverse)
+            return tuple(Tensor._wrap(g) for g in grads)
         xp = get_array_module(xg)
         T, N, G = xg.shape
         g_out, dh, dc = g_out.array, g_h.array, g_c.array
