@@ -1,6 +1,6 @@
 """The benchmark workloads, each written once for tinynet and once for PyTorch.
 
-``build(name, lib)`` returns a ``Case`` with:
+``build(name, lib, **sizes)`` returns a ``Case`` with:
 
 - ``step()``   one timed unit of work (forward + backward, plus an optimizer
                step for the training workloads);
@@ -12,12 +12,25 @@
 
 Both libraries start from the same NumPy-generated inputs and weights, so
 their outputs must agree to float32 rounding.
+
+``sizes`` vary a workload for ``run.py --scaling``: ``cnn_step`` takes
+``batch`` and ``image`` (the side of the square images), ``lstm_step`` takes
+``T`` (sequence length) and ``H`` (hidden size). Without them every workload
+is the one the normal run times.
+
+``lib='torch-float64'`` builds the training steps in PyTorch in float64, from
+the same float32-drawn data and weights: the nearly exact result the output
+check falls back on when float32 PyTorch and tinynet disagree (see
+``run._check_child``).
 """
 import os
 
 import numpy as np
 
 N_CHAIN = 1000
+TORCH64 = "torch-float64"
+# the workloads that can be built in float64 for PyTorch
+FLOAT64_REFERENCE = ("mlp_step", "cnn_step", "lstm_step")
 # TINYNET_BENCH_DEVICE=cuda runs every workload on the GPU (CuPy for tinynet)
 DEVICE = os.environ.get("TINYNET_BENCH_DEVICE", "cpu")
 
@@ -180,7 +193,7 @@ def attention(lib):
 # ---------------------------------------------------------------- training steps
 def _load_weights(model, arrays, lib):
     mod, _ = _libs(lib)
-    state = {k: (mod.tensor(v) if lib == "torch" else v) for k, v in arrays.items()}
+    state = {k: (mod.tensor(v) if lib != "tinynet" else v) for k, v in arrays.items()}
     model.load_state_dict(state)
 
 
@@ -195,6 +208,9 @@ def _train_case(lib, make_model, make_opt, x, y, flops, seed):
         shape = tuple(v.shape)
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
         arrays[k] = rng.uniform(-1, 1, shape).astype(np.float32) / np.sqrt(fan_in)
+    if lib == TORCH64:
+        model.double()                 # loading then widens the float32 weights
+        x = x.astype(np.float64)
     _load_weights(model, arrays, lib)
     model.to(DEVICE)
     opt = make_opt(mod.optim, model.parameters())
@@ -238,30 +254,42 @@ def mlp_step(lib):
                        flops=3 * 2 * 64 * (784 * 128 + 128 * 10), seed=4)
 
 
-def cnn_step(lib):
+CNN_MIN_IMAGE = 10     # the smallest side for which the second pooling keeps a pixel
+
+
+def cnn_step(lib, batch=64, image=28):
     """The seed CNN (conv32 k3 relu, maxpool 2, conv64 k3 relu, maxpool 2,
-    dense 512 relu, dense 10) on (64, 1, 28, 28), RMSprop."""
+    dense 512 relu, dense 10) on (batch, 1, image, image), RMSprop; the
+    dense layer's input width follows the image size."""
+    if image < CNN_MIN_IMAGE or batch < 1:
+        raise ValueError(f"cnn_step: batch {batch}, image {image}x{image}: the seed CNN "
+                         f"needs batch >= 1 and images of at least {CNN_MIN_IMAGE}x"
+                         f"{CNN_MIN_IMAGE} (two 3x3 convolutions and two 2x2 poolings)")
+    s1 = image - 2                    # first convolution's output side
+    s2 = s1 // 2 - 2                  # after pooling, the second convolution's
+    s3 = s2 // 2                      # after the second pooling
     rng = _rng(5)
-    x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
-    y = rng.integers(0, 10, 64)
+    x = rng.standard_normal((batch, 1, image, image)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
 
     def make_model(nn):
         return nn.Sequential(
             nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * 5 * 5, 512), nn.ReLU(), nn.Linear(512, 10))
+            nn.Flatten(), nn.Linear(64 * s3 * s3, 512), nn.ReLU(), nn.Linear(512, 10))
 
-    macs = 64 * (32 * 26 * 26 * 9 + 64 * 11 * 11 * 32 * 9 + 1600 * 512 + 512 * 10)
+    macs = batch * (32 * s1 * s1 * 9 + 64 * s2 * s2 * 32 * 9 + 64 * s3 * s3 * 512
+                    + 512 * 10)
     return _train_case(lib, make_model, lambda optim, p: optim.RMSprop(p, lr=1e-3), x, y,
                        flops=3 * 2 * macs, seed=6)
 
 
-def lstm_step(lib):
-    """The char-LSTM training step (vocab 65 one-hot, hidden 128, seq 64,
+def lstm_step(lib, T=64, H=128):
+    """The char-LSTM training step (vocab 65 one-hot, hidden H, seq T,
     batch 32, linear to vocab, cross-entropy over all steps, Adam); the
     workload itself lives in benchmarks/lstm.py."""
     import lstm
-    return lstm.lstm_step(lib)
+    return lstm.lstm_step(lib, T=T, H=H)
 
 
 def gpt_step(lib):
@@ -285,5 +313,17 @@ WORKLOADS = {
 }
 
 
-def build(name, lib):
-    return WORKLOADS[name](lib)
+def build(name, lib, **sizes):
+    """The workload ``name`` for ``lib`` ('tinynet' or 'torch'), at the given
+    sizes (see the module's docstring) or at its default ones."""
+    import inspect
+    make = WORKLOADS[name]
+    if lib == TORCH64 and name not in FLOAT64_REFERENCE:
+        raise ValueError(f"workload {name} has no float64 PyTorch version; "
+                         f"{FLOAT64_REFERENCE} have")
+    known = [p for p in inspect.signature(make).parameters if p != "lib"]
+    unknown = sorted(set(sizes) - set(known))
+    if unknown:
+        raise TypeError(f"workload {name} has no size(s) {unknown}; it takes "
+                        f"{known or 'none'}")
+    return make(lib, **sizes)
