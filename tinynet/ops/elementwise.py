@@ -12,6 +12,7 @@ import numpy as np
 from tinynet.autograd import Function
 from tinynet.autograd.grad_mode import state
 from tinynet.backend import get_array_module, is_cupy_array
+from tinynet.kernels import gelu as KG
 from tinynet.ops.shape import sum_to
 from tinynet.tensor import Tensor, as_tensor, describe
 
@@ -438,16 +439,19 @@ class Gelu(Function):
         self.approximate = approximate
 
     def forward(self, x):
-        from tinynet.ops._special import erf
         xp = get_array_module(x)
         t = x.dtype.type
         if self.approximate == "tanh":
             inner = t(_SQRT_2_OVER_PI) * (x + t(0.044715) * x * x * x)
             return t(0.5) * x * (t(1) + xp.tanh(inner))
-        return t(0.5) * x * (t(1) + erf(x * t(_INV_SQRT_2)))
+        return KG.select(x).forward(x)      # kernels/gelu.py: ref, or one fused loop
 
     def backward(self, gy):
         x = self.inputs[0]
+        if self.approximate != "tanh" and not state.enabled:
+            # a plain backward (no graph recorded): the derivative as arrays,
+            # in one pass where kernels/gelu.py has a loop for them
+            return Tensor._make(KG.select(x.array).backward(x.array, gy.array))
         if self.approximate == "tanh":
             inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
             th = tanh(inner)
