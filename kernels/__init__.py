@@ -13,7 +13,7 @@ Choosing an implementation:
 - automatically: the fastest available one for the device;
 - by environment, for the whole process: ``TINYNET_CONV_IMPL=ref`` /
   ``TINYNET_POOL_IMPL=cpu_v1`` / ``TINYNET_LSTM_IMPL`` / ``TINYNET_GRU_IMPL`` /
-  ``TINYNET_ATTENTION_IMPL`` / ``TINYNET_GELU_IMPL``;
+  ``TINYNET_ATTENTION_IMPL`` / ``TINYNET_GELU_IMPL`` / ``TINYNET_ADAM_IMPL``;
 - from code, for the calling thread: ``tinynet.kernels.use(conv="ref")``
   (also a context manager, which puts the thread's previous choice back);
   other threads are not affected;
@@ -71,9 +71,10 @@ def pick(path, table, x, cpu, gpu):
 
 
 def _check(choices, who):
-    from tinynet.kernels import attention, conv2d, gelu, gru_cell, lstm_cell, pool2d
+    from tinynet.kernels import adam, attention, conv2d, gelu, gru_cell, lstm_cell, pool2d
     tables = {"conv": conv2d.IMPLS, "pool": pool2d.IMPLS, "lstm": lstm_cell.IMPLS,
-              "gru": gru_cell.IMPLS, "attention": attention.IMPLS, "gelu": gelu.IMPLS}
+              "gru": gru_cell.IMPLS, "attention": attention.IMPLS, "gelu": gelu.IMPLS,
+              "adam": adam.IMPLS}
     for path, name in choices.items():
         if path not in tables:
             raise ValueError(f"{who}: unknown hot path {path!r}; expected one of "

@@ -1,6 +1,7 @@
 """Adam (with the AMSGrad variant) and AdamW (decoupled weight decay)."""
 import math
 
+from tinynet.kernels import adam as KA
 from tinynet.optim._checks import check_betas, check_nonneg
 from tinynet.optim.optimizer import Optimizer
 
@@ -90,25 +91,9 @@ class Adam(Optimizer):
                     state["max_exp_avg_sq"] = xp.zeros_like(x)
             state["step"] = t = state["step"] + 1
             m, v = state["exp_avg"], state["exp_avg_sq"]
-
-            # One scratch array `tmp` serves every intermediate below (allocated
-            # explicitly: on 0-d inputs a ufunc without `out` returns a scalar).
-            tmp = xp.multiply(g, 1.0 - beta1, out=xp.empty_like(x))
-            m *= beta1
-            m += tmp
-            xp.multiply(g, g, out=tmp)
-            tmp *= 1.0 - beta2
-            v *= beta2
-            v += tmp
-            if amsgrad:
-                v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-            # denom = sqrt(v) / sqrt(1 - beta2**t) + eps, step = lr / (1 - beta1**t)
-            xp.sqrt(v, out=tmp)
-            tmp /= math.sqrt(1.0 - beta2 ** t)
-            tmp += eps
-            xp.divide(m, tmp, out=tmp)
-            tmp *= lr / (1.0 - beta1 ** t)
-            x -= tmp
+            # m, v (and AMSGrad's running maximum) and x in place; kernels/adam.py
+            KA.select(x).update(x, g, m, v, beta1, beta2, eps, lr / (1.0 - beta1 ** t),
+                                math.sqrt(1.0 - beta2 ** t), state.get("max_exp_avg_sq"))
             p._vc[0] += 1
 
 
