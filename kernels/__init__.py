@@ -1,7 +1,7 @@
 """Numba kernels for tinynet's hot paths, installed as ``tinynet.kernels``.
 
-Each hot path is one module (``conv2d``, ``pool2d``, ``lstm_cell``, ``gru_cell``)
-holding several implementations of the same kernels side by side, llm.c style:
+Each hot path is one module (``conv2d``, ``pool2d``, ``lstm_cell``, ``gru_cell``,
+``attention``, ``gelu``, ``adam``) holding several implementations of the same kernels side by side, llm.c style:
 a plain NumPy reference (the oracle), then faster versions. Each module ends with an
 ``IMPLS`` table of versions, a ``select(x)`` that picks one for array ``x``, and a
 ``self_check`` that ``python -m tinynet.kernels.<module>`` runs (every version against
