@@ -1,7 +1,8 @@
 """Numba kernels for tinynet's hot paths, installed as ``tinynet.kernels``.
 
 Each hot path is one module (``conv2d``, ``pool2d``, ``lstm_cell``, ``gru_cell``,
-``attention``, ``gelu``, ``adam``) holding several implementations of the same kernels side by side, llm.c style:
+``attention``, ``gelu``, ``adam``, ``rmsprop``) holding several implementations of
+the same kernels side by side, llm.c style:
 a plain NumPy reference (the oracle), then faster versions. Each module ends with an
 ``IMPLS`` table of versions, a ``select(x)`` that picks one for array ``x``, and a
 ``self_check`` that ``python -m tinynet.kernels.<module>`` runs (every version against
@@ -13,7 +14,8 @@ Choosing an implementation:
 - automatically: the fastest available one for the device;
 - by environment, for the whole process: ``TINYNET_CONV_IMPL=ref`` /
   ``TINYNET_POOL_IMPL=cpu_v1`` / ``TINYNET_LSTM_IMPL`` / ``TINYNET_GRU_IMPL`` /
-  ``TINYNET_ATTENTION_IMPL`` / ``TINYNET_GELU_IMPL`` / ``TINYNET_ADAM_IMPL``;
+  ``TINYNET_ATTENTION_IMPL`` / ``TINYNET_GELU_IMPL`` / ``TINYNET_ADAM_IMPL`` /
+  ``TINYNET_RMSPROP_IMPL``;
 - from code, for the calling thread: ``tinynet.kernels.use(conv="ref")``
   (also a context manager, which puts the thread's previous choice back);
   other threads are not affected;
@@ -71,10 +73,11 @@ def pick(path, table, x, cpu, gpu):
 
 
 def _check(choices, who):
-    from tinynet.kernels import adam, attention, conv2d, gelu, gru_cell, lstm_cell, pool2d
+    from tinynet.kernels import (adam, attention, conv2d, gelu, gru_cell, lstm_cell, pool2d,
+                                 rmsprop)
     tables = {"conv": conv2d.IMPLS, "pool": pool2d.IMPLS, "lstm": lstm_cell.IMPLS,
               "gru": gru_cell.IMPLS, "attention": attention.IMPLS, "gelu": gelu.IMPLS,
-              "adam": adam.IMPLS}
+              "adam": adam.IMPLS, "rmsprop": rmsprop.IMPLS}
     for path, name in choices.items():
         if path not in tables:
             raise ValueError(f"{who}: unknown hot path {path!r}; expected one of "

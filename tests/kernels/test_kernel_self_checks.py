@@ -10,7 +10,7 @@ import pytest
 
 from tinynet.kernels._common import runs_here
 
-MODULES = ["conv2d", "pool2d", "lstm_cell", "gru_cell", "attention", "gelu", "adam"]
+MODULES = ["conv2d", "pool2d", "lstm_cell", "gru_cell", "attention", "gelu", "adam", "rmsprop"]
 
 
 def run_module(*args):

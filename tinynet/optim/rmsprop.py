@@ -1,4 +1,5 @@
 """RMSprop, with optional momentum and the centered variant."""
+from tinynet.kernels import rmsprop as KR
 from tinynet.optim._checks import check_nonneg
 from tinynet.optim.optimizer import Optimizer
 
@@ -70,29 +71,9 @@ class RMSprop(Optimizer):
                     state["grad_avg"] = xp.zeros_like(x)
             state["step"] += 1
 
-            v = state["square_avg"]
-            v *= alpha
-            tmp = xp.multiply(g, g, out=xp.empty_like(x))     # an array even when 0-d
-            tmp *= 1.0 - alpha
-            v += tmp
-            if centered:
-                gbar = state["grad_avg"]
-                gbar *= alpha
-                gbar += (1.0 - alpha) * g
-                xp.multiply(gbar, gbar, out=tmp)
-                xp.subtract(v, tmp, out=tmp)
-                xp.sqrt(tmp, out=tmp)
-            else:
-                xp.sqrt(v, out=tmp)
-            tmp += eps
-            # tmp = g / avg: the step direction before the learning rate.
-            xp.divide(g, tmp, out=tmp)
-            if momentum > 0:
-                buf = state["momentum_buffer"]
-                buf *= momentum
-                buf += tmp
-                tmp = lr * buf
-            else:
-                tmp *= lr
-            x -= tmp
+            # v, the momentum buffer, the mean gradient (centered) and x in place;
+            # kernels/rmsprop.py
+            KR.select(x).update(x, g, state["square_avg"], alpha, eps, lr,
+                                state["momentum_buffer"] if momentum > 0 else None, momentum,
+                                state["grad_avg"] if centered else None)
             p._vc[0] += 1
