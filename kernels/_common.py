@@ -43,6 +43,9 @@ CPU launches
     ``contiguous(a, dtype=None)``
         ``a`` as a C-contiguous NumPy or CuPy array (Numba specialises on
         layout and dtype).
+    ``updates_in_place(x, *arrays)``
+        The arrays suit a loop that updates them in place through flat views
+        (C-contiguous float32/float64 NumPy arrays of one dtype and shape).
 
 CUDA launches
     ``THREADS_PER_BLOCK``, ``launch_config(n)``
@@ -68,6 +71,8 @@ Self-check
     ``Case(label, inputs, small=False, timed=False)``
         One problem: NumPy arrays (moved to each version's device) and plain
         values (passed as they are).
+    ``exact(what, want)``
+        A ``tolerance`` for ``check_and_time`` that asks for the same bits.
     ``check_and_time(title, impls, run, cases, ...)``
         Compare every version that runs here with ``ref`` on every case,
         print ``<title>: all versions match the reference``, then time them.
@@ -229,6 +234,16 @@ def contiguous(a, dtype=None):
     return get_array_module(a).ascontiguousarray(a, dtype=dtype)
 
 
+def updates_in_place(x, *arrays):
+    """True if ``x`` and ``arrays`` are C-contiguous float32/float64 NumPy
+    arrays of one dtype and shape: what the in-place optimizer loops
+    (``adam``, ``rmsprop``) take, writing through flat views."""
+    return (type(x) is np.ndarray and x.dtype in (np.float32, np.float64)
+            and x.flags.c_contiguous
+            and all(type(a) is np.ndarray and a.dtype == x.dtype and a.shape == x.shape
+                    and a.flags.c_contiguous for a in arrays))
+
+
 # ---------------------------------------------------------------- CUDA launches
 THREADS_PER_BLOCK = 128
 
@@ -331,6 +346,12 @@ def tolerance_by_dtype(what, want):
         return 0, 0
     tol = 1e-12 if want.dtype == np.float64 else 1e-5
     return tol, tol
+
+
+def exact(what, want):
+    """The tolerance of versions that run the reference's operations in its
+    order: none (the same bits)."""
+    return 0.0, 0.0
 
 
 def _difference(got, want, rtol, atol):
