@@ -57,6 +57,7 @@ class cuda:
     def synchronize():
         if _backend.cuda_is_available():
             _backend.import_cupy().cuda.Device().synchronize()
+            _backend.raise_pending_checks()
 
     @staticmethod
     def memory_stats():

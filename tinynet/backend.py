@@ -230,3 +230,39 @@ def cuda_is_available():
         except Exception:
             _cuda_ok = False
     return _cuda_ok
+
+
+# ---------------------------------------------------------------- checks of GPU values
+# A check of values (a class index in range, say) costs a host synchronisation
+# on a GPU: the host waits for every queued kernel. As PyTorch's device-side
+# asserts do, such a check on CuPy arrays is kept here and made at the next
+# point where the host reads GPU values anyway (Tensor.item, .numpy, .tolist,
+# print, tn.cuda.synchronize), or when MAX_PENDING_CHECKS are waiting. On NumPy
+# arrays it is made at once.
+MAX_PENDING_CHECKS = 16
+_pending_checks = []
+
+
+def check_values(bad, error):
+    """Raise ``error(bad)`` (an exception made from the boolean array ``bad``)
+    if any entry of ``bad`` is true: now for NumPy arrays, at the next host
+    read for CuPy arrays."""
+    if not is_cupy_array(bad):
+        if bad.any():
+            raise error(bad)
+        return
+    _pending_checks.append((bad.any(), bad, error))     # .any() stays on the GPU
+    if len(_pending_checks) > MAX_PENDING_CHECKS:
+        raise_pending_checks()
+
+
+def raise_pending_checks():
+    """Make the checks that ``check_values`` kept; raise the first that fails.
+    All are dropped either way: each is raised at most once."""
+    if not _pending_checks:
+        return
+    pending = _pending_checks[:]
+    del _pending_checks[:]
+    for flag, bad, error in pending:
+        if bool(flag):
+            raise error(bad)

@@ -7,7 +7,8 @@ bound onto Tensor by ``tinynet/tensor_methods.py``, once, at import.
 """
 import numpy as np
 
-from tinynet.backend import device_of, get_array_module, is_cupy_array, to_device
+from tinynet.backend import (device_of, get_array_module, is_cupy_array, raise_pending_checks,
+                             to_device)
 
 # dtypes under PyTorch's names (they are NumPy's dtypes)
 # (the aliases float, double, half, long are added in tinynet/__init__.py so
@@ -240,9 +241,13 @@ class Tensor:
 
     def numpy(self):
         """The data as a NumPy array (copied to the host for CUDA tensors)."""
-        return self.array.get() if self.is_cuda else self.array
+        if self.is_cuda:
+            raise_pending_checks()
+            return self.array.get()
+        return self.array
 
     def item(self):
+        raise_pending_checks()
         if self.array.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted to a "
                              f"Python scalar, got shape {self.shape}")

@@ -530,12 +530,6 @@ KNOWN = [
           "refuses, or a pixel_shuffle of the unchanged empty input); tinynet returns the "
           "empty gradient",
           w("pixel_shuffle", ((0, 8, 2, 3),))),
-    Known("binary_cross_entropy",
-          "torch", "all elements of (input|target) should be between 0 and 1",
-          "binary_cross_entropy of a NaN input or target: PyTorch refuses it (not in [0, "
-          "1]), tinynet returns NaN",
-          w("binary_cross_entropy", ((2, 3), (2, 3)), dtype="float64", layout="flipped",
-            special=np.nan)),
     Known("instance_norm-affine",
           "torch", r"select\(\): index 0 out of range for tensor of size \[0\]",
           "instance_norm of an empty batch: PyTorch fails inside (an internal select), "

@@ -257,6 +257,17 @@ def test_bad_reduction_and_bce_range():
         nn.MSELoss(reduction="batchmean")
     with pytest.raises(ValueError, match="between 0 and 1"):
         F.binary_cross_entropy(tn.tensor([1.5]), tn.tensor([1.0]))
+    # a NaN probability is out of [0, 1] too, as PyTorch's check says
+    with pytest.raises(RuntimeError, match="should be between 0 and 1"):
+        TF.binary_cross_entropy(torch.tensor([float("nan"), 0.5]), torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        F.binary_cross_entropy(tn.tensor([float("nan"), 0.5]), tn.tensor([1.0, 0.0]))
+    # and so is a target out of [0, 1]
+    for bad in (1.5, -0.5, float("nan")):
+        with pytest.raises(RuntimeError, match="all elements of target should be between"):
+            TF.binary_cross_entropy(torch.tensor([0.5, 0.5]), torch.tensor([bad, 0.0]))
+        with pytest.raises(ValueError, match="all elements of target should be between"):
+            F.binary_cross_entropy(tn.tensor([0.5, 0.5]), tn.tensor([bad, 0.0]))
 
 
 def test_loss_module_reprs_match_torch():

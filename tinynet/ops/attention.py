@@ -74,7 +74,7 @@ def _safe_softmax(scores):
     (softmax alone gives NaN there, and NaN gradients with it)."""
     xp = get_array_module(scores.array)
     dead = xp.isneginf(scores.array).all(axis=-1, keepdims=True)
-    if not dead.any():
+    if xp is np and not dead.any():     # (on a GPU the test would wait for the scores)
         return softmax(scores, -1)
     # a finite stand-in for the dead rows keeps their (unused) gradient finite
     weights = softmax(where(dead, 0.0, scores), -1)

@@ -11,7 +11,7 @@ scatter with a value are ``masked_fill``. The in-place forms (``x.scatter_``
 """
 import numpy as np
 
-from tinynet.backend import get_array_module
+from tinynet.backend import check_values, get_array_module
 from tinynet.ops.elementwise import masked_fill
 from tinynet.ops.shape import GetItem, GetItemGrad, IndexPut, normalize_axis
 from tinynet.ops.sorting import index_along
@@ -31,9 +31,11 @@ def _int_index(op, index):
 
 
 def _check_bounds(op, idx, size, dim):
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= size):
-        bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
-        raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} with size {size}")
+    def error(bad):
+        value = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
+        return IndexError(f"{op}: index {value} is out of bounds for dim {dim} with size {size}")
+    # on a GPU the check waits for the next host read (see check_values)
+    check_values((idx < 0) | (idx >= size), error)
 
 
 def _scatter_index(op, x, dim, index, src=None):

@@ -11,7 +11,7 @@ predictions (segmentation), ``*`` any shape.
 import numpy as np
 
 from tinynet.autograd import Function, is_grad_enabled
-from tinynet.backend import get_array_module
+from tinynet.backend import check_values, get_array_module, is_cupy_array
 from tinynet.ops.elementwise import abs as abs_, clamp, exp, log, require_float, softplus, where
 from tinynet.ops.reduce import log_softmax, mean, softmax, sum as sum_
 from tinynet.ops.shape import movedim, reshape
@@ -138,10 +138,11 @@ def _nll_coef(target, C, weight, ignore_index, dtype, op):
     xp = get_array_module(t)
     valid = t != ignore_index
     bad = valid & ((t < 0) | (t >= C))
-    if bad.any():
-        raise IndexError(f"{op}: target value {int(t[bad][0])} is out of bounds for "
-                         f"{C} classes (expected 0 <= target < {C} or ignore_index="
-                         f"{ignore_index})")
+    # on a GPU the check waits for the next host read (see check_values)
+    check_values(bad, lambda bad: IndexError(
+        f"{op}: target value {int(t[bad][0])} is out of bounds for {C} classes (expected "
+        f"0 <= target < {C} or ignore_index={ignore_index})"
+        + (" (found on the GPU, raised at this later host read)" if xp is not np else "")))
     safe = xp.where(valid, t, 0)
     w_rows = valid.astype(dtype) if weight is None else (weight.array[safe] * valid).astype(dtype)
     coef = xp.zeros((t.shape[0], C), dtype=dtype)
@@ -184,10 +185,23 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 def _divide_by_weight(total, denom):
     """total / denom; an all-ignored batch (denom 0) gives a nan loss with zero
     gradients, as in PyTorch, instead of nan gradients from 0/0."""
-    denom = float(denom)                  # a host number, also for CuPy arrays
+    if is_cupy_array(denom):              # no host read of the GPU's sum
+        safe, nan = _gpu_denominator(denom, total.dtype)
+        return total / Tensor._wrap(safe) + Tensor._wrap(nan)
+    denom = float(denom)
     if denom == 0:
         return total + float("nan")
     return total / total.dtype.type(denom)
+
+
+def _gpu_denominator(denom, dtype):
+    """(denom, or 1 where it is 0; nan where it is 0, else 0) as 0-d CuPy
+    arrays of ``dtype``: the mean's division without reading ``denom`` back
+    to the host, with the all-ignored batch's nan added as a constant."""
+    xp = get_array_module(denom)
+    zero = denom == 0
+    return (xp.where(zero, 1, denom).astype(dtype),
+            xp.where(zero, xp.nan, 0).astype(dtype))
 
 
 def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
@@ -230,14 +244,17 @@ def _cross_entropy_fused(input, target, weight, ignore_index, reduction):
     x2 = _class_dim_last(input)
     if reduction == "none":
         return reshape(CrossEntropyRows(coef, False)(x2), target.shape)
+    if reduction == "sum":
+        return CrossEntropyRows(coef, True)(x2)
+    if is_cupy_array(coef):
+        # as below, without reading the sum of weights back to the host
+        safe, nan = _gpu_denominator(w_rows.sum(), coef.dtype)
+        return CrossEntropyRows(coef / safe, True)(x2) + Tensor._wrap(nan)
     denom = float(w_rows.sum())
-    if reduction == "mean" and denom != 0:
-        # fold the mean into the coefficients: one node, no division node
-        coef = coef / coef.dtype.type(denom)
-    loss = CrossEntropyRows(coef, True)(x2)
-    if reduction == "mean" and denom == 0:
-        return loss + float("nan")           # all targets ignored: nan, as in PyTorch
-    return loss
+    if denom == 0:
+        return CrossEntropyRows(coef, True)(x2) + float("nan")   # all ignored: nan, as in PyTorch
+    # fold the mean into the coefficients: one node, no division node
+    return CrossEntropyRows(coef / coef.dtype.type(denom), True)(x2)
 
 
 def _smooth_term(logp, target, weight, ignore_index, reduction, class_dim):
@@ -363,10 +380,12 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     _check_reduction(reduction, "binary_cross_entropy")
     target = _float_target(target, input, "binary_cross_entropy")
     _check_same_shape(input, target, "binary_cross_entropy")
-    p = input.array
-    if p.size and (float(p.min()) < 0 or float(p.max()) > 1):
-        raise ValueError("binary_cross_entropy: all elements of input should be between "
-                         f"0 and 1, got values in [{float(p.min())}, {float(p.max())}]")
+    # on a GPU the checks wait for the next host read (see check_values); NaN
+    # fails them, as in PyTorch
+    for name, a in (("input", input.array), ("target", target.array)):
+        check_values(~((a >= 0) & (a <= 1)), lambda bad, name=name, a=a: ValueError(
+            f"binary_cross_entropy: all elements of {name} should be between 0 and 1, got "
+            f"values in [{float(a.min())}, {float(a.max())}]"))
     loss = BinaryCrossEntropy()(input, target)
     if weight is not None:
         loss = loss * weight

@@ -8,7 +8,7 @@ import numpy as np
 
 from tinynet import random
 from tinynet.autograd import Function, is_grad_enabled
-from tinynet.backend import get_array_module, to_device
+from tinynet.backend import check_values, get_array_module, to_device
 from tinynet.ops.elementwise import (
     abs as abs_, clamp, ne, pow as pow_, require_float, sigmoid, sqrt, where)
 from tinynet.ops.linalg import matmul
@@ -199,9 +199,10 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise ValueError(f"embedding: weight must be 2-D (V, D), got shape {weight.shape}")
     V = weight.shape[0]
     idx = input.array
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= V):
-        raise IndexError(f"embedding: index out of range: indices span "
-                         f"[{int(idx.min())}, {int(idx.max())}] but the weight has {V} rows")
+    # on a GPU the check waits for the next host read (see check_values)
+    check_values((idx < 0) | (idx >= V), lambda bad: IndexError(
+        f"embedding: index out of range: indices span [{int(idx.min())}, {int(idx.max())}] "
+        f"but the weight has {V} rows"))
     if padding_idx is not None:
         if not -V <= padding_idx < V:
             raise ValueError(f"embedding: padding_idx must be within [{-V}, {V}), "

@@ -29,22 +29,24 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         return Tensor._wrap(0.0)
     xp = get_array_module(grads[0].array)
     with no_grad():
+        # The norm and the factor stay arrays (float64, 0-d): on a GPU nothing
+        # is read back to the host unless error_if_nonfinite asks for it, and
+        # every gradient is multiplied, by 1 when there is nothing to clip.
         if math.isinf(norm_type):
             norms = [xp.abs(g.array).max() if g.numel() else xp.zeros((), g.dtype)
                      for g in grads]
             total = xp.max(xp.stack([xp.asarray(n, dtype=xp.float64) for n in norms]))
         else:
-            total = sum(float((xp.abs(g.array.astype(xp.float64)) ** norm_type).sum())
+            total = sum(xp.sum(xp.abs(g.array.astype(xp.float64)) ** norm_type)
                         for g in grads) ** (1.0 / norm_type)
-        total = float(total)
-        if error_if_nonfinite and not math.isfinite(total):
+        if error_if_nonfinite and not math.isfinite(float(total)):
             raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
-                               f"gradients is {total}; set error_if_nonfinite=False to "
-                               "skip this check")
+                               f"gradients is {float(total)}; set error_if_nonfinite=False "
+                               "to skip this check")
         # the small epsilon keeps the division finite for all-zero gradients
-        coef = min(max_norm / (total + 1e-6), 1.0)
+        coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
         for g in grads:
-            g.array *= g.dtype.type(coef)
+            g.array *= coef.astype(g.dtype)
             g._vc[0] += 1
     return Tensor._wrap(xp.asarray(total, dtype=grads[0].dtype))
 
