@@ -43,9 +43,10 @@ CPU launches
     ``contiguous(a, dtype=None)``
         ``a`` as a C-contiguous NumPy or CuPy array (Numba specialises on
         layout and dtype).
-    ``updates_in_place(x, *arrays)``
+    ``updates_in_place(x, *arrays, gpu=False)``
         The arrays suit a loop that updates them in place through flat views
-        (C-contiguous float32/float64 NumPy arrays of one dtype and shape).
+        (C-contiguous float32/float64 arrays of one dtype and shape: NumPy
+        ones, or with ``gpu`` CuPy ones, NumPy ones under the simulator).
 
 CUDA launches
     ``THREADS_PER_BLOCK``, ``launch_config(n)``
@@ -71,8 +72,9 @@ Self-check
     ``Case(label, inputs, small=False, timed=False)``
         One problem: NumPy arrays (moved to each version's device) and plain
         values (passed as they are).
-    ``exact(what, want)``
-        A ``tolerance`` for ``check_and_time`` that asks for the same bits.
+    ``exact(what, want)``, ``few_ulps(what, want)``
+        ``tolerance``s for ``check_and_time``: the same bits; a few units in
+        the last place (a CUDA update that rounds some operations its own way).
     ``check_and_time(title, impls, run, cases, ...)``
         Compare every version that runs here with ``ref`` on every case,
         print ``<title>: all versions match the reference``, then time them.
@@ -234,13 +236,16 @@ def contiguous(a, dtype=None):
     return get_array_module(a).ascontiguousarray(a, dtype=dtype)
 
 
-def updates_in_place(x, *arrays):
-    """True if ``x`` and ``arrays`` are C-contiguous float32/float64 NumPy
-    arrays of one dtype and shape: what the in-place optimizer loops
+def updates_in_place(x, *arrays, gpu=False):
+    """True if ``x`` and ``arrays`` are C-contiguous float32/float64 arrays of
+    one type, dtype and shape, NumPy ones (CuPy ones with ``gpu``, or NumPy
+    ones under the CUDA simulator): what the in-place optimizer kernels
     (``adam``, ``rmsprop``) take, writing through flat views."""
-    return (type(x) is np.ndarray and x.dtype in (np.float32, np.float64)
-            and x.flags.c_contiguous
-            and all(type(a) is np.ndarray and a.dtype == x.dtype and a.shape == x.shape
+    kind = type(x)
+    if gpu != kind.__module__.startswith("cupy") and not (gpu and cuda_sim_enabled()):
+        return False
+    return (x.dtype in (np.float32, np.float64) and x.flags.c_contiguous
+            and all(type(a) is kind and a.dtype == x.dtype and a.shape == x.shape
                     and a.flags.c_contiguous for a in arrays))
 
 
@@ -354,6 +359,15 @@ def exact(what, want):
     return 0.0, 0.0
 
 
+def few_ulps(what, want):
+    """The tolerance of a CUDA version of an elementwise update that runs the
+    reference's operations in its order, but rounds a few of them its own way
+    (the GPU's square root, multiply-adds fused into one rounding; the
+    simulator's math.sqrt in float64): a few units in the last place of the
+    values, which are of order one, and of the updates, of order lr."""
+    return (5e-7, 1e-9) if want.dtype == np.float32 else (1e-15, 1e-18)
+
+
 def _difference(got, want, rtol, atol):
     """Why ``got`` does not match ``want``, or None."""
     if got.dtype != want.dtype:
@@ -376,7 +390,8 @@ def check_and_time(title, impls, run, cases, step=None, step_name="forward+backw
     ``run(impl, inputs)`` computes one case with one version and returns a
     dict of named output arrays; each is compared with the reference's
     (same dtype and shape, and ``np.allclose`` within ``tolerance(name,
-    want)``, an (rtol, atol) pair). ``step(impl, inputs)`` is what is timed
+    want)``, an (rtol, atol) pair; ``tolerance`` may be a dict from version
+    names to such functions, its key "*" for the versions it does not name). ``step(impl, inputs)`` is what is timed
     (``run`` if not given), ``step_name`` says what it is in the report.
     ``rate(inputs, seconds)``, if given, adds a column such as
     GFLOP/s to each timing.
@@ -403,8 +418,10 @@ def check_and_time(title, impls, run, cases, step=None, step_name="forward+backw
             got = run(impl, inputs)
             sync(device)
             first_call.setdefault(name, time.perf_counter() - t0)
+            tol = tolerance.get(name, tolerance["*"]) if isinstance(tolerance, dict) \
+                else tolerance
             for what, w in want.items():
-                problem = _difference(to_host(got[what]), w, *tolerance(what, w))
+                problem = _difference(to_host(got[what]), w, *tol(what, w))
                 if problem:
                     ok = False
                     print(f"MISMATCH {title} {name} {what} ({case.label}): {problem}")

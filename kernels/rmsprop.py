@@ -14,15 +14,21 @@ weight decay and ``maximize`` to ``g`` first. ``v``, ``b``, ``gbar`` and
 - ``cpu_v1``: one Numba loop, each element read and written once, every
   constant in the parameter's dtype and the operations in ``ref``'s order,
   so the two give the same bits (as ``kernels/adam.py``).
+- ``cuda_v2``: the same loops as Numba CUDA kernels, one thread per
+  element, one launch per parameter; equal to ``ref`` to a few units in the
+  last place (as ``kernels/adam.py``'s ``cuda_v2``).
 
 ``cpu_v1`` takes C-contiguous float32/float64 NumPy arrays of one dtype and
-shape, not centered; anything else runs ``ref``. ``python -m tinynet.kernels.rmsprop``
-checks and times both.
+shape, ``cuda_v2`` the same as CuPy arrays (NumPy ones under the simulator),
+both not centered; anything else runs ``ref``. ``python -m tinynet.kernels.rmsprop``
+checks and times them.
 """
+import math
+
 import numpy as np
 
-from tinynet.kernels._common import (Case, Impl, check_and_time, exact, main,
-                                     numba_available, updates_in_place)
+from tinynet.kernels._common import (Case, Impl, check_and_time, exact, few_ulps, launch, main,
+                                     numba_available, numba_cuda_available, updates_in_place)
 
 
 # ---------------------------------------------------------------- ref
@@ -98,17 +104,69 @@ def update_cpu_v1(x, g, v, alpha, eps, lr, buf=None, momentum=0.0, gbar=None):
         _built[1](*flat, t(alpha), t(1.0 - alpha), t(eps), t(lr), t(momentum))
 
 
+# ---------------------------------------------------------------- cuda_v2
+_v2 = {}             # dtype -> (plain, with_momentum)
+cuda = None          # numba.cuda, imported on first use (the simulator patches this global)
+
+
+def _build_v2():
+    global cuda
+    numba_available()
+    from numba import cuda
+
+    # the scalars come in the parameter's dtype, as in cpu_v1
+    @cuda.jit
+    def plain(x, g, v, alpha, one_minus_alpha, eps, lr):
+        i = cuda.grid(1)
+        if i < x.size:
+            gi = g[i]
+            vi = v[i] * alpha + (gi * gi) * one_minus_alpha
+            v[i] = vi
+            x[i] -= gi / (math.sqrt(vi) + eps) * lr
+
+    @cuda.jit
+    def with_momentum(x, g, v, b, alpha, one_minus_alpha, eps, lr, momentum):
+        i = cuda.grid(1)
+        if i < x.size:
+            gi = g[i]
+            vi = v[i] * alpha + (gi * gi) * one_minus_alpha
+            v[i] = vi
+            bi = b[i] * momentum + gi / (math.sqrt(vi) + eps)
+            b[i] = bi
+            x[i] -= lr * bi
+
+    return plain, with_momentum
+
+
+def update_cuda_v2(x, g, v, alpha, eps, lr, buf=None, momentum=0.0, gbar=None):
+    arrays = (g, v) if buf is None else (g, v, buf)
+    if gbar is not None or not x.size or not updates_in_place(x, *arrays, gpu=True):
+        return update_ref(x, g, v, alpha, eps, lr, buf, momentum, gbar)
+    kernels = _v2.get(x.dtype)
+    if kernels is None:
+        kernels = _v2[x.dtype] = _build_v2()
+    t = x.dtype.type
+    flat = [a.reshape(-1) for a in (x,) + arrays]
+    if buf is None:
+        launch(kernels[0], x.size)(*flat, t(alpha), t(1.0 - alpha), t(eps), t(lr))
+    else:
+        launch(kernels[1], x.size)(*flat, t(alpha), t(1.0 - alpha), t(eps), t(lr),
+                                   t(momentum))
+
+
 IMPLS = {
     "ref": Impl("ref", "any", update=update_ref),
     "cpu_v1": Impl("cpu_v1", "cpu", numba_available, update=update_cpu_v1),
+    "cuda_v2": Impl("cuda_v2", "cuda", numba_cuda_available, update=update_cuda_v2),
 }
 
 
 def select(x):
-    """``cpu_v1`` on NumPy arrays where Numba imports, ``ref`` on CuPy
-    arrays, unless forced (``TINYNET_RMSPROP_IMPL``, ``tinynet.kernels.use(rmsprop=...)``)."""
+    """``cpu_v1`` on NumPy arrays where Numba imports, ``cuda_v2`` on CuPy
+    arrays where Numba's CUDA kernels work (else ``ref``), unless forced
+    (``TINYNET_RMSPROP_IMPL``, ``tinynet.kernels.use(rmsprop=...)``)."""
     from tinynet.kernels import pick
-    return pick("rmsprop", IMPLS, x, cpu="cpu_v1", gpu="ref")
+    return pick("rmsprop", IMPLS, x, cpu="cpu_v1", gpu="cuda_v2")
 
 
 # ---------------------------------------------------------------- self-check
@@ -143,9 +201,11 @@ def _run(impl, d):
 
 
 def self_check(quick=False):
-    """Check every version that runs here against ``ref`` (exactly), then
-    time them (``python -m tinynet.kernels.rmsprop [--quick]``); 0 if all match."""
-    return check_and_time("rmsprop", IMPLS, _run, self_check_cases(), tolerance=exact,
+    """Check every version that runs here against ``ref`` (``cpu_v1`` exactly,
+    ``cuda_v2`` to a few ulps), then time them (``python -m
+    tinynet.kernels.rmsprop [--quick]``); 0 if all match."""
+    return check_and_time("rmsprop", IMPLS, _run, self_check_cases(),
+                          tolerance={"*": exact, "cuda_v2": few_ulps},
                           step_name="update (with the copies of x, v)", repeats=20,
                           quick=quick)
 

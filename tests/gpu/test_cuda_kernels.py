@@ -11,11 +11,13 @@ import pytest
 
 import tinynet as tn
 from tinynet import kernels
+from tinynet.kernels import adam as KA
 from tinynet.kernels import conv2d as KC
 from tinynet.kernels import gru_cell as KG
 from tinynet.kernels import lstm_cell as KL
 from tinynet.kernels import pool2d as KP
-from tinynet.kernels._common import cuda_sim_enabled, numba_cuda_available, to_host
+from tinynet.kernels import rmsprop as KR
+from tinynet.kernels._common import cuda_sim_enabled, few_ulps, numba_cuda_available, to_host
 from tinynet.ops.conv import conv2d, conv_transpose2d
 from tinynet.ops.pool import avg_pool2d, max_pool2d
 from tinynet.ops.recurrent import gru_cell, lstm_cell
@@ -125,8 +127,10 @@ def test_ops_gradcheck_through_cuda_kernels():
 
 def test_selection_prefers_cuda_kernels_for_gpu_arrays():
     if SIM:
-        with kernels.use(conv="cuda_v2", lstm="cuda_v3", gru="cuda_v3"):
+        with kernels.use(conv="cuda_v2", lstm="cuda_v3", gru="cuda_v3", adam="cuda_v2",
+                         rmsprop="cuda_v2"):
             assert KC.select(np.zeros(1)).name == "cuda_v2"
+            assert KA.select(np.zeros(1)).name == KR.select(np.zeros(1)).name == "cuda_v2"
             assert KL.select(np.zeros((1, 4))).name == "cuda_v3"
             assert KG.select(np.zeros((1, 3))).name == "cuda_v3"
     else:
@@ -135,6 +139,7 @@ def test_selection_prefers_cuda_kernels_for_gpu_arrays():
         assert KP.select(cupy.zeros(1)).name == "cuda_v2"
         assert KL.select(cupy.zeros((1, 4))).name == "cuda_v3"
         assert KG.select(cupy.zeros((1, 3))).name == "cuda_v3"
+        assert KA.select(cupy.zeros(1)).name == KR.select(cupy.zeros(1)).name == "cuda_v2"
 
 
 # (N, H): the simulator runs each (n, h) thread in Python, so N * H stays small
@@ -206,3 +211,101 @@ def test_cell_ops_gradcheck_through_cuda_kernels():
         assert KL.select(x.array).name == KG.select(x.array).name == "cuda_v3"
         assert tn.gradcheck(lambda *a: lstm_cell(*a), (x, hx, cx, w4, u4, b4))
         assert tn.gradcheck(lambda *a: gru_cell(*a), (x, hx, w3, u3, b3))
+
+
+# ---------------------------------------------------------------- optimizer updates
+# 130 elements: more than one block of threads
+OPT_SHAPES = [(1,), (5, 3), (130,)]
+
+
+def _opt_arrays(shape, dtype, n):
+    rng = np.random.default_rng(len(shape) + n)
+    return [(rng.standard_normal(shape) * s).astype(dtype) for s in (1, 1, 0.1, 0.01)[:n]]
+
+
+def _no_reference(*args, **kw):
+    raise AssertionError("the CUDA version fell back to the reference")
+
+
+def _assert_few_ulps(got, want):
+    for a, b in zip(got, want):
+        a = to_host(a)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        rtol, atol = few_ulps("", b)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", OPT_SHAPES, ids=str)
+@pytest.mark.parametrize("t", [1, 1000])
+def test_adam_cuda_v2_matches_reference(shape, dtype, t, monkeypatch):
+    x, g, m, v = _opt_arrays(shape, dtype, 4)
+    v = np.abs(v)
+    args = (0.9, 0.999, 1e-8, 1e-3 / (1 - 0.9 ** t), np.sqrt(1 - 0.999 ** t))
+    want = [a.copy() for a in (x, m, v)]
+    KA.update_ref(want[0], g, want[1], want[2], *args)
+    got = [on_device(a.copy()) for a in (x, m, v)]
+    monkeypatch.setattr(KA, "update_ref", _no_reference)
+    KA.update_cuda_v2(got[0], on_device(g), got[1], got[2], *args)
+    _assert_few_ulps(got, want)
+    assert not np.array_equal(to_host(got[0]), x)       # the kernel did update x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", OPT_SHAPES, ids=str)
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_rmsprop_cuda_v2_matches_reference(shape, dtype, momentum, monkeypatch):
+    x, g, v, b = _opt_arrays(shape, dtype, 4)
+    v = np.abs(v)
+    buf = b if momentum else None
+    want = [a.copy() for a in (x, v) + ((b,) if momentum else ())]
+    KR.update_ref(want[0], g, want[1], 0.99, 1e-8, 1e-2, *(
+        (want[2], momentum) if momentum else ()))
+    got = [on_device(a.copy()) for a in (x, v) + ((buf,) if momentum else ())]
+    monkeypatch.setattr(KR, "update_ref", _no_reference)
+    KR.update_cuda_v2(got[0], on_device(g), got[1], 0.99, 1e-8, 1e-2, *(
+        (got[2], momentum) if momentum else ()))
+    _assert_few_ulps(got, want)
+
+
+def test_optimizer_cuda_v2_takes_the_reference_for_what_it_does_not_fuse():
+    # AMSGrad, centered RMSprop and a strided gradient run ref, as on the CPU
+    x, g, m, v = (on_device(a) for a in _opt_arrays((4, 3), np.float32, 4))
+    calls = []
+    real = KA.update_ref, KR.update_ref
+    try:
+        KA.update_ref = lambda *a, **k: calls.append("adam")
+        KR.update_ref = lambda *a, **k: calls.append("rmsprop")
+        KA.update_cuda_v2(x, g, m, v, 0.9, 0.999, 1e-8, 1e-3, 0.03, vmax=v.copy())
+        KA.update_cuda_v2(x, g.T.copy().T, m, v, 0.9, 0.999, 1e-8, 1e-3, 0.03)
+        KR.update_cuda_v2(x, g, v, 0.99, 1e-8, 1e-2, gbar=m)
+    finally:
+        KA.update_ref, KR.update_ref = real
+    assert calls == ["adam", "adam", "rmsprop"]
+
+
+@pytest.mark.parametrize("name,kw", [("adam", {}), ("adamw", {"weight_decay": 0.1}),
+                                     ("rmsprop", {}), ("rmsprop", {"momentum": 0.9})])
+def test_optimizers_step_alike_through_cuda_v2(name, kw):
+    # five steps of a small model on each version: the same parameters to a
+    # few ulps (on the simulator the model lives in NumPy arrays)
+    cls = {"adam": tn.optim.Adam, "adamw": tn.optim.AdamW, "rmsprop": tn.optim.RMSprop}[name]
+    path = "rmsprop" if name == "rmsprop" else "adam"
+    results = []
+    for version in ("ref", "cuda_v2"):
+        tn.manual_seed(0)
+        model = tn.nn.Sequential(tn.nn.Linear(7, 5), tn.nn.Tanh(), tn.nn.Linear(5, 3))
+        device = "cpu" if SIM else "cuda"
+        model.to(device)
+        opt = cls(model.parameters(), lr=1e-2, **kw)
+        x, y = tn.randn(16, 7).to(device), tn.randn(16, 3).to(device)
+        with kernels.use(**{path: version}):
+            assert (KR if path == "rmsprop" else KA).select(
+                next(model.parameters()).array).name == version
+            for _ in range(5):
+                opt.zero_grad()
+                ((model(x) - y) ** 2).mean().backward()
+                opt.step()
+        results.append([p.detach().numpy().copy() for p in model.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
