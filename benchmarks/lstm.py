@@ -49,7 +49,7 @@ class _Setup:
     """Model, optimizer and data of one library, and the training step
     (sequence length T and hidden size H, the default workload's unless given)."""
 
-    def __init__(self, lib, T=T, H=H):
+    def __init__(self, lib, T=T, H=H, device="cpu"):
         if lib == "tinynet":
             import tinynet as mod
             import tinynet.nn.functional as F
@@ -71,12 +71,13 @@ class _Setup:
                 m.double()             # loading then widens the float32 weights
             m.load_state_dict({k.split(".", 1)[1]: mod.tensor(v) for k, v in w.items()
                                if k.startswith(name + ".")})
+            m.to(device)
         self.params = list(self.lstm.parameters()) + list(self.head.parameters())
         self.opt = mod.optim.Adam(self.params, lr=2e-3)
         x, y = _data(T=T)
         if lib == "torch-float64":
             x = x.astype(np.float64)
-        self.x, self.y = mod.tensor(x), mod.tensor(y)
+        self.x, self.y = mod.tensor(x, device=device), mod.tensor(y, device=device)
 
     def forward(self):
         out, _ = self.lstm(self.x)
@@ -112,14 +113,14 @@ def _torch_threads(torch):
 
 
 def _np(t):
-    return t.detach().numpy().copy() if hasattr(t, "detach") else np.asarray(t)
+    return t.detach().cpu().numpy().copy() if hasattr(t, "detach") else np.asarray(t)
 
 
 def lstm_step(lib, T=T, H=H):
     """Workload for benchmarks/run.py; ``T`` (sequence length) and ``H``
     (hidden size) vary it for ``run.py --scaling``."""
-    from workloads import Case
-    s = _Setup(lib, T=T, H=H)
+    from workloads import DEVICE, Case
+    s = _Setup(lib, T=T, H=H, device=DEVICE)
     flops = 3 * 2 * T * N * (4 * H * (V + H) + H * V)
     return Case(s.step, s.check, flops=flops)
 

@@ -56,6 +56,24 @@ def existing_dir(text):
     return text
 
 
+def device_option(text):
+    """An argparse type: 'cpu', 'cuda' or 'cuda:N', where a CUDA device must
+    exist here (checked at parse time, so a missing GPU is a usage error)."""
+    if text != "cpu" and text != "cuda" and not (text.startswith("cuda:") and text[5:].isdigit()):
+        raise argparse.ArgumentTypeError(f"expected 'cpu', 'cuda' or 'cuda:N', got {text!r}")
+    if text != "cpu":
+        import tinynet as tn
+        count = tn.cuda.device_count()
+        if count == 0:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: no usable CUDA GPU here (CuPy missing, or no device or driver; "
+                f"`tinynet info` says which); use 'cpu'")
+        if text.startswith("cuda:") and int(text[5:]) >= count:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+    return text
+
+
 SEED = int_option(0, 2 ** 63 - 1)
 
 

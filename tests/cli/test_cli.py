@@ -147,6 +147,8 @@ BAD_OPTIONS = [
     (["train", "lstm", "--lr", "0"], "--lr", "(0, inf)"),
     (["train", "lstm", "--seed", "-5"], "--seed", "[0, 9223372036854775807]"),
     (["train", "lstm", "--epochs", "-1"], "--epochs", "an integer >= 1"),
+    (["train", "lstm", "--device", "gpu"], "--device", "'cpu', 'cuda' or 'cuda:N'"),
+    (["train", "gpt", "--device", "cuda:x"], "--device", "'cpu', 'cuda' or 'cuda:N'"),
 ] + [(["train", "lstm", "--" + o, "0"], "--" + o, "an integer >= 1")
      for o in ("max-chars", "seq-len", "batch-size", "embed-size", "hidden-size",
                "num-layers", "max-steps")] + [
@@ -167,6 +169,21 @@ BAD_OPTIONS = [
 ] + [(["train", "rnn", "--" + o, "0"], "--" + o, "an integer >= 1")
      for o in ("hours", "period", "window", "horizon", "test-days", "hidden-size",
                "num-layers", "batch-size", "steps")]
+
+
+@pytest.mark.parametrize("seed", ["cnn", "lstm", "gpt"])
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_device_cuda_without_a_gpu_is_a_usage_error(seed, device, capsys, monkeypatch):
+    # what a machine without a usable GPU (no CuPy, or no driver) reports
+    monkeypatch.setattr(tn.cuda, "device_count", lambda: 0)
+    _exits_2_naming(["train", seed, "--device", device], "--device",
+                    "no usable CUDA GPU here", capsys)
+
+
+def test_device_index_beyond_the_gpus_is_a_usage_error(capsys, monkeypatch):
+    monkeypatch.setattr(tn.cuda, "device_count", lambda: 2)
+    _exits_2_naming(["train", "gpt", "--device", "cuda:2"], "--device",
+                    "2 CUDA GPU(s), cuda:0 to cuda:1", capsys)
 
 
 @pytest.mark.parametrize("argv,option,allowed", BAD_OPTIONS,

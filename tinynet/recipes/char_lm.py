@@ -44,6 +44,10 @@ the same batches, optimizer and schedule state, and the LSTM's state.
 With no ``--text`` the corpus is a handful of standard-library modules
 (``tinynet.data.textsets.stdlib_corpus``): no download.
 
+Device. ``device`` ('cpu', 'cuda', 'cuda:N') is where the model trains: the
+batches are cut on the host and copied over each step; sampling brings one
+row of logits back per character.
+
 The model contract (what a seed registered with ``recipe="char_lm"``
 provides); the builder is called with ``vocab_size`` and the keywords of its
 signature found in the config:
@@ -87,7 +91,7 @@ DEFAULTS = {
     "epochs": 1, "max_steps": None, "time_budget": None, "clip": 1.0, "eval_every": 0,
     "prompt": "def ", "temperature": 0.8, "top_k": None, "sample_chars": 300,
     "sample_every": 200,
-    "seed": 0, "save": None, "quiet": False,
+    "seed": 0, "save": None, "quiet": False, "device": "cpu",
 }
 
 OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW}
@@ -96,11 +100,17 @@ MIN_LR_FRACTION = 0.1          # the cosine schedule ends at lr * MIN_LR_FRACTIO
 METRICS = ["epoch", "step", "seconds", "lr", "train_loss", "train_ppl", "val_loss", "val_ppl"]
 
 
+def _device(model):
+    return next(model.parameters()).device
+
+
 def _forward(model, x, state=None):
-    """(logits, state) for the int64 ids ``x``, laid out as the model takes them."""
+    """(logits, state) for the int64 ids ``x`` (a NumPy array), laid out as
+    the model takes them, on the model's device."""
+    x = tn.tensor(x, device=_device(model))
     if getattr(model, "carries_state", False):
-        return model(tn.tensor(x), state)
-    return model(tn.tensor(x)), None
+        return model(x, state)
+    return model(x), None
 
 
 def _detach(state):
@@ -111,7 +121,8 @@ def _detach(state):
 def _loss(model, x, y, state):
     logits, state = _forward(model, x, state)
     V = logits.shape[-1]
-    return F.cross_entropy(logits.reshape(-1, V), tn.tensor(y.reshape(-1))), state
+    target = tn.tensor(y.reshape(-1), device=logits.device)
+    return F.cross_entropy(logits.reshape(-1, V), target), state
 
 
 def evaluate(model, stream):
@@ -153,8 +164,8 @@ def sample(model, vocab, prompt="", n_chars=200, temperature=1.0, seed=None, top
     with tn.no_grad():
         logits, state = _forward(model, one_sequence(ids))
         for _ in range(n_chars):
-            last = (logits.array[0, -1] if batch_first else logits.array[-1, 0])
-            last = last.astype(np.float64)
+            last = (logits[0, -1] if batch_first else logits[-1, 0]).numpy()
+            last = last.astype(np.float64)          # on the host: one row of V logits
             if temperature <= 0:
                 nxt = int(last.argmax())
             else:
@@ -325,6 +336,7 @@ def fit(config, run, resume=False):
     run.quiet = run.quiet or bool(cfg["quiet"])
     run.columns = run.columns or METRICS
     net, vocab, train_stream, val_stream, n_chars = build(cfg)
+    net.to(cfg["device"])                    # before the optimizer sees the parameters
     batch_first = getattr(net, "batch_first", True)
     stateful = getattr(net, "carries_state", False)
     steps_per_epoch = len(train_stream)
@@ -343,7 +355,8 @@ def fit(config, run, resume=False):
         factor.total, factor.budget = run_length(cfg, steps_per_epoch)
         pos = {k: ck[k] for k in pos}
         _truncate_metrics(run)
-    state = None if pos["state"] is None else tuple(tn.tensor(a) for a in pos["state"])
+    state = None if pos["state"] is None else \
+        tuple(tn.tensor(a, device=cfg["device"]) for a in pos["state"])
     pending = list(pos["pending"])           # step losses since the last metrics row
     seconds = pos["train_seconds"]
     batch_in_epoch = pos["batch_in_epoch"]
@@ -520,7 +533,7 @@ _HELP = {"eval_every": "also evaluate (and checkpoint) every N steps; 0: once pe
 
 def add_arguments(parser, entry):
     """The options of ``tinynet train NAME`` for a seed trained by this recipe."""
-    from tinynet.cli import SEED, existing_file, float_option, int_option
+    from tinynet.cli import SEED, device_option, existing_file, float_option, int_option
     d = {**DEFAULTS, **entry.defaults}
     parser.add_argument("--text", type=existing_file,
                         help="a UTF-8 text file (default: Python's standard-library sources, "
@@ -536,6 +549,8 @@ def add_arguments(parser, entry):
     parser.add_argument("--schedule", choices=list(SCHEDULES), default=d["schedule"],
                         help="the lr after warm-up: constant, or a cosine down to lr/10")
     parser.add_argument("--prompt", default=d["prompt"])
+    parser.add_argument("--device", default=d["device"], type=device_option,
+                        help="'cpu', 'cuda' or 'cuda:N'")
     parser.add_argument("--out", help="run directory: config.json, metrics.csv, curves.png, "
                                       "checkpoint.npz (default: none, nothing written)")
     parser.add_argument("--save", help="write model, vocabulary and config here (tn.save)")

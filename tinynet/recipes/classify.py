@@ -127,14 +127,6 @@ def data_source(text):
         f"with PATH an existing folder, got {text!r}")
 
 
-def device_option(text):
-    """An argparse type: 'cpu', 'cuda' or 'cuda:N'."""
-    import argparse
-    if text in ("cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
-        return text
-    raise argparse.ArgumentTypeError(f"expected 'cpu', 'cuda' or 'cuda:N', got {text!r}")
-
-
 def image_geometry(dataset):
     """(channels, side) of the dataset's first image."""
     x, _ = dataset[0]
@@ -349,7 +341,7 @@ def train(config=None, model="cnn", run=None):
 # ---------------------------------------------------------------- command line
 def add_arguments(parser, entry):
     """The options of ``tinynet train NAME`` for a seed trained by this recipe."""
-    from tinynet.cli import SEED, float_option, int_option
+    from tinynet.cli import SEED, device_option, float_option, int_option
     d = {**DEFAULTS, **entry.defaults}
     parser.add_argument("--data", default=d["data"], type=data_source,
                         help="'digits' (embedded), 'mnist:PATH', 'fashion-mnist:PATH', "
