@@ -40,6 +40,10 @@ the CPU and cuBLAS through CuPy on the GPU):
               sums at most DIRECT_MAX_TAPS taps, else ``cpu_v3`` (``cpu_v4``
               where it applies only with ``ROUTE_WINOGRAD``, off: it does not
               win in a training step here).
+- ``cuda_v7`` Numba CUDA direct, for the same few-tap convolutions as
+              ``cpu_v5``: one thread per output; the weight and bias
+              gradients one block per entry (a float64 tree reduction);
+              the input gradient, and other shapes, ``cuda_v2``'s.
 
 Accuracy: every version is within 1e-5 * max|ref| (float32) and
 1e-12 * max|ref| (float64) of the float64 reference on the tested shapes
@@ -52,7 +56,9 @@ y = w (O, C*KH*KW) @ cols (C*KH*KW, N*OH*OW).
 
 The CPU default is ``cpu_v6`` where BLAS runs on at most
 ``CPU_V3_MAX_THREADS`` threads, else ``cpu_v1`` (``cpu_default()``); the GPU
-default is ``cuda_v2`` where Numba's CUDA kernels work, else ``ref`` on CuPy.
+default is ``cuda_v2`` where Numba's CUDA kernels work (``cuda_v7`` for the
+convolutions ``gpu_route`` gives it, unless a version is forced), else
+``ref`` on CuPy.
 
 ``python -m tinynet.kernels.conv2d [--quick]`` checks every version against
 ``ref`` and then times them (``self_check``).
@@ -63,7 +69,7 @@ import threading
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels import pick, threads, workspace
+from tinynet.kernels import forced, pick, threads, workspace
 from tinynet.kernels._common import (Case, Impl, check_and_time, for_parts, launch, main,
                                      numba_available, numba_cuda_available)
 
@@ -1201,6 +1207,149 @@ def conv2d_backward_cpu_v6(gy, w, x, x_shape, stride, padding, dilation, groups,
                          need_x, need_w, need_b)
 
 
+# ---------------------------------------------------------------- v7: direct CUDA
+# cpu_v5's idea on a GPU: for a convolution whose outputs sum at most
+# DIRECT_MAX_TAPS taps (the seed CNN's first layer), im2col writes a column
+# matrix nine times the input for a GEMM with an inner dimension of nine.
+# Here one thread computes one output from the input directly, and the
+# weight and bias gradients are reductions, one block per weight (and per
+# bias) entry, each thread summing a strided share of the N*OH*OW products
+# in float64, then a tree in shared memory. The input gradient, and every
+# convolution with more taps, is cuda_v2's.
+_v7 = {}
+
+
+def _v7_threads():
+    # a block's threads; the simulator runs each in Python, so it gets few
+    from tinynet.kernels._common import cuda_sim_enabled
+    return 8 if cuda_sim_enabled() else 128
+
+
+def _build_v7(T, nthreads):
+    global cuda
+    numba_available()
+    from numba import cuda, float64
+
+    @cuda.jit
+    def forward(x, w, bias, has_bias, SH, SW, PH, PW, DH, DW, y):
+        t = cuda.grid(1)
+        if t >= y.size:
+            return
+        N, O, OH, OW = y.shape
+        C, H, W = x.shape[1], x.shape[2], x.shape[3]
+        KH, KW = w.shape[2], w.shape[3]
+        ow = t % OW
+        oh = (t // OW) % OH
+        o = (t // (OW * OH)) % O
+        n = t // (OW * OH * O)
+        acc = bias[o] if has_bias else T(0)
+        for c in range(C):
+            for i in range(KH):
+                h = oh * SH - PH + i * DH
+                if 0 <= h < H:
+                    for j in range(KW):
+                        v = ow * SW - PW + j * DW
+                        if 0 <= v < W:
+                            acc += w[o, c, i, j] * x[n, c, h, v]
+        y[n, o, oh, ow] = acc
+
+    @cuda.jit
+    def grad_weight(x, gy, SH, SW, PH, PW, DH, DW, gw, gb):
+        # block e < gw.size: the weight entry e; block gw.size + o: the bias o
+        e = cuda.blockIdx.x
+        tid = cuda.threadIdx.x
+        N, O, OH, OW = gy.shape
+        C, H, W = x.shape[1], x.shape[2], x.shape[3]
+        KH, KW = gw.shape[2], gw.shape[3]
+        acc = 0.0
+        if e < gw.size:
+            j = e % KW
+            i = (e // KW) % KH
+            c = (e // (KW * KH)) % C
+            o = e // (KW * KH * C)
+            for k in range(tid, N * OH * OW, nthreads):
+                ow = k % OW
+                oh = (k // OW) % OH
+                n = k // (OW * OH)
+                h = oh * SH - PH + i * DH
+                v = ow * SW - PW + j * DW
+                if 0 <= h < H and 0 <= v < W:
+                    acc += float64(gy[n, o, oh, ow]) * float64(x[n, c, h, v])
+        else:
+            o = e - gw.size
+            for k in range(tid, N * OH * OW, nthreads):
+                acc += float64(gy[k // (OW * OH), o, (k // OW) % OH, k % OW])
+        part = cuda.shared.array(nthreads, float64)
+        part[tid] = acc
+        cuda.syncthreads()
+        step = nthreads // 2
+        while step > 0:
+            if tid < step:
+                part[tid] += part[tid + step]
+            cuda.syncthreads()
+            step //= 2
+        if tid == 0:
+            if e < gw.size:
+                gw.reshape(gw.size)[e] = T(part[0])
+            else:
+                gb[e - gw.size] = T(part[0])
+
+    return forward, grad_weight
+
+
+def _kernels_v7(dtype):
+    key = (np.dtype(dtype), _v7_threads())
+    if key not in _v7:
+        _v7[key] = _build_v7(key[0].type, key[1])
+    return _v7[key]
+
+
+def gpu_route(w_shape, groups):
+    """The GPU version for one convolution: ``cuda_v7`` (direct) where each
+    output sums at most DIRECT_MAX_TAPS taps, else ``cuda_v2``."""
+    taps = w_shape[1] * w_shape[2] * w_shape[3]
+    return "cuda_v7" if groups == 1 and taps <= DIRECT_MAX_TAPS else "cuda_v2"
+
+
+def conv2d_forward_cuda_v7(x, w, stride, padding, dilation, groups, bias=None):
+    if gpu_route(w.shape, groups) != "cuda_v7" or x.dtype not in (np.float32, np.float64):
+        return conv2d_forward(x, w, stride, padding, dilation, groups, IMPLS["cuda_v2"], bias)
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    y = xp.empty((N, O, out_size(H, KH, SH, PH, DH), out_size(W, KW, SW, PW, DW)), x.dtype)
+    b = xp.zeros(1, x.dtype) if bias is None else xp.ascontiguousarray(bias, dtype=x.dtype)
+    if y.size:
+        launch(_kernels_v7(x.dtype)[0], y.size)(
+            xp.ascontiguousarray(x), xp.ascontiguousarray(w, dtype=x.dtype), b,
+            bias is not None, SH, SW, PH, PW, DH, DW, y)
+    return y, None
+
+
+def conv2d_backward_cuda_v7(gy, w, x, x_shape, stride, padding, dilation, groups,
+                            need_x=True, need_w=True, need_b=False):
+    v2 = IMPLS["cuda_v2"]
+    xp = get_array_module(gy)
+    gx = conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups, v2) \
+        if need_x else None
+    if not (need_w or need_b):
+        return gx, None, None
+    if gpu_route(w.shape, groups) != "cuda_v7" or gy.dtype not in (np.float32, np.float64):
+        gw = conv2d_backward_weight(x, gy, w.shape, stride, padding, dilation, groups,
+                                    None, v2) if need_w else None
+        return gx, gw, gy.sum(axis=(0, 2, 3)) if need_b else None
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    O = gy.shape[1]
+    gw = xp.zeros(w.shape, gy.dtype)      # (only w's shape is used here)
+    gb = xp.zeros(O, gy.dtype)
+    if gy.size:
+        nthreads = _v7_threads()
+        _kernels_v7(gy.dtype)[1][gw.size + O, nthreads](
+            xp.ascontiguousarray(x), xp.ascontiguousarray(gy), SH, SW, PH, PW, DH, DW, gw, gb)
+    return gx, gw if need_w else None, gb if need_b else None
+
+
 # ---------------------------------------------------------------- table, dispatch
 # Every version has im2col and col2im (also behind ``unfold``/``fold``);
 # ``forward``/``backward`` are the whole convolution for versions that
@@ -1221,6 +1370,9 @@ IMPLS = {
                    forward=conv2d_forward_cpu_v5, backward=conv2d_backward_cpu_v5),
     "cpu_v6": Impl("cpu_v6", "cpu", numba_available, im2col=im2col_cpu_v3, col2im=col2im_cpu_v3,
                    forward=conv2d_forward_cpu_v6, backward=conv2d_backward_cpu_v6),
+    "cuda_v7": Impl("cuda_v7", "cuda", numba_cuda_available, im2col=im2col_cuda_v2,
+                    col2im=col2im_cuda_v2, forward=conv2d_forward_cuda_v7,
+                    backward=conv2d_backward_cuda_v7),
 }
 
 
@@ -1247,6 +1399,17 @@ def select(x):
     return pick("conv", IMPLS, x, cpu=cpu_default(), gpu="cuda_v2")
 
 
+def select_for(x, w_shape, groups):
+    """``select(x)`` for one convolution: on a GPU, unless a version is
+    forced, ``gpu_route`` picks between ``cuda_v2`` and ``cuda_v7`` (the CPU's
+    per-shape choice is ``cpu_v6``'s own)."""
+    impl = select(x)
+    if impl.name == "cuda_v2" and forced("conv") is None \
+            and gpu_route(w_shape, groups) == "cuda_v7":
+        return IMPLS["cuda_v7"]
+    return impl
+
+
 # ---------------------------------------------------------------- the three products
 def conv2d_forward(x, w, stride, padding, dilation, groups, impl=None, bias=None):
     """y (N, O, OH, OW) and the column matrix (kept for the weight gradient).
@@ -1254,7 +1417,7 @@ def conv2d_forward(x, w, stride, padding, dilation, groups, impl=None, bias=None
     ``bias`` (O,) is added while the GEMM's (O, N, ...) result is rearranged
     to (N, O, ...): one pass over y instead of two."""
     xp = get_array_module(x)
-    impl = impl or select(x)
+    impl = impl or select_for(x, w.shape, groups)
     if impl.forward is not None:
         return impl.forward(x, w, stride, padding, dilation, groups, bias)
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
@@ -1277,7 +1440,7 @@ def conv2d_forward(x, w, stride, padding, dilation, groups, impl=None, bias=None
 def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups, impl=None):
     """gx = the adjoint of the convolution applied to gy (a transposed conv)."""
     xp = get_array_module(gy)
-    impl = impl or select(gy)
+    impl = impl or select_for(gy, w.shape, groups)
     if impl.backward is not None:
         return impl.backward(gy, w, None, x_shape, stride, padding, dilation, groups,
                              need_x=True, need_w=False)[0]
@@ -1295,7 +1458,7 @@ def conv2d_backward_weight(x, gy, w_shape, stride, padding, dilation, groups, co
                            impl=None):
     """gw (O, C/groups, KH, KW); reuses the forward's column matrix if given."""
     xp = get_array_module(x)
-    impl = impl or select(x)
+    impl = impl or select_for(x, w_shape, groups)
     if impl.backward is not None:
         return impl.backward(gy, np.empty(w_shape, gy.dtype), x, x.shape, stride, padding,
                              dilation, groups, need_x=False, need_w=True)[1]
@@ -1314,7 +1477,7 @@ def conv2d_backward(gy, x, w, stride, padding, dilation, groups, cols=None,
                     needs=(True, True, False), impl=None):
     """(gx, gw, gb) for the needed ones (None for the others): the plain
     backward of a convolution, in one pass where the version has one."""
-    impl = impl or select(gy)
+    impl = impl or select_for(gy, w.shape, groups)
     need_x, need_w, need_b = needs
     if impl.backward is not None:
         return impl.backward(gy, w, x, x.shape, stride, padding, dilation, groups,

@@ -74,6 +74,57 @@ def test_conv_cuda_matches_reference(c, dtype):
         np.testing.assert_allclose(to_host(ours), to_host(theirs), rtol=tol, atol=tol)
 
 
+# cuda_v7's direct kernels: at most nine taps per output, one group
+DIRECT = [
+    # (N, C, H, W, O, KH, KW, stride, padding, dilation)
+    (2, 1, 6, 5, 3, 3, 3, (1, 1), (0, 0), (1, 1)),
+    (1, 1, 7, 6, 2, 3, 3, (2, 1), (1, 2), (1, 2)),
+    (2, 2, 5, 5, 2, 2, 2, (1, 2), (1, 0), (2, 1)),
+    (1, 1, 4, 9, 2, 1, 5, (1, 1), (0, 2), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", DIRECT, ids=lambda c: "-".join(map(str, c)).replace(" ", ""))
+def test_conv_direct_cuda_v7_matches_reference(c, dtype, bias, monkeypatch):
+    N, C, H, W, O, KH, KW, s, p, d = c
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((O, C, KH, KW)).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype) if bias else None
+    ref, v7 = KC.IMPLS["ref"], KC.IMPLS["cuda_v7"]
+    assert KC.gpu_route(w.shape, 1) == "cuda_v7"
+    y_ref, _ = KC.conv2d_forward(x, w, s, p, d, 1, ref, bias=b)
+    gy = rng.standard_normal(y_ref.shape).astype(dtype)
+    want = KC.conv2d_backward(gy, x, w, s, p, d, 1, None, (True, True, True), ref)
+    dev = [on_device(a) for a in (x, w, gy)]
+    # the weight and bias gradients must come from the direct kernel, not cuda_v2's GEMM
+    monkeypatch.setattr(KC, "conv2d_backward_weight", _no_reference)
+    y, cols = KC.conv2d_forward(dev[0], dev[1], s, p, d, 1, v7,
+                                bias=None if b is None else on_device(b))
+    assert cols is None
+    got = KC.conv2d_backward(dev[2], dev[0], dev[1], s, p, d, 1, None, (True, True, True), v7)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, e in zip((y,) + tuple(got), (y_ref,) + tuple(want)):
+        assert to_host(a).dtype == dtype
+        np.testing.assert_allclose(to_host(a), e, rtol=tol, atol=tol)
+
+
+def test_conv_cuda_v7_hands_other_shapes_to_cuda_v2():
+    # ten taps (C=1, 2x5) and two groups go to cuda_v2's products: same values
+    rng = np.random.default_rng(2)
+    for w_shape, g in (((2, 1, 2, 5), 1), ((4, 1, 3, 3), 2)):
+        x = rng.standard_normal((1, g, 5, 6))
+        w = rng.standard_normal(w_shape)
+        assert KC.gpu_route(w.shape, g) == "cuda_v2"
+        y_ref, _ = KC.conv2d_forward(x, w, (1, 1), (0, 0), (1, 1), g, KC.IMPLS["ref"])
+        y, cols = KC.conv2d_forward(on_device(x), on_device(w), (1, 1), (0, 0), (1, 1), g,
+                                    KC.IMPLS["cuda_v7"])
+        assert cols is not None
+        np.testing.assert_allclose(to_host(y), y_ref, rtol=1e-12, atol=1e-12)
+
+
 POOL = [
     # (N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, ceil_mode)
     (1, 2, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1, False),
@@ -140,6 +191,11 @@ def test_selection_prefers_cuda_kernels_for_gpu_arrays():
         assert KL.select(cupy.zeros((1, 4))).name == "cuda_v3"
         assert KG.select(cupy.zeros((1, 3))).name == "cuda_v3"
         assert KA.select(cupy.zeros(1)).name == KR.select(cupy.zeros(1)).name == "cuda_v2"
+        # the seed CNN's two convolutions: the direct kernels for the first
+        assert KC.select_for(cupy.zeros(1), (32, 1, 3, 3), 1).name == "cuda_v7"
+        assert KC.select_for(cupy.zeros(1), (64, 32, 3, 3), 1).name == "cuda_v2"
+        with kernels.use(conv="cuda_v2"):        # a forced version is used as it is
+            assert KC.select_for(cupy.zeros(1), (32, 1, 3, 3), 1).name == "cuda_v2"
 
 
 # (N, H): the simulator runs each (n, h) thread in Python, so N * H stays small

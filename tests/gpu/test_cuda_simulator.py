@@ -21,7 +21,8 @@ def test_cuda_kernels_pass_under_the_simulator():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module,cuda_version", [("conv2d", "cuda_v2"), ("pool2d", "cuda_v2"),
+@pytest.mark.parametrize("module,cuda_version", [("conv2d", "cuda_v2"), ("conv2d", "cuda_v7"),
+                                                 ("pool2d", "cuda_v2"),
                                                  ("lstm_cell", "cuda_v3"),
                                                  ("gru_cell", "cuda_v3"),
                                                  ("adam", "cuda_v2"), ("rmsprop", "cuda_v2")])
