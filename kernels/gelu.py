@@ -1,5 +1,5 @@
 """GELU with the exact (erf) form: ``x * Phi(x)`` and its derivative
-``Phi(x) + x * phi(x)``, in two versions.
+``Phi(x) + x * phi(x)``, in several versions.
 
 - ``ref``: NumPy/CuPy array expressions (erf from ``tinynet.ops._special``):
   the forward makes four passes over the array, the backward about ten.
@@ -17,8 +17,12 @@
   float64 and rounded once to float32. float64 arrays take ``cpu_v1``'s
   loops, so gradient checks see ``math.erf``.
 
-Only float32 and float64 NumPy arrays take the Numba versions; other dtypes
-and CuPy arrays take ``ref``. ``GELU(approximate="tanh")`` stays on the composed ops
+- ``cuda_v3``: ``cpu_v1``'s loops as Numba CUDA kernels, one thread per
+  element (float64 inside, one rounding at the store): one launch each way
+  where ``ref`` makes four and about ten CuPy launches.
+
+Only float32 and float64 arrays take the Numba versions (NumPy arrays the
+CPU ones, CuPy arrays ``cuda_v3``); other dtypes take ``ref``. ``GELU(approximate="tanh")`` stays on the composed ops
 in ``tinynet/ops/elementwise.py``. ``python -m tinynet.kernels.gelu`` checks
 every version against ``ref`` and times them.
 """
@@ -27,8 +31,8 @@ import math
 import numpy as np
 
 from tinynet.backend import get_array_module
-from tinynet.kernels._common import (Case, Impl, check_and_time, contiguous, for_parts, main,
-                                     numba_available)
+from tinynet.kernels._common import (Case, Impl, check_and_time, contiguous, for_parts, launch,
+                                     main, numba_available, numba_cuda_available)
 
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -208,21 +212,92 @@ def backward_cpu_v2(x, gy):
     return gx
 
 
+# ---------------------------------------------------------------- cuda_v3
+_built_v3 = None
+cuda = None          # numba.cuda, imported on first use (the simulator patches this global)
+
+
+def _build_v3():
+    global cuda
+    numba_available()
+    from numba import cuda, float64
+
+    # cpu_v1's loops as kernels, one thread per element: float64 inside,
+    # one rounding to the array's dtype at the store
+    @cuda.jit
+    def forward(x, y):
+        i = cuda.grid(1)
+        if i < x.size:
+            v = float64(x[i])
+            y[i] = 0.5 * v * (1.0 + math.erf(v * _INV_SQRT_2))
+
+    @cuda.jit
+    def backward(x, gy, gx):
+        i = cuda.grid(1)
+        if i < x.size:
+            v = float64(x[i])
+            cdf = 0.5 * (1.0 + math.erf(v * _INV_SQRT_2))
+            pdf = _INV_SQRT_2PI * math.exp(-0.5 * v * v)
+            gx[i] = float64(gy[i]) * (cdf + v * pdf)
+
+    return forward, backward
+
+
+def _kernels_v3():
+    global _built_v3
+    if _built_v3 is None:
+        _built_v3 = _build_v3()
+    return _built_v3
+
+
+def _fits_v3(*arrays):
+    # float32/float64 arrays of one type, dtype and shape (CuPy, or NumPy
+    # under the simulator)
+    x = arrays[0]
+    return (x.dtype in (np.float32, np.float64)
+            and all(type(a) is type(x) and a.dtype == x.dtype and a.shape == x.shape
+                    for a in arrays))
+
+
+def forward_cuda_v3(x):
+    if not _fits_v3(x):
+        return forward_ref(x)
+    xp = get_array_module(x)
+    y = xp.empty(x.shape, x.dtype)
+    if x.size:
+        launch(_kernels_v3()[0], x.size)(contiguous(x).reshape(-1), y.reshape(-1))
+    return y
+
+
+def backward_cuda_v3(x, gy):
+    if not _fits_v3(x, gy):
+        return backward_ref(x, gy)
+    xp = get_array_module(x)
+    gx = xp.empty(x.shape, x.dtype)
+    if x.size:
+        launch(_kernels_v3()[1], x.size)(contiguous(x).reshape(-1), contiguous(gy).reshape(-1),
+                                         gx.reshape(-1))
+    return gx
+
+
 IMPLS = {
     "ref": Impl("ref", "any", forward=forward_ref, backward=backward_ref),
     "cpu_v1": Impl("cpu_v1", "cpu", numba_available,
                    forward=forward_cpu_v1, backward=backward_cpu_v1),
     "cpu_v2": Impl("cpu_v2", "cpu", numba_available,
                    forward=forward_cpu_v2, backward=backward_cpu_v2),
+    "cuda_v3": Impl("cuda_v3", "cuda", numba_cuda_available,
+                    forward=forward_cuda_v3, backward=backward_cuda_v3),
 }
 
 
 def select(x):
     """The version for array ``x``: ``cpu_v2`` on NumPy arrays (where Numba
-    imports; float64 takes ``cpu_v1``'s loops), ``ref`` on CuPy arrays, unless forced (``TINYNET_GELU_IMPL``,
-    ``tinynet.kernels.use(gelu=...)``)."""
+    imports; float64 takes ``cpu_v1``'s loops), ``cuda_v3`` on CuPy arrays
+    (``ref`` where Numba's CUDA kernels do not work), unless forced
+    (``TINYNET_GELU_IMPL``, ``tinynet.kernels.use(gelu=...)``)."""
     from tinynet.kernels import pick
-    return pick("gelu", IMPLS, x, cpu="cpu_v2", gpu="ref")
+    return pick("gelu", IMPLS, x, cpu="cpu_v2", gpu="cuda_v3")
 
 
 # ---------------------------------------------------------------- self-check

@@ -13,6 +13,7 @@ import tinynet as tn
 from tinynet import kernels
 from tinynet.kernels import adam as KA
 from tinynet.kernels import conv2d as KC
+from tinynet.kernels import gelu as KGELU
 from tinynet.kernels import gru_cell as KG
 from tinynet.kernels import lstm_cell as KL
 from tinynet.kernels import pool2d as KP
@@ -179,9 +180,10 @@ def test_ops_gradcheck_through_cuda_kernels():
 def test_selection_prefers_cuda_kernels_for_gpu_arrays():
     if SIM:
         with kernels.use(conv="cuda_v2", lstm="cuda_v3", gru="cuda_v3", adam="cuda_v2",
-                         rmsprop="cuda_v2"):
+                         rmsprop="cuda_v2", gelu="cuda_v3"):
             assert KC.select(np.zeros(1)).name == "cuda_v2"
             assert KA.select(np.zeros(1)).name == KR.select(np.zeros(1)).name == "cuda_v2"
+            assert KGELU.select(np.zeros(1)).name == "cuda_v3"
             assert KL.select(np.zeros((1, 4))).name == "cuda_v3"
             assert KG.select(np.zeros((1, 3))).name == "cuda_v3"
     else:
@@ -191,6 +193,7 @@ def test_selection_prefers_cuda_kernels_for_gpu_arrays():
         assert KL.select(cupy.zeros((1, 4))).name == "cuda_v3"
         assert KG.select(cupy.zeros((1, 3))).name == "cuda_v3"
         assert KA.select(cupy.zeros(1)).name == KR.select(cupy.zeros(1)).name == "cuda_v2"
+        assert KGELU.select(cupy.zeros(1)).name == "cuda_v3"
         # the seed CNN's two convolutions: the direct kernels for the first
         assert KC.select_for(cupy.zeros(1), (32, 1, 3, 3), 1).name == "cuda_v7"
         assert KC.select_for(cupy.zeros(1), (64, 32, 3, 3), 1).name == "cuda_v2"
@@ -365,3 +368,33 @@ def test_optimizers_step_alike_through_cuda_v2(name, kw):
         results.append([p.detach().numpy().copy() for p in model.parameters()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------- GELU
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-6), (np.float64, 1e-13)])
+@pytest.mark.parametrize("shape", [(1,), (3, 50), (0, 4)], ids=str)
+def test_gelu_cuda_v3_matches_reference(shape, dtype, tol, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = (3 * rng.standard_normal(shape)).astype(dtype)
+    x.reshape(-1)[:2] = (-12.0, 9.0)[:x.size]          # the tails: Phi 0 and 1
+    gy = rng.standard_normal(shape).astype(dtype)
+    y_ref, gx_ref = KGELU.forward_ref(x), KGELU.backward_ref(x, gy)
+    monkeypatch.setattr(KGELU, "forward_ref", _no_reference)
+    monkeypatch.setattr(KGELU, "backward_ref", _no_reference)
+    y = KGELU.forward_cuda_v3(on_device(x))
+    gx = KGELU.backward_cuda_v3(on_device(x), on_device(gy))
+    for got, want in ((y, y_ref), (gx, gx_ref)):
+        assert to_host(got).dtype == dtype and to_host(got).shape == shape
+        np.testing.assert_allclose(to_host(got), want, rtol=tol, atol=tol)
+
+
+def test_gelu_op_through_cuda_v3():
+    # F.gelu forward and plain backward on the kernel, float64 gradcheck too
+    x = tn.tensor(on_device(np.linspace(-4, 4, 9)), requires_grad=True)
+    with kernels.use(gelu="cuda_v3"):
+        assert KGELU.select(x.array).name == "cuda_v3"
+        y = tn.nn.functional.gelu(x)
+        y.sum().backward()
+        assert tn.gradcheck(lambda a: tn.nn.functional.gelu(a), (x,))
+    want = KGELU.backward_ref(np.linspace(-4, 4, 9), np.ones(9))
+    np.testing.assert_allclose(to_host(x.grad.array), want, rtol=1e-13, atol=1e-13)

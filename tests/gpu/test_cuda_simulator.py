@@ -25,7 +25,8 @@ def test_cuda_kernels_pass_under_the_simulator():
                                                  ("pool2d", "cuda_v2"),
                                                  ("lstm_cell", "cuda_v3"),
                                                  ("gru_cell", "cuda_v3"),
-                                                 ("adam", "cuda_v2"), ("rmsprop", "cuda_v2")])
+                                                 ("adam", "cuda_v2"), ("rmsprop", "cuda_v2"),
+                                                 ("gelu", "cuda_v3")])
 def test_module_self_check_covers_the_cuda_version_under_the_simulator(module, cuda_version):
     # python -m tinynet.kernels.<module> with the simulator on checks the CUDA
     # version on NumPy arrays too (small shapes) and times nothing
