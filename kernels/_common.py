@@ -264,20 +264,50 @@ def launch_config(n):
 _quiet_lock = threading.Lock()
 
 
-def launch(kernel, n):
-    """``kernel[launch_config(n)]``, ready to call, without Numba's "Grid
-    size N will likely result in GPU under-utilization" warning: a pooling
-    window or a recurrent step over a small batch is small by nature, and the
-    warning would come back at every new size. The filter holds for this call
-    only: the program's warning filters are put back as they were (under a
-    lock, so that two threads' calls do not interleave their save and
-    restore)."""
+_streams = {}       # CuPy stream handle -> Numba's view of that stream
+
+
+def current_stream():
+    """The stream for a Numba kernel: CuPy's current stream, so that the
+    kernel runs in order with the CuPy work around it (in a program's own
+    ``with cupy.cuda.Stream(non_blocking=True):`` too, where Numba's default
+    stream would race with it). None, Numba's default, under the simulator
+    and on CuPy's default null stream, which is the same stream."""
+    if cuda_sim_enabled():
+        return None
+    import cupy
+    ptr = cupy.cuda.get_current_stream().ptr
+    if not ptr:
+        return None
+    stream = _streams.get(ptr)
+    if stream is None:
+        if len(_streams) > 64:        # a program making many short-lived streams
+            _streams.clear()
+        from numba import cuda as numba_cuda
+        stream = _streams[ptr] = numba_cuda.external_stream(ptr)
+    return stream
+
+
+def configure(kernel, grid, block):
+    """``kernel[grid, block]`` on ``current_stream()``, ready to call, without
+    Numba's "Grid size N will likely result in GPU under-utilization"
+    warning: a pooling window or a recurrent step over a small batch is
+    small by nature, and the warning would come back at every new size. The
+    filter holds for this call only: the program's warning filters are put
+    back as they were (under a lock, so that two threads' calls do not
+    interleave their save and restore)."""
+    stream = current_stream()
     with _quiet_lock, warnings.catch_warnings():
         # by message only: numba-cuda has its own copy of the warning class, and
         # it wraps the text in terminal escapes, hence the leading .*
         warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result in "
                                 "GPU under-utilization")
-        return kernel[launch_config(n)]
+        return kernel[grid, block] if stream is None else kernel[grid, block, stream]
+
+
+def launch(kernel, n):
+    """``configure(kernel, *launch_config(n))``: one thread per element."""
+    return configure(kernel, *launch_config(n))
 
 
 # ---------------------------------------------------------------- shared math

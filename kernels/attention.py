@@ -49,15 +49,13 @@ returns (dq, dk, dv).
 measures the memory ``cpu_v1`` and ``ref`` take at T=1024 and times them.
 """
 import math
-import threading
-import warnings
 
 import numpy as np
 
 from tinynet.backend import get_array_module
 from tinynet.kernels import pick, threads
-from tinynet.kernels._common import (Case, Impl, check_and_time, contiguous, cuda_dtype_ok,
-                                     cuda_sim_enabled, main, numba_available,
+from tinynet.kernels._common import (Case, Impl, check_and_time, configure, contiguous,
+                                     cuda_dtype_ok, cuda_sim_enabled, main, numba_available,
                                      numba_cuda_available)
 
 
@@ -608,9 +606,6 @@ def _cuda_ok(q, k, v):
             and _kernels_v2(q.dtype, max(q.shape[2], v.shape[2], 1)) is not None)
 
 
-_quiet_lock = threading.Lock()
-
-
 def _launch(kernel, rows, B):
     """``kernel`` configured with one thread per row in blocks of up to ROWS
     threads, the batch along the grid's second dim; without Numba's
@@ -618,10 +613,7 @@ def _launch(kernel, rows, B):
     program's warning filters put back as they were."""
     threads_per_block = max(1, min(ROWS, rows))
     blocks = max(1, -(-rows // threads_per_block))
-    with _quiet_lock, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result in "
-                                "GPU under-utilization")
-        return kernel[(blocks, B), threads_per_block]
+    return configure(kernel, (blocks, B), threads_per_block)
 
 
 def attention_forward_cuda_v2(q, k, v, scale, causal=False, mask=None):

@@ -70,8 +70,8 @@ import numpy as np
 
 from tinynet.backend import get_array_module
 from tinynet.kernels import forced, pick, threads, workspace
-from tinynet.kernels._common import (Case, Impl, check_and_time, for_parts, launch, main,
-                                     numba_available, numba_cuda_available)
+from tinynet.kernels._common import (Case, Impl, check_and_time, configure, for_parts, launch,
+                                     main, numba_available, numba_cuda_available)
 
 
 def out_size(size, k, s, p, d):
@@ -1345,7 +1345,7 @@ def conv2d_backward_cuda_v7(gy, w, x, x_shape, stride, padding, dilation, groups
     gb = xp.zeros(O, gy.dtype)
     if gy.size:
         nthreads = _v7_threads()
-        _kernels_v7(gy.dtype)[1][gw.size + O, nthreads](
+        configure(_kernels_v7(gy.dtype)[1], gw.size + O, nthreads)(
             xp.ascontiguousarray(x), xp.ascontiguousarray(gy), SH, SW, PH, PW, DH, DW, gw, gb)
     return gx, gw if need_w else None, gb if need_b else None
 

@@ -262,3 +262,29 @@ def test_tinynet_train_gpt_runs_on_the_gpu(tmp_path, capsys):
                  "--n-layer", "1", "--n-embd", "16", "--sample-chars", "10",
                  "--out", str(tmp_path / "run")]) == 0
     assert os.path.exists(tmp_path / "run" / "checkpoint.npz")
+
+
+# ---------------------------------------------------------------- streams
+@gpu_only
+def test_kernels_run_on_cupys_current_stream():
+    # a program's own non-blocking stream: Numba's default stream would race
+    # with the CuPy work queued on it
+    import cupy
+    from tinynet.kernels import conv2d as KC
+    from tinynet.kernels import gelu as KGELU
+    from tinynet.kernels._common import current_stream
+    assert current_stream() is None                  # CuPy's null stream is Numba's default
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    w = rng.standard_normal((32, 1, 3, 3)).astype(np.float32)
+    want = KC.conv2d_forward(x, w, (1, 1), (0, 0), (1, 1), 1, KC.IMPLS["ref"])[0]
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        assert int(current_stream()) == stream.ptr
+        xd = cupy.asarray(x) * 2                     # queued on the stream
+        y = KC.conv2d_forward(xd, cupy.asarray(w), (1, 1), (0, 0), (1, 1), 1,
+                              KC.IMPLS["cuda_v7"])[0]
+        g = KGELU.forward_cuda_v3(y)
+    stream.synchronize()
+    np.testing.assert_allclose(y.get(), 2 * want, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(g.get(), KGELU.forward_ref(2 * want), rtol=1e-4, atol=1e-4)
