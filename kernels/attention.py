@@ -33,6 +33,14 @@ Versions (one IMPLS entry each):
               written by one thread, so no atomics). The scratch, a few
               tiles per thread, is allocated outside the kernel (which
               allocates nothing): with the outputs, memory is O(T*d).
+- ``cpu_v3``  The reference's formulas on blocks (the CPU default): a chunk
+              of heads times R3 query rows at a time, the products as BLAS
+              matmuls (under causal only the keys up to the block's last
+              row: about the causal half), the softmax as NumPy passes over
+              the block while it is in cache; at most SCRATCH3 scores at a
+              time, so memory stays O(T*d) plus that block. The products run
+              on BLAS's threads and kernels, which beat cpu_v1's loops
+              (figures in docs/kernels.md#attention).
 - ``cuda_v2`` Numba CUDA, ``@cuda.jit`` on CuPy arrays: one thread per query
               row, the block's threads loading key/value tiles into shared
               memory together; one thread per query row for dq and one per
@@ -369,6 +377,114 @@ def attention_backward_cpu_v1(q, k, v, o, lse, do, scale, causal=False, mask=Non
     return dq, dk, dv
 
 
+# ---------------------------------------------------------------- v3: blocked BLAS products
+# The reference's formulas on blocks: a chunk of heads times a block of
+# R3 query rows at a time, the score products as BLAS matmuls, the softmax as
+# in-place NumPy passes over the block while it is in cache. Under causal a
+# query block multiplies only the keys up to its last row, so the products
+# do the causal half (and the diagonal blocks) instead of the whole matrix.
+# A block holds at most SCRATCH3 scores (1 MiB of float32), so memory stays
+# O(T*d) plus that scratch, as cpu_v1's does.
+R3 = 64
+SCRATCH3 = 1 << 18
+
+
+def _blocks3(B, L, S, causal):
+    """(b0, b1, i0, i1, J): heads [b0, b1), query rows [i0, i1), keys [0, J)."""
+    hb = max(1, SCRATCH3 // (R3 * max(S, 1)))
+    for b0 in range(0, B, hb):
+        for i0 in range(0, L, R3):
+            i1 = min(L, i0 + R3)
+            yield b0, min(B, b0 + hb), i0, i1, (min(S, i1) if causal else S)
+
+
+def _scores3(q, kT, mask, scale, causal, b0, b1, i0, i1, J):
+    """The block's scores (h, r, J): scaled (the query block is scaled, the
+    smaller of the two), the mask added, -inf where causal hides a key (only
+    keys j >= i0, the block's diagonal part, can be hidden)."""
+    s = np.matmul(q[b0:b1, i0:i1] * q.dtype.type(scale), kT[b0:b1, :, :J])
+    if mask is not None:
+        rows = slice(i0, i1) if mask.shape[1] > 1 else slice(None)
+        s += mask[slice(b0, b1) if mask.shape[0] > 1 else slice(None), rows, :J]
+    if causal and J > i0:
+        s[:, :, i0:J] += _hidden3(q.dtype)[:i1 - i0, :J - i0]
+    return s
+
+
+_hidden = {}
+
+
+def _hidden3(dtype):
+    """(R3, R3): -inf above the diagonal (key j > query i), 0 elsewhere."""
+    key = np.dtype(dtype)
+    if key not in _hidden:
+        _hidden[key] = np.triu(np.full((R3, R3), -np.inf, key), 1)
+    return _hidden[key]
+
+
+def attention_forward_cpu_v3(q, k, v, scale, causal=False, mask=None):
+    dt = q.dtype
+    if dt not in (np.float32, np.float64):
+        return attention_forward_ref(q, k, v, scale, causal, mask)
+    B, L, E = q.shape
+    S, Ev = v.shape[1:]
+    o = np.empty((B, L, Ev), dt)
+    lse = np.empty((B, L), dt)
+    if S == 0 or B * L == 0:
+        o[...] = 0
+        lse[...] = -np.inf
+        return o, lse
+    q, v = contiguous(q, dt), contiguous(v, dt)
+    kT = contiguous(k, dt).transpose(0, 2, 1)
+    mask = None if mask is None else contiguous(mask, dt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for b0, b1, i0, i1, J in _blocks3(B, L, S, causal):
+            s = _scores3(q, kT, mask, scale, causal, b0, b1, i0, i1, J)
+            m = s.max(axis=-1, keepdims=True)          # NaN stays NaN, as in ref
+            m[m == -np.inf] = 0                         # a row that sees no key: p = 0
+            s -= m
+            np.exp(s, out=s)
+            l = s.sum(axis=-1, keepdims=True)
+            ob = o[b0:b1, i0:i1]
+            np.matmul(s, v[b0:b1, :J], out=ob)
+            # normalised after the product: (r, Ev) values instead of (r, J)
+            ob *= np.divide(1, l, out=np.zeros_like(l), where=l != 0)
+            lse[b0:b1, i0:i1] = (m + np.log(l))[..., 0]      # log 0 = -inf: no key seen
+    return o, lse
+
+
+def attention_backward_cpu_v3(q, k, v, o, lse, do, scale, causal=False, mask=None):
+    dt = q.dtype
+    if dt not in (np.float32, np.float64):
+        return attention_backward_ref(q, k, v, o, lse, do, scale, causal, mask)
+    B, L, E = q.shape
+    S, Ev = v.shape[1:]
+    dq, dk, dv = np.zeros_like(q), np.zeros((B, S, E), dt), np.zeros((B, S, Ev), dt)
+    if S == 0 or L == 0 or B == 0:
+        return dq, dk, dv
+    q, k, v, do = (contiguous(a, dt) for a in (q, k, v, do))
+    kT, vT = k.transpose(0, 2, 1), v.transpose(0, 2, 1)
+    D = np.einsum("ble,ble->bl", do, contiguous(o, dt))[..., None]
+    # a row that saw no key has lse = -inf: +inf there makes every p 0
+    lse = np.where(lse == -np.inf, np.inf, lse).astype(dt)[..., None]
+    mask = None if mask is None else contiguous(mask, dt)
+    t = dt.type(scale)
+    with np.errstate(invalid="ignore"):
+        for b0, b1, i0, i1, J in _blocks3(B, L, S, causal):
+            p = _scores3(q, kT, mask, scale, causal, b0, b1, i0, i1, J)
+            p -= lse[b0:b1, i0:i1]
+            np.exp(p, out=p)
+            dob = do[b0:b1, i0:i1]
+            dv[b0:b1, :J] += np.matmul(p.transpose(0, 2, 1), dob)
+            ds = np.matmul(dob, vT[b0:b1, :, :J])      # dp
+            ds -= D[b0:b1, i0:i1]
+            ds *= p
+            ds *= t
+            np.matmul(ds, k[b0:b1, :J], out=dq[b0:b1, i0:i1])
+            dk[b0:b1, :J] += np.matmul(ds.transpose(0, 2, 1), q[b0:b1, i0:i1])
+    return dq, dk, dv
+
+
 # ---------------------------------------------------------------- v2: Numba CUDA
 _v2 = {}             # (dtype, DMAX, tile) -> (fwd, bwd_dq, bwd_dkdv)
 cuda = None          # numba.cuda, imported on first use (the simulator patches this global)
@@ -663,14 +779,16 @@ IMPLS = {
                    backward=attention_backward_cpu_v1),
     "cuda_v2": Impl("cuda_v2", "cuda", numba_cuda_available, forward=attention_forward_cuda_v2,
                     backward=attention_backward_cuda_v2),
+    "cpu_v3": Impl("cpu_v3", "cpu", forward=attention_forward_cpu_v3,
+                   backward=attention_backward_cpu_v3),
 }
 
 
 def select(x):
     """The implementation for array ``x``: forced by ``TINYNET_ATTENTION_IMPL`` /
-    ``tinynet.kernels.use(attention=...)``, else ``cpu_v1`` on the CPU and
-    ``cuda_v2`` on a GPU (``ref`` where those cannot run)."""
-    return pick("attention", IMPLS, x, cpu="cpu_v1", gpu="cuda_v2")
+    ``tinynet.kernels.use(attention=...)``, else ``cpu_v3`` on the CPU and
+    ``cuda_v2`` on a GPU (``ref`` where that cannot run)."""
+    return pick("attention", IMPLS, x, cpu="cpu_v3", gpu="cuda_v2")
 
 
 # ---------------------------------------------------------------- self-check + timing
@@ -760,14 +878,14 @@ def _rate(d, seconds):
 def memory_check(T=1024, d=64, dtype=np.float32):
     """Peak memory (tracemalloc, which sees every NumPy allocation; the Numba
     kernels allocate nothing themselves) of one forward + backward of
-    ``cpu_v1`` and of ``ref`` on one head of T tokens, beside the size of one
+    ``cpu_v1``, ``cpu_v3`` and ``ref`` on one head of T tokens, beside the size of one
     (T, T) matrix and of one (T, d) array, in bytes."""
     import tracemalloc
     rng = np.random.default_rng(1)
     q, k, v, do = (rng.standard_normal((1, T, d)).astype(dtype) for _ in range(4))
     scale = 1 / math.sqrt(d)
     peaks = {}
-    for name in ("cpu_v1", "ref"):
+    for name in ("cpu_v1", "cpu_v3", "ref"):
         impl = IMPLS[name]
         if not impl.available():
             continue
@@ -796,15 +914,19 @@ def self_check(quick=False):
         return status
     mem = memory_check()
     kib = lambda n: f"{n / 1024:.0f} KiB"  # noqa: E731
-    peak = mem["peaks"]["cpu_v1"]
+    tiled = {n: p for n, p in mem["peaks"].items() if n != "ref"}
     print(f"attention memory, one forward+backward at T={mem['T']} d={mem['d']} float32 "
           f"(tracemalloc peak): " + ", ".join(f"{n} {kib(p)}" for n, p in mem["peaks"].items())
-          + f"; one TxT matrix {kib(mem['TxT'])}, one Txd array {kib(mem['Txd'])}, so cpu_v1 "
-          f"took {peak / mem['Txd']:.1f} Txd arrays (its outputs o, lse, dq, dk, dv are 4 of them)")
-    if peak >= mem["TxT"]:
-        print("attention: cpu_v1 took as much memory as a TxT matrix; it should take O(T*d)")
-        return 1
-    return 0
+          + f"; one TxT matrix {kib(mem['TxT'])}, one Txd array {kib(mem['Txd'])}, so "
+          + ", ".join(f"{n} took {p / mem['Txd']:.1f}" for n, p in tiled.items())
+          + " Txd arrays (the outputs o, lse, dq, dk, dv are 4 of them)")
+    status = 0
+    for name, peak in tiled.items():
+        if peak >= mem["TxT"]:
+            print(f"attention: {name} took as much memory as a TxT matrix; it should take "
+                  "O(T*d)")
+            status = 1
+    return status
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The attention kernels: every version against ``ref`` (outputs, log-sum-exp
 and the three gradients; causal or not; every mask layout; odd sizes and
-sizes around the tiles), ``cpu_v1``'s memory, dispatch and forcing, and
+sizes around the tiles), ``cpu_v1``'s and ``cpu_v3``'s memory, dispatch and forcing, and
 ``cuda_v2`` under Numba's CUDA simulator (and on a real GPU when there is
 one)."""
 import math
@@ -130,9 +130,17 @@ def test_cpu_v1_memory_is_order_T_times_d():
     assert peaks["ref"] > 2 * TxT, mem
 
 
-def test_select_picks_cpu_v1_on_the_cpu_and_can_be_forced(monkeypatch):
+def test_cpu_v3_memory_grows_as_T_not_T_squared():
+    # cpu_v3 holds one block of R3 query rows against the keys: twice the
+    # tokens take about twice the memory, and far less than a T x T matrix
+    small, large = A.memory_check(T=1024, d=64), A.memory_check(T=2048, d=64)
+    assert large["peaks"]["cpu_v3"] < 2.3 * small["peaks"]["cpu_v3"], (small, large)
+    assert large["peaks"]["cpu_v3"] < 10 * large["Txd"] < large["TxT"] / 3, large
+
+
+def test_select_picks_cpu_v3_on_the_cpu_and_can_be_forced(monkeypatch):
     x = np.zeros((1, 2, 2), np.float32)
-    assert A.select(x).name == "cpu_v1"
+    assert A.select(x).name == "cpu_v3"
     with kernels.use(attention="ref"):
         assert A.select(x).name == "ref"
     monkeypatch.setenv("TINYNET_ATTENTION_IMPL", "ref")
@@ -166,9 +174,10 @@ def test_self_check_command():
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     lines = out.stdout.splitlines()
-    assert "attention: all versions match the reference (ref, cpu_v1)" in lines, lines
-    assert any(line.startswith("attention cpu_v1 ") and " ms (median of " in line
-               for line in lines), lines
+    assert "attention: all versions match the reference (ref, cpu_v1, cpu_v3)" in lines, lines
+    for name in ("cpu_v1", "cpu_v3"):
+        assert any(line.startswith(f"attention {name} ") and " ms (median of " in line
+                   for line in lines), lines
     assert any(line.startswith("attention memory") for line in lines), lines
 
 
@@ -217,7 +226,7 @@ def test_self_check_under_the_simulator_includes_cuda_v2():
     out = subprocess.run([sys.executable, "-m", "tinynet.kernels.attention", "--quick"],
                          env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "attention: all versions match the reference (ref, cpu_v1, cuda_v2)" in \
+    assert "attention: all versions match the reference (ref, cpu_v1, cuda_v2, cpu_v3)" in \
         out.stdout.splitlines(), out.stdout[-3000:]
 
 
