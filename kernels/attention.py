@@ -329,10 +329,13 @@ def _mask_arg(mask, dtype):
     return (contiguous(mask, dtype), True) if mask is not None else (_dummy_mask(np, dtype), False)
 
 
-def attention_forward_cpu_v1(q, k, v, scale, causal=False, mask=None):
+def _cpu_forward_start(q, k, v, scale, causal, mask):
+    """(o, lse, done) for a CPU version's forward: the output arrays, and
+    whether they are final already (a dtype without kernels runs ``ref``; no
+    key or no query gives zeros and -inf)."""
     dt = q.dtype
     if dt not in (np.float32, np.float64):
-        return attention_forward_ref(q, k, v, scale, causal, mask)
+        return attention_forward_ref(q, k, v, scale, causal, mask) + (True,)
     B, L, E = q.shape
     S, Ev = v.shape[1:]
     o = np.empty((B, L, Ev), dt)
@@ -340,7 +343,17 @@ def attention_forward_cpu_v1(q, k, v, scale, causal=False, mask=None):
     if S == 0 or B * L == 0:
         o[...] = 0
         lse[...] = -np.inf
+        return o, lse, True
+    return o, lse, False
+
+
+def attention_forward_cpu_v1(q, k, v, scale, causal=False, mask=None):
+    o, lse, done = _cpu_forward_start(q, k, v, scale, causal, mask)
+    if done:
         return o, lse
+    dt = q.dtype
+    B, L, E = q.shape
+    S, Ev = v.shape[1:]
     mask_a, has_mask = _mask_arg(mask, dt)
     nqb = -(-L // BR)
     per_task = BR * max(S, 1) * max(E + Ev, 1)
@@ -423,17 +436,11 @@ def _hidden3(dtype):
 
 
 def attention_forward_cpu_v3(q, k, v, scale, causal=False, mask=None):
-    dt = q.dtype
-    if dt not in (np.float32, np.float64):
-        return attention_forward_ref(q, k, v, scale, causal, mask)
-    B, L, E = q.shape
-    S, Ev = v.shape[1:]
-    o = np.empty((B, L, Ev), dt)
-    lse = np.empty((B, L), dt)
-    if S == 0 or B * L == 0:
-        o[...] = 0
-        lse[...] = -np.inf
+    o, lse, done = _cpu_forward_start(q, k, v, scale, causal, mask)
+    if done:
         return o, lse
+    dt = q.dtype
+    B, L, S = q.shape[0], q.shape[1], k.shape[1]
     q, v = contiguous(q, dt), contiguous(v, dt)
     kT = contiguous(k, dt).transpose(0, 2, 1)
     mask = None if mask is None else contiguous(mask, dt)
