@@ -242,9 +242,11 @@ def updates_in_place(x, *arrays, gpu=False):
     ones under the CUDA simulator): what the in-place optimizer kernels
     (``adam``, ``rmsprop``) take, writing through flat views."""
     kind = type(x)
-    if gpu != kind.__module__.startswith("cupy") and not (gpu and cuda_sim_enabled()):
-        return False
-    return (x.dtype in (np.float32, np.float64) and x.flags.c_contiguous
+    if gpu:
+        ok = kind.__module__.startswith("cupy") or (cuda_sim_enabled() and kind is np.ndarray)
+    else:
+        ok = kind is np.ndarray
+    return (ok and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous
             and all(type(a) is kind and a.dtype == x.dtype and a.shape == x.shape
                     and a.flags.c_contiguous for a in arrays))
 
@@ -421,8 +423,9 @@ def check_and_time(title, impls, run, cases, step=None, step_name="forward+backw
     dict of named output arrays; each is compared with the reference's
     (same dtype and shape, and ``np.allclose`` within ``tolerance(name,
     want)``, an (rtol, atol) pair; ``tolerance`` may be a dict from version
-    names to such functions, its key "*" for the versions it does not name). ``step(impl, inputs)`` is what is timed
-    (``run`` if not given), ``step_name`` says what it is in the report.
+    names to such functions, its key "*" for the versions it does not name).
+    ``step(impl, inputs)`` is what is timed (``run`` if not given),
+    ``step_name`` says what it is in the report.
     ``rate(inputs, seconds)``, if given, adds a column such as
     GFLOP/s to each timing.
 

@@ -22,8 +22,9 @@
   where ``ref`` makes four and about ten CuPy launches.
 
 Only float32 and float64 arrays take the Numba versions (NumPy arrays the
-CPU ones, CuPy arrays ``cuda_v3``); other dtypes take ``ref``. ``GELU(approximate="tanh")`` stays on the composed ops
-in ``tinynet/ops/elementwise.py``. ``python -m tinynet.kernels.gelu`` checks
+CPU ones, CuPy arrays ``cuda_v3``); other dtypes take ``ref``.
+``GELU(approximate="tanh")`` stays on the composed ops in
+``tinynet/ops/elementwise.py``. ``python -m tinynet.kernels.gelu`` checks
 every version against ``ref`` and times them.
 """
 import math
